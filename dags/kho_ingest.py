@@ -1,0 +1,111 @@
+"""Airflow DAGs for ingest. Thin by design: each task runs one step function of
+``preservation.ingest`` and passes only the workspace path through XCom.
+
+- ``ingest``: one run per SIP. Trigger with conf ``{"sip_path": "/path/to/bag"}`` (the SIP is
+  copied, never changed) or ``{"workspace": "..."}`` (a SIP already claimed by ``ingest_scan``).
+- ``ingest_scan``: every minute, claims each settled SIP in the ingest folder (atomic rename)
+  and interrupted workspaces idle for ``KHO_RESUME_AFTER_SECONDS``, and starts one ``ingest``
+  run for each (docs/decisions/0003-ingest-folder-scan.md).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import Param, dag, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from preservation import ingest as pipeline
+from preservation.config import load_settings
+from preservation.workspace import Workspace
+
+DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=30)}
+
+
+def _run_step(step: str, workspace: str) -> str:
+    ctx = pipeline.Context(load_settings())
+    try:
+        pipeline.run_step(ctx, Workspace(Path(workspace)), step)
+    except pipeline.SipRejected as rejected:
+        # A rejected SIP will not become valid by retrying: fail the run at once, with the reason.
+        raise AirflowFailException(
+            f"SIP rejected: {rejected.result.reason}; see {rejected.result.failed_path}"
+        ) from None
+    finally:
+        ctx.close()
+    return workspace
+
+
+def _step_task(step: str) -> Any:
+    @task(task_id=step)
+    def run(workspace: str) -> str:
+        return _run_step(step, workspace)
+
+    return run
+
+
+@dag(
+    dag_id="ingest",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=8,
+    default_args=DEFAULT_ARGS,
+    params={
+        "sip_path": Param(None, type=["null", "string"], description="a BagIt SIP to copy and ingest"),
+        "workspace": Param(None, type=["null", "string"], description="a workspace claimed by ingest_scan"),
+        "profile": Param("bagit", enum=["bagit", "vn"]),
+    },
+    tags=["kho"],
+    doc_md=__doc__,
+)
+def ingest() -> None:
+    @task(task_id="receive")
+    def receive(**context: Any) -> str:
+        params = context["params"]
+        ctx = pipeline.Context(load_settings())
+        try:
+            if params.get("workspace"):
+                workspace = Workspace(Path(params["workspace"]))
+            elif params.get("sip_path"):
+                workspace = pipeline.start_copy(ctx, Path(params["sip_path"]), params.get("profile") or "bagit")
+            else:
+                raise AirflowFailException("conf must give sip_path or workspace")
+            pipeline.run_step(ctx, workspace, "receive")
+        finally:
+            ctx.close()
+        return str(workspace.path)
+
+    workspace = receive()
+    for step in pipeline.STEPS[1:]:
+        workspace = _step_task(step)(workspace)
+
+
+@dag(
+    dag_id="ingest_scan",
+    schedule=timedelta(minutes=1),
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["kho"],
+    doc_md=__doc__,
+)
+def ingest_scan() -> None:
+    @task
+    def claim_sips() -> list[dict[str, str]]:
+        ctx = pipeline.Context(load_settings())
+        try:
+            claimed = pipeline.scan_ingest_folder(ctx)
+            stale = [ws for ws in pipeline.resumable(ctx, stale_only=True) if ws not in claimed]
+        finally:
+            ctx.close()
+        return [{"workspace": str(ws.path)} for ws in [*claimed, *stale]]
+
+    TriggerDagRunOperator.partial(task_id="start_ingest", trigger_dag_id="ingest").expand(conf=claim_sips())
+
+
+ingest()
+ingest_scan()

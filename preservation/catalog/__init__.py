@@ -1,0 +1,165 @@
+"""The catalog: SQLAlchemy 2 over SQLite (default) or PostgreSQL, schema kept by Alembic."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from preservation.catalog.models import Agent, Aip, ChainHead, Event, File, StorageCopy
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+GENESIS_HASH = "0" * 64
+
+__all__ = ["Agent", "Aip", "Catalog", "Event", "File", "StorageCopy", "as_utc", "event_hash"]
+
+
+def event_hash(fields: dict[str, Any], prev_hash: str) -> str:
+    """SHA-256 over the event's content and the previous event's hash (the tamper-evident chain)."""
+    canonical = {
+        "id": fields["id"],
+        "aip_id": fields.get("aip_id"),
+        "object_ids": list(fields.get("object_ids") or []),
+        "event_type": fields["event_type"],
+        "event_datetime": as_utc(fields["event_datetime"]).isoformat(),
+        "detail": fields.get("detail", ""),
+        "outcome": fields["outcome"],
+        "outcome_detail": fields.get("outcome_detail", ""),
+        "agents": list(fields.get("agents") or []),
+        "prev_hash": prev_hash,
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def as_utc(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Catalog:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        connect_args = {"timeout": 60} if url.startswith("sqlite") else {}
+        self.engine: Engine = create_engine(url, connect_args=connect_args)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.upgrade()
+
+    def upgrade(self) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    # -- events -------------------------------------------------------------------------------
+
+    def append_events(self, session: Session, events: Iterable[dict[str, Any]]) -> None:
+        """Append events to the chain inside the caller's transaction.
+
+        The chain head row is updated *first*: that takes SQLite's write lock or PostgreSQL's row
+        lock before the last hash is read, so concurrent appenders cannot fork the chain.
+        """
+        session.execute(update(ChainHead).where(ChainHead.id == 1).values(count=ChainHead.count))
+        head = session.get(ChainHead, 1, with_for_update=True)
+        if head is None:
+            head = ChainHead(id=1, last_hash=GENESIS_HASH, count=0)
+            session.add(head)
+            session.flush()
+        prev = head.last_hash
+        for fields in events:
+            digest = event_hash(fields, prev)
+            row = Event(
+                id=fields["id"],
+                aip_id=fields.get("aip_id"),
+                object_ids=list(fields.get("object_ids") or []),
+                event_type=fields["event_type"],
+                event_datetime=as_utc(fields["event_datetime"]),
+                detail=fields.get("detail", ""),
+                outcome=fields["outcome"],
+                outcome_detail=fields.get("outcome_detail", ""),
+                agents=list(fields.get("agents") or []),
+                prev_hash=prev,
+                hash=digest,
+            )
+            session.add(row)
+            prev = digest
+            head.count += 1
+        head.last_hash = prev
+
+    def ensure_agents(self, session: Session, agents: Iterable[dict[str, str]]) -> None:
+        for agent in agents:
+            exists = session.scalar(
+                select(Agent).where(Agent.identifier_type == agent["type"], Agent.identifier_value == agent["value"])
+            )
+            if exists is None:
+                session.add(
+                    Agent(
+                        identifier_type=agent["type"],
+                        identifier_value=agent["value"],
+                        name=agent["name"],
+                        agent_type=agent["agent_type"],
+                    )
+                )
+                session.flush()
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def find_by_payload_hash(self, payload_hash: str) -> Aip | None:
+        with self.session() as session:
+            return session.scalar(select(Aip).where(Aip.payload_hash == payload_hash).order_by(Aip.created_at))
+
+    def get_aip(self, aip_id: str) -> Aip | None:
+        with self.session() as session:
+            return session.get(Aip, aip_id)
+
+    def list_aips(self) -> list[Aip]:
+        with self.session() as session:
+            return list(session.scalars(select(Aip).order_by(Aip.stored_at)))
+
+    def files(self, aip_id: str) -> list[File]:
+        with self.session() as session:
+            return list(session.scalars(select(File).where(File.aip_id == aip_id).order_by(File.path)))
+
+    def copies(self, aip_id: str) -> list[StorageCopy]:
+        with self.session() as session:
+            return list(session.scalars(select(StorageCopy).where(StorageCopy.aip_id == aip_id)))
+
+    def events(self, aip_id: str | None = None) -> list[Event]:
+        with self.session() as session:
+            query = select(Event).order_by(Event.seq)
+            if aip_id is not None:
+                query = query.where(Event.aip_id == aip_id)
+            return list(session.scalars(query))
+
+    def agents(self) -> list[Agent]:
+        with self.session() as session:
+            return list(session.scalars(select(Agent).order_by(Agent.id)))
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

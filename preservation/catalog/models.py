@@ -1,0 +1,107 @@
+"""Catalog tables. The AIP in storage is authoritative; these rows index it for search and audit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Aip(Base):
+    __tablename__ = "aips"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # UUID
+    sip_name: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))  # stored
+    payload_hash: Mapped[str] = mapped_column(String(64), index=True)
+    previous_version: Mapped[str | None] = mapped_column(String(36))
+    file_count: Mapped[int] = mapped_column(Integer)
+    total_bytes: Mapped[int] = mapped_column(BigInteger)
+    mets_sha256: Mapped[str] = mapped_column(String(64))
+    bag_info: Mapped[dict[str, str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    files: Mapped[list[File]] = relationship(back_populates="aip", order_by="File.path")
+    copies: Mapped[list[StorageCopy]] = relationship(back_populates="aip")
+
+
+class File(Base):
+    __tablename__ = "files"
+    __table_args__ = (UniqueConstraint("aip_id", "path"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # PREMIS object UUID
+    aip_id: Mapped[str] = mapped_column(ForeignKey("aips.id"), index=True)
+    path: Mapped[str] = mapped_column(Text)  # inside the AIP
+    original_path: Mapped[str] = mapped_column(Text)  # inside the SIP
+    role: Mapped[str] = mapped_column(String(20))  # original, metadata
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    sha512: Mapped[str | None] = mapped_column(String(128))
+    puid: Mapped[str | None] = mapped_column(String(40))
+    format_name: Mapped[str | None] = mapped_column(Text)
+    format_version: Mapped[str | None] = mapped_column(String(100))
+    mime: Mapped[str | None] = mapped_column(String(255))
+    id_method: Mapped[str | None] = mapped_column(String(20))
+
+    aip: Mapped[Aip] = relationship(back_populates="files")
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("identifier_type", "identifier_value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    identifier_type: Mapped[str] = mapped_column(String(100))
+    identifier_value: Mapped[str] = mapped_column(String(500))
+    name: Mapped[str] = mapped_column(Text)
+    agent_type: Mapped[str] = mapped_column(String(50))  # software, organization, person
+
+
+class Event(Base):
+    """PREMIS events, append-only; ``hash`` covers the content and ``prev_hash`` (a chain)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_datetime", "event_datetime"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)  # PREMIS eventIdentifier (UUID)
+    aip_id: Mapped[str | None] = mapped_column(String(36), index=True)  # no FK: rejected SIPs have events
+    object_ids: Mapped[list[str]] = mapped_column(JSON)
+    event_type: Mapped[str] = mapped_column(String(100))
+    event_datetime: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    detail: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(20))
+    outcome_detail: Mapped[str] = mapped_column(Text)
+    agents: Mapped[list[dict[str, str]]] = mapped_column(JSON)  # [{type, value, role}]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ChainHead(Base):
+    """A single row, updated first in every event-appending transaction so appends serialise."""
+
+    __tablename__ = "event_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class StorageCopy(Base):
+    __tablename__ = "storage_copies"
+    __table_args__ = (UniqueConstraint("aip_id", "location"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    aip_id: Mapped[str] = mapped_column(ForeignKey("aips.id"), index=True)
+    location: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))  # verified
+    verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    aip: Mapped[Aip] = relationship(back_populates="copies")

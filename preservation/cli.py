@@ -1,0 +1,301 @@
+"""``kho``: the command line. Runs the same step functions as the Airflow DAGs, in-process.
+
+Exit codes: 0 success, 1 the input was rejected / invalid / not found, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from preservation.config import ConfigError, Settings, load_settings
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, default=str))
+
+
+def cmd_sip_validate(settings: Settings, args: argparse.Namespace) -> int:
+    from packages.sip import validate_sip
+
+    report = validate_sip(Path(args.path), profile=args.profile, keep_digests=settings.digests)
+    if args.json:
+        _print_json(report.to_dict())
+    for problem in report.problems:
+        print(problem.line(), file=sys.stderr)
+    for warning in report.warnings:
+        print("warning: " + warning.line(), file=sys.stderr)
+    if report.valid and not args.json:
+        print(f"{args.path}: valid / hợp lệ ({len(report.files)} files, profile {args.profile})")
+    return EXIT_OK if report.valid else EXIT_REJECTED
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from preservation.ingest import Context, IngestError, ingest_path, result_json, summary_line
+
+    ctx = Context(settings)
+    try:
+        result = ingest_path(ctx, Path(args.path), profile=args.profile)
+    except IngestError as exc:
+        print(f"kho ingest: {exc} (run `kho resume` to continue / chạy `kho resume` để tiếp tục)", file=sys.stderr)
+        return EXIT_REJECTED
+    finally:
+        ctx.close()
+    if args.json:
+        print(result_json(result))
+    elif result.status == "stored":
+        print(result.aip_id)
+    if result.status != "stored":
+        print(summary_line(result), file=sys.stderr)
+        return EXIT_REJECTED
+    return EXIT_OK
+
+
+def _print_results(results: list[Any], as_json: bool) -> int:
+    from preservation.ingest import result_json, summary_line
+
+    for result in results:
+        print(result_json(result) if as_json else summary_line(result))
+    return EXIT_OK
+
+
+def cmd_resume(settings: Settings, args: argparse.Namespace) -> int:
+    from preservation.ingest import Context, IngestError, resume_all
+
+    ctx = Context(settings)
+    try:
+        results = resume_all(ctx)
+    except IngestError as exc:
+        print(f"kho resume: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    finally:
+        ctx.close()
+    if not results and not args.json:
+        print("nothing to resume / không có gói nào cần tiếp tục")
+    return _print_results(results, args.json)
+
+
+def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
+    from preservation.ingest import Context, IngestError, run_pipeline, scan_ingest_folder
+
+    ctx = Context(settings)
+    print(f"watching {settings.ingest_dir} (every {args.interval} s; Ctrl-C stops)", file=sys.stderr)
+    try:
+        cmd_resume(settings, argparse.Namespace(json=args.json))
+        while True:
+            for ws in scan_ingest_folder(ctx):
+                try:
+                    _print_results([run_pipeline(ctx, ws)], args.json)
+                except IngestError as exc:
+                    print(f"kho watch: {exc} (will retry with `kho resume`)", file=sys.stderr)
+                sys.stdout.flush()
+            if args.once:
+                return EXIT_OK
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        ctx.close()
+
+
+def cmd_identify(settings: Settings, args: argparse.Namespace) -> int:
+    from format_registry.identify import identify
+
+    status = EXIT_OK
+    for given in args.paths:
+        root = Path(given)
+        if not root.exists():
+            print(f"{given}: no such file / không tồn tại", file=sys.stderr)
+            status = EXIT_REJECTED
+            continue
+        paths = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in paths:
+            found = identify(path)
+            if args.json:
+                _print_json({"path": str(path), **found.to_dict()})
+            else:
+                print(f"{path}\t{found.puid or '-'}\t{found.format_name or '-'}\t{found.mime or '-'}\t{found.method}")
+    return status
+
+
+def _catalog(settings: Settings) -> Any:
+    from preservation.catalog import Catalog
+
+    return Catalog(settings.database_url)
+
+
+def cmd_aip_list(settings: Settings, args: argparse.Namespace) -> int:
+    catalog = _catalog(settings)
+    rows = catalog.list_aips()
+    if args.json:
+        for aip in rows:
+            _print_json(
+                {
+                    "aip_id": aip.id,
+                    "sip_name": aip.sip_name,
+                    "title": aip.title,
+                    "status": aip.status,
+                    "files": aip.file_count,
+                    "bytes": aip.total_bytes,
+                    "stored_at": aip.stored_at.isoformat(),
+                }
+            )
+    else:
+        for aip in rows:
+            stored = f"{aip.stored_at:%Y-%m-%d %H:%M}"
+            print(f"{aip.id}\t{aip.status}\t{aip.file_count} files\t{stored}\t{aip.title or aip.sip_name}")
+        if not rows:
+            print("no AIPs yet / chưa có gói AIP nào")
+    return EXIT_OK
+
+
+def cmd_aip_show(settings: Settings, args: argparse.Namespace) -> int:
+    catalog = _catalog(settings)
+    aip = catalog.get_aip(args.aip_id)
+    if aip is None:
+        print(f"AIP {args.aip_id} not found / không tìm thấy", file=sys.stderr)
+        return EXIT_REJECTED
+    files = catalog.files(aip.id)
+    events = catalog.events(aip.id)
+    copies = catalog.copies(aip.id)
+    data = {
+        "aip_id": aip.id,
+        "sip_name": aip.sip_name,
+        "title": aip.title,
+        "status": aip.status,
+        "payload_hash": aip.payload_hash,
+        "previous_version": aip.previous_version,
+        "stored_at": aip.stored_at.isoformat(),
+        "bag_info": aip.bag_info,
+        "files": [
+            {
+                "path": f.path,
+                "role": f.role,
+                "puid": f.puid,
+                "format": f.format_name,
+                "mime": f.mime,
+                "method": f.id_method,
+                "size": f.size,
+                "sha256": f.sha256,
+            }
+            for f in files
+        ],
+        "locations": [
+            {"location": c.location, "status": c.status, "verified_at": c.verified_at.isoformat()} for c in copies
+        ],
+        "events": [
+            {
+                "type": e.event_type,
+                "datetime": e.event_datetime.isoformat(),
+                "outcome": e.outcome,
+                "detail": e.detail,
+                "outcome_detail": e.outcome_detail,
+            }
+            for e in events
+        ],
+    }
+    if args.json:
+        _print_json(data)
+        return EXIT_OK
+    print(f"AIP {aip.id}  {aip.title or ''}\n  SIP {aip.sip_name}, stored {aip.stored_at:%Y-%m-%d %H:%M:%S}")
+    print("Locations:")
+    for c in copies:
+        print(f"  {c.location}  {c.status} {c.verified_at:%Y-%m-%d %H:%M:%S}")
+    print("Files:")
+    for f in files:
+        print(f"  {f.path}\t{f.puid or '-'}\t{f.mime or '-'}\t{f.size}\t{f.sha256}")
+    print("Events:")
+    for e in events:
+        print(f"  {e.event_datetime:%Y-%m-%d %H:%M:%S}  {e.event_type:<28} {e.outcome:<13} {e.outcome_detail[:80]}")
+    return EXIT_OK
+
+
+def cmd_events_export(settings: Settings, args: argparse.Namespace) -> int:
+    from preservation.export import export_events
+
+    catalog = _catalog(settings)
+    events = catalog.events(args.aip_id)
+    if not events:
+        print(f"no events for {args.aip_id} / không có sự kiện", file=sys.stderr)
+        return EXIT_REJECTED
+    out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        export_events(catalog, args.aip_id, events, args.format, out)
+    finally:
+        if args.output:
+            out.close()
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kho", description="Kho — OAIS digital preservation for Vietnamese archives")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sip = sub.add_parser("sip", help="work with submission packages").add_subparsers(dest="sip_command", required=True)
+    validate = sip.add_parser("validate", help="validate a SIP without ingesting it")
+    validate.add_argument("path")
+    validate.add_argument("--profile", choices=["bagit", "vn"], default="bagit")
+    validate.add_argument("--json", action="store_true")
+    validate.set_defaults(func=cmd_sip_validate)
+
+    ingest = sub.add_parser("ingest", help="ingest a SIP (copied, never changed) into a stored AIP")
+    ingest.add_argument("path")
+    ingest.add_argument("--profile", choices=["bagit", "vn"], default="bagit")
+    ingest.add_argument("--json", action="store_true")
+    ingest.set_defaults(func=cmd_ingest)
+
+    resume = sub.add_parser("resume", help="finish every interrupted ingest")
+    resume.add_argument("--json", action="store_true")
+    resume.set_defaults(func=cmd_resume)
+
+    watch = sub.add_parser("watch", help="poll the ingest folder and ingest each new SIP once")
+    watch.add_argument("--interval", type=float, default=5.0)
+    watch.add_argument("--once", action="store_true", help="one scan, then exit")
+    watch.add_argument("--json", action="store_true")
+    watch.set_defaults(func=cmd_watch)
+
+    ident = sub.add_parser("identify", help="identify file formats (PRONOM PUID, MIME)")
+    ident.add_argument("paths", nargs="+")
+    ident.add_argument("--json", action="store_true")
+    ident.set_defaults(func=cmd_identify)
+
+    aip = sub.add_parser("aip", help="archival packages in the catalog").add_subparsers(
+        dest="aip_command", required=True
+    )
+    listing = aip.add_parser("list")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_aip_list)
+    show = aip.add_parser("show")
+    show.add_argument("aip_id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_aip_show)
+
+    events = sub.add_parser("events", help="PREMIS event trail").add_subparsers(dest="events_command", required=True)
+    export = events.add_parser("export", help="export the PREMIS events of an AIP")
+    export.add_argument("aip_id")
+    export.add_argument("--format", choices=["premis", "json", "csv"], default="premis")
+    export.add_argument("-o", "--output")
+    export.set_defaults(func=cmd_events_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"kho: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return int(args.func(settings, args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""One settings object, read from ``KHO_*`` environment variables and an optional TOML file.
+
+Every command resolves its paths from here so that two installations (two ``KHO_HOME``s)
+never share an ingest folder, a catalog or a storage location.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DIGEST_ALGORITHMS = ("sha256", "sha512")
+DUPLICATE_POLICIES = ("refuse", "new-version")
+
+
+class ConfigError(ValueError):
+    """A setting has a value Kho cannot use; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    ingest_dir: Path
+    database_url: str
+    storage: tuple[str, ...]
+    digests: tuple[str, ...] = ("sha256",)
+    duplicates: str = "refuse"
+    organization: str = "Kho"
+    settle_seconds: float = 10.0
+    resume_after_seconds: float = 300.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def workspaces_dir(self) -> Path:
+        return self.home / "workspaces"
+
+    @property
+    def failed_dir(self) -> Path:
+        return self.home / "failed"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.home, self.ingest_dir, self.workspaces_dir, self.failed_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    section = data.get("kho", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [kho] must be a table")
+    return section
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Environment wins over the TOML file (``KHO_CONFIG``, or ``$KHO_HOME/kho.toml`` when present)."""
+    env = dict(os.environ if environ is None else environ)
+    home = Path(env.get("KHO_HOME", "var")).expanduser().resolve()
+    config_path = Path(env["KHO_CONFIG"]) if "KHO_CONFIG" in env else home / "kho.toml"
+    file_values: dict[str, object] = {}
+    if "KHO_CONFIG" in env and not config_path.is_file():
+        raise ConfigError(f"KHO_CONFIG={config_path} does not exist")
+    if config_path.is_file():
+        file_values = _read_toml(config_path)
+
+    def get(name: str, default: str) -> str:
+        env_name = "KHO_" + name.upper()
+        if env_name in env:
+            return env[env_name]
+        value = file_values.get(name, default)
+        if isinstance(value, list):
+            return ",".join(str(v) for v in value)
+        return str(value)
+
+    ingest_dir = Path(get("ingest_dir", str(home / "ingest"))).expanduser().resolve()
+    database_url = get("database_url", f"sqlite:///{home / 'catalog.sqlite'}")
+    storage = tuple(u.strip() for u in get("storage", (home / "storage").as_uri()).split(",") if u.strip())
+    if not storage:
+        raise ConfigError("KHO_STORAGE is empty: give at least one location URL")
+    digests = tuple(d.strip().lower() for d in get("digests", "sha256").split(",") if d.strip())
+    unknown = [d for d in digests if d not in DIGEST_ALGORITHMS]
+    if unknown:
+        raise ConfigError(f"KHO_DIGESTS: unsupported {unknown}; choose from {DIGEST_ALGORITHMS}")
+    if "sha256" not in digests:
+        digests = ("sha256", *digests)
+    duplicates = get("duplicates", "refuse")
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ConfigError(f"KHO_DUPLICATES={duplicates!r}: choose one of {DUPLICATE_POLICIES}")
+    try:
+        settle = float(get("settle_seconds", "10"))
+        resume_after = float(get("resume_after_seconds", "300"))
+    except ValueError as exc:
+        raise ConfigError(f"KHO_SETTLE_SECONDS / KHO_RESUME_AFTER_SECONDS must be numbers: {exc}") from exc
+    return Settings(
+        home=home,
+        ingest_dir=ingest_dir,
+        database_url=database_url,
+        storage=storage,
+        digests=digests,
+        duplicates=duplicates,
+        organization=get("organization", "Kho"),
+        settle_seconds=settle,
+        resume_after_seconds=resume_after,
+    )

@@ -1,0 +1,883 @@
+"""The ingest pipeline: one SIP in, one verified, catalogued AIP out.
+
+Each step is ``step(ctx, ws)``, idempotent, and persists its events with its output before
+it is marked done (see ``Workspace.complete_step``). The CLI runs the steps in-process; the
+Airflow ``ingest`` DAG runs the very same functions, one task per step.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from format_registry.identify import Identifier, shared_identifier
+from packages import aip as aip_layout
+from packages.checksums import hash_file
+from packages.sip import Problem, SipReport, validate_sip
+from preservation import agents, premis
+from preservation.catalog import Aip, Catalog, File, StorageCopy
+from preservation.config import Settings
+from preservation.faults import checkpoint
+from preservation.mets import MetsFile, write_aip_mets
+from preservation.workspace import (
+    Workspace,
+    WorkspaceBusy,
+    find_workspace_for_source,
+    iter_workspaces,
+    remove_stale_partials,
+    write_json_atomic,
+)
+from storage_adapters.base import StorageError
+from storage_adapters.registry import open_location
+
+STEPS = [
+    "receive",
+    "validate_sip",
+    "virus_check",
+    "identify",
+    "validate_formats",
+    "normalise",
+    "fixity",
+    "describe",
+    "package",
+    "store",
+    "index",
+]
+VIRUS_SCAN_TIMEOUT = 3600
+
+
+class IngestError(RuntimeError):
+    """A step failed for a reason that may pass (storage down, tool error); the workspace stays
+    and ``kho resume`` continues from this step."""
+
+
+class SipRejected(Exception):
+    """The SIP is not acceptable; it was moved to the failed folder with a report."""
+
+    def __init__(self, result: IngestResult) -> None:
+        super().__init__(result.reason)
+        self.result = result
+
+
+@dataclass
+class IngestResult:
+    aip_id: str
+    sip_name: str
+    status: str  # stored | rejected
+    files: int = 0
+    locations: list[str] = field(default_factory=list)
+    formats: dict[str, int] = field(default_factory=dict)
+    reason: str = ""
+    failed_path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "aip_id": self.aip_id,
+            "status": self.status,
+            "files": self.files,
+            "locations": self.locations,
+            "sip": self.sip_name,
+        }
+        if self.status == "stored":
+            data["formats"] = self.formats
+        else:
+            data["reason"] = self.reason
+            data["failed_path"] = self.failed_path
+        return data
+
+
+class Context:
+    """What every step needs; the catalog and FIDO are loaded on first use only."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.ensure_dirs()
+        self._catalog: Catalog | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog(self.settings.database_url)
+        return self._catalog
+
+    @property
+    def identifier(self) -> Identifier:
+        return shared_identifier()
+
+    def close(self) -> None:
+        if self._catalog is not None:
+            self._catalog.close()
+
+
+# -- creating workspaces --------------------------------------------------------------------------
+
+
+def _new_state(aip_id: str, sip_name: str, source: Path, mode: str, profile: str) -> dict[str, Any]:
+    return {
+        "aip_id": aip_id,
+        "sip_name": sip_name,
+        "source": str(source),
+        "mode": mode,
+        "profile": profile,
+        "created_at": premis.now_iso(),
+        "done": [],
+        "failures": [],
+    }
+
+
+def start_copy(ctx: Context, source: Path, profile: str = "bagit") -> Workspace:
+    """Workspace for ``kho ingest PATH``: the SIP is copied, never changed. An interrupted
+    ingest of the same PATH is continued rather than started again."""
+    source = source.resolve()
+    existing = find_workspace_for_source(ctx.settings, source)
+    if existing is not None:
+        return existing
+    remove_stale_partials(ctx.settings)
+    aip_id = str(uuid.uuid4())
+    partial = ctx.settings.workspaces_dir / f".new-{aip_id}"
+    partial.mkdir(parents=True)
+    workspace = Workspace(partial)
+    with workspace.locked():
+        workspace.save_state(_new_state(aip_id, source.name, source, "copy", profile))
+        try:
+            shutil.copytree(source, workspace.sip_dir, symlinks=True)
+        except (shutil.Error, OSError) as exc:
+            # Special files or unreadable entries: keep what could be copied, validation names them.
+            if not workspace.sip_dir.exists():
+                shutil.rmtree(partial, ignore_errors=True)
+                raise IngestError(f"cannot read SIP {source}: {exc}") from exc
+        final = ctx.settings.workspaces_dir / aip_id
+        os.rename(partial, final)
+    return Workspace(final)
+
+
+def claim(ctx: Context, sip_path: Path, profile: str = "bagit") -> Workspace | None:
+    """Take a SIP out of the watched ingest folder by renaming it (atomic): of several
+    scanners racing for the same SIP exactly one wins; the others get ``None``."""
+    aip_id = str(uuid.uuid4())
+    staging = sip_path.parent / f".kho-claimed-{aip_id}"
+    try:
+        os.rename(sip_path, staging)
+    except FileNotFoundError:
+        return None
+    target = ctx.settings.workspaces_dir / aip_id
+    target.mkdir(parents=True)
+    workspace = Workspace(target)
+    state = _new_state(aip_id, sip_path.name, staging, "claim", profile)
+    workspace.save_state(state)
+    _move_claimed(staging, workspace.sip_dir)
+    return workspace
+
+
+def _move_claimed(staging: Path, destination: Path) -> None:
+    try:
+        os.rename(staging, destination)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.copytree(staging, destination, symlinks=True)
+        shutil.rmtree(staging)
+
+
+def _finish_claim(ws: Workspace) -> None:
+    """A crash between the two renames of ``claim`` leaves the SIP in staging: move it on."""
+    state = ws.state()
+    staging = Path(state["source"])
+    if state["mode"] == "claim" and not ws.sip_dir.exists() and staging.exists():
+        _move_claimed(staging, ws.sip_dir)
+
+
+def ready_sips(settings: Settings, now: float | None = None) -> list[Path]:
+    """Folders in the ingest folder that nobody wrote to for ``settle_seconds``."""
+    now = time.time() if now is None else now
+    ready: list[Path] = []
+    if not settings.ingest_dir.is_dir():
+        return ready
+    for entry in sorted(settings.ingest_dir.iterdir()):
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        newest = entry.lstat().st_mtime
+        for dirpath, dirnames, filenames in os.walk(entry):
+            for name in dirnames + filenames:
+                newest = max(newest, os.lstat(os.path.join(dirpath, name)).st_mtime)
+        if now - newest >= settings.settle_seconds:
+            ready.append(entry)
+    return ready
+
+
+# -- steps ----------------------------------------------------------------------------------------
+
+
+def _agents_of(ws: Workspace) -> dict[str, dict[str, str]]:
+    return dict(ws.state().get("agents", {}))
+
+
+def _register_agents(ws: Workspace, *new: dict[str, str] | None) -> None:
+    state = ws.state()
+    known = state.setdefault("agents", {})
+    for agent in new:
+        if agent is not None:
+            known[f"{agent['type']}|{agent['value']}"] = agent
+    ws.save_state(state)
+
+
+def step_receive(ctx: Context, ws: Workspace) -> None:
+    state = ws.state()
+    kho, org = agents.kho(), agents.organization(ctx.settings.organization)
+    _register_agents(ws, kho, org)
+    how = "copied from" if state["mode"] == "copy" else "claimed from the ingest folder as"
+    event = premis.new_event(
+        "ingestion start",
+        "success",
+        aip_id=state["aip_id"],
+        object_ids=[state["aip_id"]],
+        detail=f"SIP {state['sip_name']!r} {how} {state['source']}",
+        agents=[agents.link(kho, "executing program"), agents.link(org, "implementer")],
+    )
+    ws.complete_step("receive", [event])
+
+
+def step_validate_sip(ctx: Context, ws: Workspace) -> None:
+    state = ws.state()
+    aip_id = state["aip_id"]
+    report = validate_sip(ws.sip_dir, profile=state.get("profile", "bagit"), keep_digests=ctx.settings.digests)
+    bagit_agent = agents.tool("bagit-python", agents.package_version("bagit"))
+    kho = agents.kho()
+    _register_agents(ws, bagit_agent, agents.submitter(report.bag_info))
+    links = [agents.link(kho, "executing program"), agents.link(bagit_agent, "validator")]
+    previous_version = None
+    if report.valid and report.payload_hash:
+        duplicate = ctx.catalog.find_by_payload_hash(report.payload_hash)
+        if duplicate is not None and ctx.settings.duplicates == "refuse":
+            report.problems.append(
+                Problem(
+                    "duplicate", detail=f"AIP {duplicate.id} (set KHO_DUPLICATES=new-version to keep a new version)"
+                )
+            )
+        elif duplicate is not None:
+            previous_version = duplicate.id
+    profile = "BagIt 1.0" + (" + Vietnamese TT 05 dossier profile" if report.profile == "vn" else "")
+    if not report.valid:
+        event = premis.new_event(
+            "validation",
+            "failure",
+            aip_id=aip_id,
+            object_ids=[aip_id],
+            agents=links,
+            detail=f"SIP validated against {profile}: structure, manifests, safe paths",
+            outcome_detail="\n".join(p.line() for p in report.problems),
+        )
+        _reject(ctx, ws, report, [event])
+    total = sum(f.size for f in report.files)
+    warnings = "; ".join(w.line() for w in report.warnings)
+    events = [
+        premis.new_event(
+            "validation",
+            "warning" if report.warnings else "success",
+            aip_id=aip_id,
+            object_ids=[aip_id],
+            agents=links,
+            detail=f"SIP validated against {profile}: structure, manifests, safe paths",
+            outcome_detail=f"{len(report.files)} files, {total} bytes" + (f"; {warnings}" if warnings else ""),
+        ),
+        premis.new_event(
+            "fixity check",
+            "success",
+            aip_id=aip_id,
+            object_ids=[aip_id],
+            agents=links,
+            detail=f"every payload file checked against the SIP's manifest ({', '.join(report.algorithms)})",
+            outcome_detail=f"{len(report.files)} files match",
+        ),
+    ]
+    files = [{"id": str(uuid.uuid4()), "path": f.path, "size": f.size, "digests": f.digests} for f in report.files]
+    ws.complete_step(
+        "validate_sip",
+        events,
+        {
+            "files": files,
+            "bag_info": report.bag_info,
+            "payload_hash": report.payload_hash,
+            "algorithms": report.algorithms,
+            "warnings": [w.to_dict() for w in report.warnings],
+            "previous_version": previous_version,
+        },
+    )
+
+
+def _reject(ctx: Context, ws: Workspace, report: SipReport, events: list[dict[str, Any]]) -> None:
+    """Move the SIP to ``failed/<name>/`` with a report; only the events reach the catalog."""
+    state = ws.state()
+    failed = ctx.settings.failed_dir / state["sip_name"]
+    if failed.exists():
+        failed = failed.with_name(f"{state['sip_name']}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{state['aip_id'][:8]}")
+    failed.mkdir(parents=True)
+    all_events = ws.events(STEPS) + events
+    report_data = {
+        **report.to_dict(),
+        "aip_id": state["aip_id"],
+        "sip_name": state["sip_name"],
+        "source": state["source"],
+        "rejected_at": premis.now_iso(),
+    }
+    write_json_atomic(failed / "report.json", report_data)
+    (failed / "REASON.txt").write_text(report.reason() + "\n", encoding="utf-8")
+    if ws.sip_dir.exists():
+        os.rename(ws.sip_dir, failed / "sip")
+    with ctx.catalog.session() as session:
+        ctx.catalog.ensure_agents(session, _agents_of(ws).values())
+        ctx.catalog.append_events(session, all_events)
+    shutil.rmtree(ws.path, ignore_errors=True)
+    raise SipRejected(
+        IngestResult(
+            aip_id=state["aip_id"],
+            sip_name=state["sip_name"],
+            status="rejected",
+            reason=report.reason(),
+            failed_path=str(failed),
+        )
+    )
+
+
+def step_virus_check(ctx: Context, ws: Workspace) -> None:
+    """ClamAV where installed; without it the event says so (never a silent "clean")."""
+    aip_id = ws.aip_id
+    scanner = shutil.which("clamdscan") or shutil.which("clamscan")
+    if scanner is None:
+        event = premis.new_event(
+            "virus check",
+            "not performed",
+            aip_id=aip_id,
+            object_ids=[aip_id],
+            detail="ClamAV virus scan",
+            outcome_detail="not performed: clamscan not found",
+            agents=[agents.link(agents.kho(), "executing program")],
+        )
+        ws.complete_step("virus_check", [event])
+        return
+    tool = agents.tool(Path(scanner).name, "installed")
+    _register_agents(ws, tool)
+    try:
+        completed = subprocess.run(
+            [scanner, "--infected", "--no-summary", "-r", str(ws.sip_dir / "data")],
+            capture_output=True,
+            text=True,
+            timeout=VIRUS_SCAN_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise IngestError(f"virus scan did not finish within {VIRUS_SCAN_TIMEOUT} s") from exc
+    links = [agents.link(tool, "executing program")]
+    if completed.returncode == 0:
+        ws.complete_step(
+            "virus_check",
+            [
+                premis.new_event(
+                    "virus check",
+                    "success",
+                    aip_id=aip_id,
+                    object_ids=[aip_id],
+                    agents=links,
+                    detail="ClamAV virus scan",
+                    outcome_detail="no virus found",
+                )
+            ],
+        )
+        return
+    if completed.returncode == 1:
+        event = premis.new_event(
+            "virus check",
+            "failure",
+            aip_id=aip_id,
+            object_ids=[aip_id],
+            agents=links,
+            detail="ClamAV virus scan",
+            outcome_detail=completed.stdout.strip()[:4000],
+        )
+        report = SipReport(path=str(ws.sip_dir), profile="bagit")
+        report.problems.append(
+            Problem("unreadable", detail="virus found / phát hiện virus: " + completed.stdout.strip()[:500])
+        )
+        _reject(ctx, ws, report, [event])
+    raise IngestError(f"virus scanner failed (exit {completed.returncode}): {completed.stderr.strip()[:500]}")
+
+
+def step_identify(ctx: Context, ws: Workspace) -> None:
+    aip_id = ws.aip_id
+    files = ws.output("validate_sip")["files"]
+    identifier = ctx.identifier
+    tool = agents.tool("fido", agents.package_version("opf-fido"))
+    _register_agents(ws, tool)
+    results: dict[str, Any] = {}
+    events = []
+    for number, item in enumerate(files, start=1):
+        checkpoint(f"identify:file:{number}")
+        found = identifier.identify(ws.sip_dir / item["path"])
+        results[item["path"]] = found.to_dict()
+        label = f"{found.puid} {found.format_name}" if found.puid else f"no PUID; MIME {found.mime}"
+        events.append(
+            premis.new_event(
+                "format identification",
+                "success" if found.puid else "warning",
+                aip_id=aip_id,
+                object_ids=[item["id"]],
+                agents=[agents.link(tool, "executing program")],
+                detail=f"program={found.tool}",
+                outcome_detail=f"{label} (method: {found.method})" + (f"; {found.warning}" if found.warning else ""),
+            )
+        )
+    ws.complete_step("identify", events, results)
+
+
+def step_validate_formats(ctx: Context, ws: Workspace) -> None:
+    """Slot for JHOVE and the built-in validators (issue #5): recorded as not performed."""
+    aip_id = ws.aip_id
+    event = premis.new_event(
+        "validation",
+        "not performed",
+        aip_id=aip_id,
+        object_ids=[aip_id],
+        agents=[agents.link(agents.kho(), "executing program")],
+        detail="file format validation (JHOVE / built-in validators)",
+        outcome_detail="not performed: no format validator is configured in this version",
+    )
+    ws.complete_step("validate_formats", [event], {"validated": {}})
+
+
+def step_normalise(ctx: Context, ws: Workspace) -> None:
+    """Slot for the format policy (issue #5): no policy means no derivative and no event."""
+    ws.complete_step("normalise", [], {"derivatives": []})
+
+
+def step_fixity(ctx: Context, ws: Workspace) -> None:
+    """Digests were computed in the same read that verified the SIP manifest; record them."""
+    aip_id = ws.aip_id
+    files = ws.output("validate_sip")["files"]
+    kho = agents.kho()
+    events = [
+        premis.new_event(
+            "message digest calculation",
+            "success",
+            aip_id=aip_id,
+            object_ids=[item["id"]],
+            agents=[agents.link(kho, "executing program")],
+            detail=f"program=Kho {agents.KHO_VERSION} (hashlib); algorithms={','.join(item['digests'])}",
+            outcome_detail="; ".join(f"{alg}:{value}" for alg, value in item["digests"].items()),
+        )
+        for item in files
+    ]
+    ws.complete_step("fixity", events)
+
+
+def _mtime_iso(path: Path) -> str:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+
+
+def _metadata_file(ws: Workspace, relpath: str, mime: str) -> MetsFile:
+    full = ws.aip_dir / relpath
+    return MetsFile(
+        file_id="file-md-" + uuid.uuid5(uuid.NAMESPACE_URL, relpath).hex,
+        href=relpath,
+        size=full.stat().st_size,
+        sha256=hash_file(full, ["sha256"])["sha256"],
+        mime=mime,
+        created=_mtime_iso(full),
+    )
+
+
+def _file_objects(ws: Workspace) -> list[dict[str, Any]]:
+    identified = ws.output("identify")
+    objects = []
+    for item in ws.output("validate_sip")["files"]:
+        found = identified[item["path"]]
+        objects.append(
+            {
+                "id": item["id"],
+                "original_name": item["path"],
+                "size": item["size"],
+                "digests": item["digests"],
+                "puid": found["puid"],
+                "format_name": found["format_name"],
+                "format_version": found["format_version"],
+                "mime": found["mime"],
+                "method": found["method"],
+            }
+        )
+    return objects
+
+
+def step_describe(ctx: Context, ws: Workspace) -> None:
+    """Write Dublin Core, PREMIS and METS for the AIP, and keep the SIP's bag tag files."""
+    state = ws.state()
+    aip_id = state["aip_id"]
+    validation = ws.output("validate_sip")
+    root = ws.aip_dir
+    aip_layout.write_dublin_core(root / aip_layout.DC_PATH, aip_id, validation["bag_info"])
+    other_dir = root / aip_layout.OTHER_DIR
+    other_dir.mkdir(parents=True, exist_ok=True)
+    other_names = sorted(p.name for p in ws.sip_dir.iterdir() if p.is_file())
+    for name in other_names:
+        shutil.copyfile(ws.sip_dir / name, other_dir / name)
+    objects = _file_objects(ws)
+    events = ws.events(STEPS)
+    agent_list = list(_agents_of(ws).values())
+    label = validation["bag_info"].get("title") or state["sip_name"]
+    entity = premis.entity_element(aip_id, state["sip_name"])
+    premis_path = root / aip_layout.PREMIS_PATH
+    premis_path.parent.mkdir(parents=True, exist_ok=True)
+    from lxml import etree
+
+    with etree.xmlfile(str(premis_path), encoding="UTF-8") as xf:
+        xf.write_declaration()
+        premis.write_premis(xf, entity=entity, files=objects, events=events, agents=agent_list)
+
+    def embedded(xf: Any) -> None:
+        premis.write_premis(
+            xf,
+            entity=premis.entity_element(aip_id, state["sip_name"]),
+            files=objects,
+            events=events,
+            agents=agent_list,
+            schema_location=False,
+        )
+
+    payload = (
+        MetsFile(
+            file_id=f"file-{item['id']}",
+            href=aip_layout.payload_aip_path(item["original_name"]),
+            size=item["size"],
+            sha256=item["digests"]["sha256"],
+            mime=item["mime"] or "application/octet-stream",
+            created=_mtime_iso(ws.sip_dir / item["original_name"]),
+        )
+        for item in objects
+    )
+    write_aip_mets(
+        root / aip_layout.METS_NAME,
+        aip_id=aip_id,
+        label=label,
+        created=premis.now_iso(),
+        software_version=agents.KHO_VERSION,
+        organization=ctx.settings.organization,
+        descriptive=_metadata_file(ws, aip_layout.DC_PATH, "text/xml"),
+        preservation=_metadata_file(ws, aip_layout.PREMIS_PATH, "text/xml"),
+        write_embedded_premis=embedded,
+        other_metadata=[_metadata_file(ws, f"{aip_layout.OTHER_DIR}/{n}", "text/plain") for n in other_names],
+        representation=aip_layout.REPRESENTATION,
+        payload=payload,
+    )
+    ws.complete_step("describe", [])
+
+
+def step_package(ctx: Context, ws: Workspace) -> None:
+    """Place the originals under ``representations/rep-01/data`` (hard links: no copy) and list
+    every file of the AIP with its digest for the store step."""
+    aip_id = ws.aip_id
+    manifest: list[dict[str, Any]] = []
+    for item in ws.output("validate_sip")["files"]:
+        relpath = aip_layout.payload_aip_path(item["path"])
+        target = ws.aip_dir / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = ws.sip_dir / item["path"]
+        if target.exists() and not os.path.samefile(source, target):
+            target.unlink()
+        if not target.exists():
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copyfile(source, target)
+        manifest.append({"key": relpath, "size": item["size"], "sha256": item["digests"]["sha256"]})
+    payload_keys = {m["key"] for m in manifest}
+    for path in sorted(ws.aip_dir.rglob("*")):
+        relpath = path.relative_to(ws.aip_dir).as_posix()
+        if path.is_file() and relpath not in payload_keys:
+            manifest.append(
+                {"key": relpath, "size": path.stat().st_size, "sha256": hash_file(path, ["sha256"])["sha256"]}
+            )
+    mets_sha256 = next(m["sha256"] for m in manifest if m["key"] == aip_layout.METS_NAME)
+    event = premis.new_event(
+        "information package creation",
+        "success",
+        aip_id=aip_id,
+        object_ids=[aip_id],
+        agents=[agents.link(agents.kho(), "executing program")],
+        detail="E-ARK CSIP/AIP 2.x layout: METS.xml, metadata/, representations/rep-01/data",
+        outcome_detail=f"{len(manifest)} files; METS.xml sha256:{mets_sha256}",
+    )
+    ws.complete_step("package", [event], {"files": manifest, "mets_sha256": mets_sha256})
+
+
+def step_store(ctx: Context, ws: Workspace) -> None:
+    """Copy the AIP to every location and read each object back before it counts as stored."""
+    aip_id = ws.aip_id
+    manifest = ws.output("package")["files"]
+    kho = agents.kho()
+    events = []
+    stored: list[dict[str, str]] = []
+    for url in ctx.settings.storage:
+        try:
+            location = open_location(url)
+            for number, item in enumerate(manifest, start=1):
+                key = f"{aip_id}/{item['key']}"
+                if not (location.exists(key) and location.verify(key, item["sha256"])):
+                    location.put(key, ws.aip_dir / item["key"])
+                    checkpoint(f"store:after-put:{number}")
+                    if not location.verify(key, item["sha256"]):
+                        raise StorageError(f"{url}: {key} read back with a different SHA-256")
+        except StorageError as exc:
+            ws.record_failure(
+                premis.new_event(
+                    "replication",
+                    "failure",
+                    aip_id=aip_id,
+                    object_ids=[aip_id],
+                    agents=[agents.link(kho, "executing program")],
+                    detail=f"store AIP at {url}",
+                    outcome_detail=str(exc),
+                )
+            )
+            raise IngestError(f"storing at {url} failed: {exc}") from exc
+        verified_at = premis.now_iso()
+        total = sum(m["size"] for m in manifest)
+        events.append(
+            premis.new_event(
+                "replication",
+                "success",
+                aip_id=aip_id,
+                object_ids=[aip_id],
+                agents=[agents.link(kho, "executing program")],
+                detail=f"AIP stored at {url}",
+                outcome_detail=f"{len(manifest)} objects, {total} bytes",
+            )
+        )
+        events.append(
+            premis.new_event(
+                "fixity check",
+                "success",
+                aip_id=aip_id,
+                object_ids=[aip_id],
+                agents=[agents.link(kho, "executing program")],
+                detail=f"stored copy at {url} read back, SHA-256 of every object compared",
+                outcome_detail=f"{len(manifest)} objects match",
+            )
+        )
+        stored.append({"location": url, "verified_at": verified_at})
+    ws.complete_step("store", events, {"copies": stored})
+
+
+def step_index(ctx: Context, ws: Workspace) -> None:
+    """One transaction: AIP, files, agents, events, copies. The workspace goes only after it."""
+    state = ws.state()
+    aip_id = state["aip_id"]
+    catalog = ctx.catalog
+    if catalog.get_aip(aip_id) is None:
+        validation = ws.output("validate_sip")
+        package = ws.output("package")
+        copies = ws.output("store")["copies"]
+        end = premis.new_event(
+            "ingestion end",
+            "success",
+            aip_id=aip_id,
+            object_ids=[aip_id],
+            agents=[agents.link(agents.kho(), "executing program")],
+            detail="AIP stored and catalogued",
+            outcome_detail=f"{len(copies)} verified copies",
+        )
+        objects = _file_objects(ws)
+        now = datetime.now(UTC)
+        with catalog.session() as session:
+            session.add(
+                Aip(
+                    id=aip_id,
+                    sip_name=state["sip_name"],
+                    title=validation["bag_info"].get("title"),
+                    status="stored",
+                    payload_hash=validation["payload_hash"],
+                    previous_version=validation.get("previous_version"),
+                    file_count=len(objects),
+                    total_bytes=sum(o["size"] for o in objects),
+                    mets_sha256=package["mets_sha256"],
+                    bag_info=validation["bag_info"],
+                    created_at=datetime.fromisoformat(state["created_at"]),
+                    stored_at=now,
+                )
+            )
+            session.flush()
+            payload_keys = set()
+            for obj in objects:
+                key = aip_layout.payload_aip_path(obj["original_name"])
+                payload_keys.add(key)
+                session.add(
+                    File(
+                        id=obj["id"],
+                        aip_id=aip_id,
+                        path=key,
+                        original_path=obj["original_name"],
+                        role="original",
+                        size=obj["size"],
+                        sha256=obj["digests"]["sha256"],
+                        sha512=obj["digests"].get("sha512"),
+                        puid=obj["puid"],
+                        format_name=obj["format_name"],
+                        format_version=obj["format_version"],
+                        mime=obj["mime"],
+                        id_method=obj["method"],
+                    )
+                )
+            for item in package["files"]:
+                if item["key"] not in payload_keys:
+                    session.add(
+                        File(
+                            id=str(uuid.uuid5(uuid.UUID(aip_id), item["key"])),
+                            aip_id=aip_id,
+                            path=item["key"],
+                            original_path=item["key"],
+                            role="metadata",
+                            size=item["size"],
+                            sha256=item["sha256"],
+                            mime="text/xml" if item["key"].endswith(".xml") else "text/plain",
+                        )
+                    )
+            for copy in copies:
+                session.add(
+                    StorageCopy(
+                        aip_id=aip_id,
+                        location=copy["location"],
+                        status="verified",
+                        verified_at=datetime.fromisoformat(copy["verified_at"]),
+                    )
+                )
+            catalog.ensure_agents(session, _agents_of(ws).values())
+            catalog.append_events(session, [*ws.events(STEPS), end])
+    checkpoint("index:committed")
+    shutil.rmtree(ws.path)
+
+
+STEP_FUNCTIONS: dict[str, Callable[[Context, Workspace], None]] = {
+    "receive": step_receive,
+    "validate_sip": step_validate_sip,
+    "virus_check": step_virus_check,
+    "identify": step_identify,
+    "validate_formats": step_validate_formats,
+    "normalise": step_normalise,
+    "fixity": step_fixity,
+    "describe": step_describe,
+    "package": step_package,
+    "store": step_store,
+    "index": step_index,
+}
+
+
+# -- running --------------------------------------------------------------------------------------
+
+
+def run_step(ctx: Context, ws: Workspace, step: str) -> None:
+    """Run one step unless done (idempotent); the Airflow tasks call this."""
+    if step not in STEP_FUNCTIONS:
+        raise ValueError(f"unknown step {step!r}; steps are {STEPS}")
+    if step == "index" and not ws.path.exists():
+        return
+    if not ws.path.exists():
+        raise IngestError(f"workspace {ws.path} does not exist (already finished or rejected?)")
+    with ws.locked():
+        if ws.is_done(step):
+            return
+        if ws.state()["mode"] == "claim":
+            _finish_claim(ws)
+        missing = [s for s in STEPS[: STEPS.index(step)] if not ws.is_done(s)]
+        if missing:
+            raise IngestError(f"step {step} needs {missing[0]} first")
+        STEP_FUNCTIONS[step](ctx, ws)
+        if ws.path.exists() and step != "index":
+            checkpoint(f"after:{step}")
+
+
+def result_for(ctx: Context, aip_id: str, sip_name: str) -> IngestResult:
+    files = [f for f in ctx.catalog.files(aip_id) if f.role == "original"]
+    formats = Counter(f.puid or f.mime or "unknown" for f in files)
+    return IngestResult(
+        aip_id=aip_id,
+        sip_name=sip_name,
+        status="stored",
+        files=len(files),
+        locations=[c.location for c in ctx.catalog.copies(aip_id)],
+        formats=dict(formats),
+    )
+
+
+def run_pipeline(ctx: Context, ws: Workspace) -> IngestResult:
+    state = ws.state()
+    try:
+        for step in STEPS:
+            run_step(ctx, ws, step)
+    except SipRejected as rejected:
+        return rejected.result
+    return result_for(ctx, state["aip_id"], state["sip_name"])
+
+
+def ingest_path(ctx: Context, source: Path, profile: str = "bagit") -> IngestResult:
+    if not source.exists():
+        raise IngestError(f"{source} does not exist / không tồn tại")
+    return run_pipeline(ctx, start_copy(ctx, source, profile))
+
+
+def resumable(ctx: Context, *, stale_only: bool) -> list[Workspace]:
+    """Interrupted workspaces nobody is working on (with ``stale_only``: idle for
+    ``resume_after_seconds``, so a DAG run between two tasks is not taken over)."""
+    remove_stale_partials(ctx.settings)
+    found = []
+    for ws in iter_workspaces(ctx.settings):
+        if ws.is_locked():
+            continue
+        try:
+            idle = time.time() - float(ws.state().get("updated_at", 0))
+        except (OSError, ValueError):
+            continue
+        if not stale_only or idle >= ctx.settings.resume_after_seconds:
+            found.append(ws)
+    return found
+
+
+def resume_all(ctx: Context) -> list[IngestResult]:
+    results = []
+    for ws in resumable(ctx, stale_only=False):
+        try:
+            results.append(run_pipeline(ctx, ws))
+        except WorkspaceBusy:
+            continue
+    return results
+
+
+def scan_ingest_folder(ctx: Context) -> list[Workspace]:
+    """Claim every settled SIP in the ingest folder; return the new workspaces."""
+    claimed = []
+    for sip in ready_sips(ctx.settings):
+        ws = claim(ctx, sip)
+        if ws is not None:
+            claimed.append(ws)
+    return claimed
+
+
+def summary_line(result: IngestResult) -> str:
+    if result.status == "stored":
+        formats = ", ".join(f"{k}×{v}" for k, v in sorted(result.formats.items()))
+        return (
+            f"{result.sip_name}: stored AIP {result.aip_id} at {', '.join(result.locations)}; "
+            f"{result.files} files ({formats})"
+        )
+    return f"{result.sip_name}: REJECTED — {result.reason} (see {result.failed_path})"
+
+
+def result_json(result: IngestResult) -> str:
+    return json.dumps(result.to_dict(), ensure_ascii=False)

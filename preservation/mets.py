@@ -1,0 +1,174 @@
+"""The AIP's root ``METS.xml`` (METS 1.12.1, E-ARK CSIP profile), written as a stream.
+
+metsrw builds the whole document in memory and cannot express the CSIP attributes that
+Thông tư 05/2025 packages need (``csip:OAISPACKAGETYPE``, ``csip:CONTENTINFORMATIONTYPE``),
+so Kho writes METS with lxml's incremental ``xmlfile``: memory stays flat however many files
+the package holds (see docs/decisions/0002-mets-writer.md). Every file of the package is
+listed with its size and SHA-256; PREMIS is both referenced (``metadata/preservation/
+premis.xml``, as CSIP asks) and embedded in ``amdSec`` for METS-only consumers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+METS_NS = "http://www.loc.gov/METS/"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+CSIP_NS = "https://DILCIS.eu/XML/METS/CSIPExtensionMETS"
+METS_SCHEMA = "http://www.loc.gov/METS/ http://www.loc.gov/standards/mets/mets.xsd"
+AIP_PROFILE = "https://earkaip.dilcis.eu/profile/E-ARK-AIP.xml"
+
+
+def _m(tag: str) -> str:
+    return f"{{{METS_NS}}}{tag}"
+
+
+def _x(tag: str) -> str:
+    return f"{{{XLINK_NS}}}{tag}"
+
+
+@dataclass(frozen=True)
+class MetsFile:
+    """One file of the package as METS lists it."""
+
+    file_id: str  # XML ID, e.g. "file-<uuid>"
+    href: str  # path inside the package
+    size: int
+    sha256: str
+    mime: str
+    created: str  # ISO 8601
+
+
+def _md_ref(xf: Any, wrapper: str, md_id: str, md_type: str, item: MetsFile) -> None:
+    with xf.element(_m(wrapper), {"ID": md_id, "STATUS": "CURRENT"}):
+        xf.write(
+            etree.Element(
+                _m("mdRef"),
+                {
+                    "LOCTYPE": "URL",
+                    _x("type"): "simple",
+                    _x("href"): item.href,
+                    "MDTYPE": md_type,
+                    "MIMETYPE": item.mime,
+                    "SIZE": str(item.size),
+                    "CREATED": item.created,
+                    "CHECKSUM": item.sha256,
+                    "CHECKSUMTYPE": "SHA-256",
+                },
+            )
+        )
+
+
+def _file(item: MetsFile) -> etree._Element:
+    element = etree.Element(
+        _m("file"),
+        {
+            "ID": item.file_id,
+            "MIMETYPE": item.mime,
+            "SIZE": str(item.size),
+            "CREATED": item.created,
+            "CHECKSUM": item.sha256,
+            "CHECKSUMTYPE": "SHA-256",
+        },
+    )
+    etree.SubElement(element, _m("FLocat"), {"LOCTYPE": "URL", _x("type"): "simple", _x("href"): item.href})
+    return element
+
+
+def write_aip_mets(
+    target: Path,
+    *,
+    aip_id: str,
+    label: str,
+    created: str,
+    software_version: str,
+    organization: str,
+    descriptive: MetsFile,
+    preservation: MetsFile,
+    write_embedded_premis: Callable[[Any], None],
+    other_metadata: Iterable[MetsFile],
+    representation: str,
+    payload: Iterable[MetsFile],
+) -> None:
+    """Write ``target`` in one pass; ``payload`` may be a generator."""
+    other = list(other_metadata)
+    nsmap = {"mets": METS_NS, "xlink": XLINK_NS, "xsi": XSI_NS, "csip": CSIP_NS}
+    payload_ids: list[str] = []
+    with etree.xmlfile(str(target), encoding="UTF-8") as xf:
+        xf.write_declaration()
+        with xf.element(
+            _m("mets"),
+            {
+                "OBJID": f"urn:uuid:{aip_id}",
+                "LABEL": label,
+                "TYPE": "Mixed",
+                "PROFILE": AIP_PROFILE,
+                f"{{{CSIP_NS}}}CONTENTINFORMATIONTYPE": "MIXED",
+                f"{{{XSI_NS}}}schemaLocation": METS_SCHEMA,
+            },
+            nsmap=nsmap,
+        ):
+            header = etree.Element(
+                _m("metsHdr"),
+                {
+                    "CREATEDATE": created,
+                    "RECORDSTATUS": "NEW",
+                    f"{{{CSIP_NS}}}OAISPACKAGETYPE": "AIP",
+                },
+            )
+            creator = etree.SubElement(
+                header, _m("agent"), {"ROLE": "CREATOR", "TYPE": "OTHER", "OTHERTYPE": "SOFTWARE"}
+            )
+            etree.SubElement(creator, _m("name")).text = "Kho"
+            etree.SubElement(
+                creator, _m("note"), {f"{{{CSIP_NS}}}NOTETYPE": "SOFTWARE VERSION"}
+            ).text = software_version
+            archive = etree.SubElement(header, _m("agent"), {"ROLE": "PRESERVATION", "TYPE": "ORGANIZATION"})
+            etree.SubElement(archive, _m("name")).text = organization
+            xf.write(header)
+            _md_ref(xf, "dmdSec", "dmd-dc", "DC", descriptive)
+            with xf.element(_m("amdSec"), {"ID": "amd"}):
+                _md_ref(xf, "digiprovMD", "digiprov-premis-file", "PREMIS", preservation)
+                with (
+                    xf.element(_m("digiprovMD"), {"ID": "digiprov-premis-embedded", "STATUS": "CURRENT"}),
+                    xf.element(_m("mdWrap"), {"MDTYPE": "PREMIS", "MDTYPEVERSION": "3.0"}),
+                    xf.element(_m("xmlData")),
+                ):
+                    write_embedded_premis(xf)
+            with xf.element(_m("fileSec"), {"ID": "filesec"}):
+                with xf.element(_m("fileGrp"), {"ID": "grp-metadata", "USE": "Metadata"}):
+                    for item in [descriptive, preservation, *other]:
+                        xf.write(_file(item))
+                with xf.element(_m("fileGrp"), {"ID": "grp-rep-01", "USE": f"Representations/{representation}"}):
+                    for item in payload:
+                        payload_ids.append(item.file_id)
+                        xf.write(_file(item))
+            struct = etree.Element(_m("structMap"), {"ID": "structmap-csip", "TYPE": "PHYSICAL", "LABEL": "CSIP"})
+            root_div = etree.SubElement(struct, _m("div"), {"ID": "div-root", "LABEL": f"urn:uuid:{aip_id}"})
+            etree.SubElement(
+                root_div,
+                _m("div"),
+                {
+                    "ID": "div-metadata",
+                    "LABEL": "Metadata",
+                    "DMDID": "dmd-dc",
+                    "ADMID": "digiprov-premis-file digiprov-premis-embedded",
+                },
+            )
+            metadata_files = etree.SubElement(
+                root_div, _m("div"), {"ID": "div-metadata-files", "LABEL": "Metadata/files"}
+            )
+            for item in [descriptive, preservation, *other]:
+                etree.SubElement(metadata_files, _m("fptr"), {"FILEID": item.file_id})
+            rep = etree.SubElement(
+                root_div, _m("div"), {"ID": "div-rep-01", "LABEL": f"Representations/{representation}"}
+            )
+            for file_id in payload_ids:
+                etree.SubElement(rep, _m("fptr"), {"FILEID": file_id})
+            xf.write(struct)

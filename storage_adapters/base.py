@@ -1,0 +1,48 @@
+"""The storage protocol every location implements (local disk now; S3 and replicas later).
+
+Keys are POSIX-style relative paths (``<aip-id>/METS.xml``). ``verify`` re-reads what the
+location holds, so a copy only counts as stored once the location itself returned the
+expected checksum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol, runtime_checkable
+
+
+class StorageError(RuntimeError):
+    """A location could not do what was asked; the message names the location and key."""
+
+
+@runtime_checkable
+class StorageLocation(Protocol):
+    url: str
+
+    def put(self, key: str, source: Path) -> None:
+        """Store the file at ``source`` under ``key`` atomically (all or nothing)."""
+
+    def get(self, key: str, destination: Path) -> None:
+        """Copy the object ``key`` to the local file ``destination``."""
+
+    def open(self, key: str) -> BinaryIO:
+        """Open the object for streaming reads."""
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Keys under ``prefix``, in no particular order."""
+
+    def delete(self, key: str) -> None: ...
+
+    def verify(self, key: str, sha256: str) -> bool:
+        """True when the stored object's SHA-256, read back from the location, equals ``sha256``."""
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that could leave the location's root."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or "\\" in key or "\x00" in key or any(p in ("", ".", "..") for p in parts):
+        raise StorageError(f"unsafe storage key {key!r}")
+    return key

@@ -1,0 +1,84 @@
+"""A storage location on a local (or mounted) file system: ``file:///abs/path``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlparse
+
+from storage_adapters.base import StorageError, check_key
+
+CHUNK = 1024 * 1024
+
+
+class LocalStorage:
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).resolve()
+        self.url = self.root.as_uri()
+
+    @classmethod
+    def from_url(cls, url: str) -> LocalStorage:
+        parsed = urlparse(url)
+        if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
+            raise StorageError(f"{url}: a local location must be file:///absolute/path")
+        return cls(unquote(parsed.path))
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def put(self, key: str, source: Path) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+        try:
+            with open(source, "rb") as src, open(partial, "wb") as dst:
+                shutil.copyfileobj(src, dst, CHUNK)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(partial, target)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise StorageError(f"{self.url}: cannot store {key}: {exc}") from exc
+
+    def get(self, key: str, destination: Path) -> None:
+        try:
+            shutil.copyfile(self._path(key), destination)
+        except OSError as exc:
+            raise StorageError(f"{self.url}: cannot read {key}: {exc}") from exc
+
+    def open(self, key: str) -> BinaryIO:
+        try:
+            return open(self._path(key), "rb")
+        except OSError as exc:
+            raise StorageError(f"{self.url}: cannot open {key}: {exc}") from exc
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        base = self.root / prefix if prefix else self.root
+        if not base.exists():
+            return
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                if name.endswith(".partial"):
+                    continue
+                yield Path(dirpath, name).relative_to(self.root).as_posix()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def verify(self, key: str, sha256: str) -> bool:
+        digest = hashlib.sha256()
+        try:
+            with self.open(key) as handle:
+                for chunk in iter(lambda: handle.read(CHUNK), b""):
+                    digest.update(chunk)
+        except StorageError:
+            return False
+        return digest.hexdigest() == sha256

@@ -1,0 +1,74 @@
+"""Shared test fixtures: an isolated KHO_HOME per test, the sample SIPs, the public corpora,
+and one Airflow metadata database for the whole session."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from preservation.config import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE_SIPS = ROOT / "fixtures" / "sips"
+CORPORA = ROOT.parent / "shared" / "corpora"
+SCHEMAS = CORPORA / "schemas"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def kho_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "kho-home"
+    monkeypatch.setenv("KHO_HOME", str(home))
+    for name in ("KHO_STORAGE", "KHO_DATABASE_URL", "KHO_INGEST_DIR", "KHO_DUPLICATES", "KHO_DIGESTS", "KHO_FAULT"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def settings(kho_home: Path) -> Settings:
+    return load_settings()
+
+
+@pytest.fixture
+def sample_sip(tmp_path: Path) -> Path:
+    """A private copy of the valid Vietnamese dossier, safe to modify."""
+    target = tmp_path / "sips" / "hoso-2024-ubnd-01"
+    shutil.copytree(FIXTURE_SIPS / "hoso-2024-ubnd-01", target)
+    return target
+
+
+def run_kho(*args: str, env: dict[str, str] | None = None, check: bool = False,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    completed = subprocess.run(
+        [str(BIN / "kho"), *args], capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})}, check=False,
+    )
+    if check and completed.returncode != 0:
+        raise AssertionError(f"kho {' '.join(args)} exited {completed.returncode}: {completed.stderr}")
+    return completed
+
+
+def json_lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One migrated Airflow SQLite database shared by every DAG test of the session."""
+    home = tmp_path_factory.mktemp("airflow-home")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW_CONFIG": str(ROOT / "airflow.cfg"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+    subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
+    yield env

@@ -1,0 +1,63 @@
+"""The real Airflow DAGs, run with `airflow dags test` on one shared SQLite metadata DB."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, FIXTURE_SIPS, json_lines, run_kho
+
+pytestmark = pytest.mark.airflow
+
+
+def dags_test(env: dict[str, str], dag_id: str, conf: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = [str(BIN / "airflow"), "dags", "test", dag_id]
+    if conf is not None:
+        command += ["-c", json.dumps(conf)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_ingest_dag_stores_an_aip(airflow_env: dict[str, str], kho_home: Path) -> None:
+    env = {**airflow_env, "KHO_HOME": str(kho_home)}
+    result = dags_test(env, "ingest", {"sip_path": str(FIXTURE_SIPS / "hoso-2024-ubnd-01")})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    aips = json_lines(run_kho("aip", "list", "--json", env={"KHO_HOME": str(kho_home)}).stdout)
+    assert len(aips) == 1 and aips[0]["files"] == 6
+    output = result.stdout + result.stderr
+    for step in ("receive", "validate_sip", "identify", "fixity", "describe", "package", "store", "index"):
+        assert f"task_id={step}" in output, step
+
+
+def test_ingest_dag_rejects_a_bad_sip_without_storing(airflow_env: dict[str, str], kho_home: Path) -> None:
+    env = {**airflow_env, "KHO_HOME": str(kho_home)}
+    result = dags_test(env, "ingest", {"sip_path": str(FIXTURE_SIPS / "bad-path-traversal")})
+    output = result.stdout + result.stderr
+    assert "SIP rejected" in output and "unsafe-path" in output
+    assert (kho_home / "failed" / "bad-path-traversal" / "report.json").is_file()
+    assert json_lines(run_kho("aip", "list", "--json", env={"KHO_HOME": str(kho_home)}).stdout) == []
+
+
+def test_scan_dag_claims_a_dropped_sip_and_ingest_finishes_it(airflow_env: dict[str, str], kho_home: Path) -> None:
+    env = {**airflow_env, "KHO_HOME": str(kho_home), "KHO_SETTLE_SECONDS": "0"}
+    ingest_dir = kho_home / "ingest"
+    ingest_dir.mkdir(parents=True)
+    dropped = ingest_dir / "hoso-2023-sotnmt-02"
+    shutil.copytree(FIXTURE_SIPS / "hoso-2023-sotnmt-02", dropped)
+    old = time.time() - 60
+    for path in [dropped, *dropped.rglob("*")]:
+        os.utime(path, (old, old))
+    result = dags_test(env, "ingest_scan")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert not dropped.exists(), "the SIP is claimed (renamed) out of the ingest folder"
+    workspaces = [p for p in (kho_home / "workspaces").iterdir() if not p.name.startswith(".")]
+    assert len(workspaces) == 1
+    assert "start_ingest" in result.stdout + result.stderr
+    finish = dags_test(env, "ingest", {"workspace": str(workspaces[0])})
+    assert finish.returncode == 0, finish.stdout[-3000:]
+    assert len(json_lines(run_kho("aip", "list", "--json", env={"KHO_HOME": str(kho_home)}).stdout)) == 1
