@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 import subprocess
 import time
 import uuid
@@ -149,17 +150,30 @@ def start_copy(ctx: Context, source: Path, profile: str = "bagit") -> Workspace:
     partial.mkdir(parents=True)
     workspace = Workspace(partial)
     with workspace.locked():
-        workspace.save_state(_new_state(aip_id, source.name, source, "copy", profile))
+        state = _new_state(aip_id, source.name, source, "copy", profile)
         try:
             shutil.copytree(source, workspace.sip_dir, symlinks=True)
-        except (shutil.Error, OSError) as exc:
-            # Special files or unreadable entries: keep what could be copied, validation names them.
-            if not workspace.sip_dir.exists():
-                shutil.rmtree(partial, ignore_errors=True)
-                raise IngestError(f"cannot read SIP {source}: {exc}") from exc
+        except shutil.Error as exc:
+            # Special files or unreadable entries were not copied: validation must name them, so
+            # the copy is never mistaken for the SIP that was submitted.
+            state["copy_problems"] = [_copy_problem(source, Path(src), str(why)) for src, _dst, why in exc.args[0]]
+        except OSError as exc:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise IngestError(f"cannot read SIP {source}: {exc}") from exc
+        workspace.save_state(state)
         final = ctx.settings.workspaces_dir / aip_id
         os.rename(partial, final)
     return Workspace(final)
+
+
+def _copy_problem(root: Path, path: Path, why: str) -> dict[str, str]:
+    try:
+        mode = path.lstat().st_mode
+        code = "unreadable" if stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode) else "special-file"
+    except OSError:
+        code = "unreadable"
+    return {"code": code, "path": path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path),
+            "detail": why}
 
 
 def claim(ctx: Context, sip_path: Path, profile: str = "bagit") -> Workspace | None:
@@ -252,6 +266,8 @@ def step_validate_sip(ctx: Context, ws: Workspace) -> None:
     state = ws.state()
     aip_id = state["aip_id"]
     report = validate_sip(ws.sip_dir, profile=state.get("profile", "bagit"), keep_digests=ctx.settings.digests)
+    copy_problems = [Problem(p["code"], detail=p["detail"], path=p["path"]) for p in state.get("copy_problems", [])]
+    report.problems[:0] = copy_problems
     bagit_agent = agents.tool("bagit-python", agents.package_version("bagit"))
     kho = agents.kho()
     _register_agents(ws, bagit_agent, agents.submitter(report.bag_info))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -33,16 +34,17 @@ class LocalStorage:
 
     def put(self, key: str, source: Path) -> None:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             with open(source, "rb") as src, open(partial, "wb") as dst:
                 shutil.copyfileobj(src, dst, CHUNK)
                 dst.flush()
                 os.fsync(dst.fileno())
             os.replace(partial, target)
         except OSError as exc:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
             raise StorageError(f"{self.url}: cannot store {key}: {exc}") from exc
 
     def get(self, key: str, destination: Path) -> None:

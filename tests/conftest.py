@@ -17,7 +17,19 @@ from preservation.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_SIPS = ROOT / "fixtures" / "sips"
-CORPORA = ROOT.parent / "shared" / "corpora"
+
+
+def _find_corpora() -> Path:
+    """The shared test corpora: $KHO_TEST_CORPORA, else ../shared/corpora beside the checkout, else /work/shared."""
+    candidates = [os.environ.get("KHO_TEST_CORPORA", ""), str(ROOT.parent / "shared" / "corpora"),
+                  "/work/shared/corpora"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "schemas").is_dir():
+            return Path(candidate)
+    return ROOT.parent / "shared" / "corpora"
+
+
+CORPORA = _find_corpora()
 SCHEMAS = CORPORA / "schemas"
 BIN = Path(sys.executable).parent
 
