@@ -1,0 +1,35 @@
+"""Identification on the real corpus: agreement with the PUIDs and MIME types its sources state."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from format_registry.identify import identify
+from tests.conftest import CORPORA
+
+
+def test_agreement_with_expected_puids_and_mimes() -> None:
+    rows = list(csv.DictReader((CORPORA / "formats" / "EXPECTED.tsv").open(encoding="utf-8"), delimiter="\t"))
+    puid_rows = [r for r in rows if r["expected_puid"]]
+    mime_rows = [r for r in rows if r["expected_mime"]]
+    results = {r["path"]: identify(CORPORA / "formats" / r["path"]) for r in rows}
+    puid_agree = sum(results[r["path"]].puid in r["expected_puid"].split(";") for r in puid_rows)
+    mime_agree = sum(results[r["path"]].mime == r["expected_mime"] for r in mime_rows)
+    print(f"PUID agreement {puid_agree}/{len(puid_rows)}, MIME agreement {mime_agree}/{len(mime_rows)}")
+    assert len(puid_rows) >= 40 and len(mime_rows) >= 300
+    assert puid_agree / len(puid_rows) >= 0.80
+    assert mime_agree / len(mime_rows) >= 0.80
+    assert all(res.method in ("container", "signature", "extension", "magic", "none") for res in results.values())
+
+
+def test_empty_file_is_not_guessed(tmp_path: Path) -> None:
+    empty = tmp_path / "rỗng.pdf"
+    empty.write_bytes(b"")
+    found = identify(empty)
+    assert found.puid is None and found.method == "none" and found.warning == "zero-byte file"
+
+
+def test_ooxml_is_identified_by_container() -> None:
+    found = identify(CORPORA / "formats" / "ooxml" / "fits_Word_has_index.docx")
+    assert (found.puid, found.method) == ("fmt/412", "container")
