@@ -234,6 +234,67 @@ def cmd_events_export(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_fixity(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from preservation.fixity import audit
+
+    catalog = _catalog(settings)
+    if args.aip and catalog.get_aip(args.aip) is None:
+        print(f"AIP {args.aip} not found / không tìm thấy", file=sys.stderr)
+        return EXIT_REJECTED
+    older = timedelta(days=args.older_than_days) if args.older_than_days is not None else None
+    summary = audit(catalog, aip_id=args.aip, location=args.location, max_aips=args.max_aips, older_than=older,
+                    repair=not args.no_repair)
+    catalog.close()
+    if args.json:
+        _print_json(summary.to_dict())
+    else:
+        print(summary.table())
+    return EXIT_OK if summary.unrepaired == 0 else EXIT_REJECTED
+
+
+def _locations(settings: Settings, only: str | None) -> list[Any]:
+    from storage_adapters.registry import open_location
+
+    return [open_location(url) for url in settings.storage if only is None or url == only]
+
+
+def cmd_storage_init(settings: Settings, args: argparse.Namespace) -> int:
+    from storage_adapters.base import StorageError
+
+    status = EXIT_OK
+    for url in settings.storage:
+        try:
+            location = _locations(settings, url)[0]
+            location.init()
+            print(f"{url}: ready / sẵn sàng")
+        except StorageError as exc:
+            print(f"{url}: {exc}", file=sys.stderr)
+            status = EXIT_REJECTED
+    return status
+
+
+def cmd_storage_check(settings: Settings, args: argparse.Namespace) -> int:
+    from storage_adapters.base import StorageError
+
+    status = EXIT_OK
+    for url in settings.storage:
+        try:
+            report = _locations(settings, url)[0].check()
+        except StorageError as exc:
+            report = {"location": url, "reachable": False, "writable": False, "error": str(exc)}
+        if not (report.get("reachable") and report.get("writable")):
+            status = EXIT_REJECTED
+        if args.json:
+            _print_json(report)
+        else:
+            state = "ok" if report.get("reachable") and report.get("writable") else "NOT USABLE"
+            extra = {k: v for k, v in report.items() if k not in ("location", "reachable", "writable")}
+            print(f"{url}: {state} {json.dumps(extra, ensure_ascii=False) if extra else ''}".rstrip())
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kho", description="Kho — OAIS digital preservation for Vietnamese archives")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -283,6 +344,23 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["premis", "json", "csv"], default="premis")
     export.add_argument("-o", "--output")
     export.set_defaults(func=cmd_events_export)
+
+    fixity = sub.add_parser("fixity", help="re-read stored copies, compare digests, repair from a good copy")
+    fixity.add_argument("--aip", help="audit only this AIP")
+    fixity.add_argument("--location", help="audit only the copies at this location URL")
+    fixity.add_argument("--max-aips", type=int, help="audit at most N AIPs (least recently checked first)")
+    fixity.add_argument("--older-than-days", type=float, help="only copies not audited for this many days")
+    fixity.add_argument("--no-repair", action="store_true", help="report damage without repairing")
+    fixity.add_argument("--json", action="store_true")
+    fixity.set_defaults(func=cmd_fixity)
+
+    storage = sub.add_parser("storage", help="storage locations (KHO_STORAGE)").add_subparsers(
+        dest="storage_command", required=True)
+    storage_init = storage.add_parser("init", help="create each location (buckets are never created silently)")
+    storage_init.set_defaults(func=cmd_storage_init)
+    storage_check = storage.add_parser("check", help="is each location reachable and writable?")
+    storage_check.add_argument("--json", action="store_true")
+    storage_check.set_defaults(func=cmd_storage_check)
     return parser
 
 

@@ -75,6 +75,30 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def init(self) -> None:
+        """Create the root folder (the CLI's ``kho storage init``)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"{self.url}: cannot create {self.root}: {exc}") from exc
+
+    def check(self) -> dict[str, object]:
+        """Reachable and writable? A probe file is written, read back and removed."""
+        report: dict[str, object] = {"location": self.url, "reachable": self.root.is_dir(), "writable": False}
+        if not self.root.is_dir():
+            report["error"] = f"{self.root} does not exist (run `kho storage init`)"
+            return report
+        probe = self.root / f".kho-probe-{uuid.uuid4().hex}"
+        try:
+            probe.write_bytes(b"kho")
+            report["writable"] = probe.read_bytes() == b"kho"
+        except OSError as exc:
+            report["error"] = str(exc)
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink()
+        return report
+
     def verify(self, key: str, sha256: str) -> bool:
         digest = hashlib.sha256()
         try:

@@ -61,3 +61,17 @@ def test_scan_dag_claims_a_dropped_sip_and_ingest_finishes_it(airflow_env: dict[
     finish = dags_test(env, "ingest", {"workspace": str(workspaces[0])})
     assert finish.returncode == 0, finish.stdout[-3000:]
     assert len(json_lines(run_kho("aip", "list", "--json", env={"KHO_HOME": str(kho_home)}).stdout)) == 1
+
+
+def test_fixity_audit_dag_repairs_a_damaged_copy(airflow_env: dict[str, str], kho_home: Path, tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    kho = {"KHO_HOME": str(kho_home), "KHO_STORAGE": f"{first.as_uri()},{second.as_uri()}"}
+    aip_id = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), "--json", env=kho,
+                                check=True).stdout)["aip_id"]
+    target = second / aip_id / "METS.xml"
+    target.write_bytes(target.read_bytes()[:-10])
+    result = dags_test({**airflow_env, **kho}, "fixity_audit")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert target.read_bytes() == (first / aip_id / "METS.xml").read_bytes()
+    events = json.loads(run_kho("aip", "show", aip_id, "--json", env=kho, check=True).stdout)["events"]
+    assert any(e["type"] == "replication" and "repair" in e["detail"] and e["outcome"] == "success" for e in events)

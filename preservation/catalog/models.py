@@ -101,7 +101,9 @@ class StorageCopy(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     aip_id: Mapped[str] = mapped_column(ForeignKey("aips.id"), index=True)
     location: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20))  # verified
+    status: Mapped[str] = mapped_column(String(20))  # verified | damaged | repaired
     verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    last_check_outcome: Mapped[str | None] = mapped_column(String(20))
 
     aip: Mapped[Aip] = relationship(back_populates="copies")
