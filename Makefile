@@ -6,8 +6,8 @@ BIN := $(VENV)/bin
 export AIRFLOW_HOME := $(CURDIR)/.airflow
 export AIRFLOW_CONFIG := $(CURDIR)/airflow.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-# Debian packages Kho needs at run time (libmagic for python-magic).
-DEBIAN_PACKAGES := libmagic1
+# Debian packages Kho needs at run time: libmagic (identification), conversion tools for normalisation.
+DEBIAN_PACKAGES := libmagic1 ffmpeg ghostscript imagemagick libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui
 
 .PHONY: install system-deps demo test lint typecheck airflow-standalone clean fixtures
 

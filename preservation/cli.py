@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -133,7 +134,7 @@ def _catalog(settings: Settings) -> Any:
 
 def cmd_aip_list(settings: Settings, args: argparse.Namespace) -> int:
     catalog = _catalog(settings)
-    rows = catalog.list_aips()
+    rows = [a for a in catalog.list_aips() if a.needs_review or not args.needs_review]
     if args.json:
         for aip in rows:
             _print_json(
@@ -144,6 +145,8 @@ def cmd_aip_list(settings: Settings, args: argparse.Namespace) -> int:
                     "status": aip.status,
                     "files": aip.file_count,
                     "bytes": aip.total_bytes,
+                    "needs_review": aip.needs_review,
+                    "review_reasons": aip.review_reasons or [],
                     "stored_at": aip.stored_at.isoformat(),
                 }
             )
@@ -173,11 +176,16 @@ def cmd_aip_show(settings: Settings, args: argparse.Namespace) -> int:
         "payload_hash": aip.payload_hash,
         "previous_version": aip.previous_version,
         "stored_at": aip.stored_at.isoformat(),
+        "needs_review": aip.needs_review,
+        "review_reasons": aip.review_reasons or [],
         "bag_info": aip.bag_info,
         "files": [
             {
                 "path": f.path,
                 "role": f.role,
+                "representation": f.representation,
+                "source_id": f.source_id,
+                "id": f.id,
                 "puid": f.puid,
                 "format": f.format_name,
                 "mime": f.mime,
@@ -295,6 +303,68 @@ def cmd_storage_check(settings: Settings, args: argparse.Namespace) -> int:
     return status
 
 
+def _policy(args: argparse.Namespace) -> Any:
+    from format_registry.policy import load_policy
+
+    return load_policy(Path(args.policy) if args.policy else None, Path(args.tools) if args.tools else None)
+
+
+def cmd_policy_check(settings: Settings, args: argparse.Namespace) -> int:
+    from format_registry.policy import PolicyError
+
+    try:
+        policy = _policy(args)
+    except PolicyError as exc:
+        print(f"policy invalid / chính sách không hợp lệ:\n{exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    missing = sorted({spec.command[0] for spec in policy.tools.values()
+                      if not spec.command[0].startswith("{") and shutil.which(spec.command[0]) is None})
+    print(f"{policy.path}: valid, {len(policy.entries)} format entries, {len(policy.tools)} tools")
+    for program in missing:
+        print(f"warning: {program} is not installed; conversions that need it will fail and be flagged for review")
+    return EXIT_OK
+
+
+def cmd_policy_show(settings: Settings, args: argparse.Namespace) -> int:
+    policy = _policy(args)
+    if args.json:
+        _print_json({"path": str(policy.path), "default": policy.default, "formats": policy.entries})
+        return EXIT_OK
+    for entry in policy.entries:
+        print(f"{entry['id']:<18} risk {entry['risk']:<6} keep→{entry['preservation']['action']:<10}"
+              f" access→{entry['access']['action']:<16} {entry['name']}")
+    return EXIT_OK
+
+
+def cmd_policy_explain(settings: Settings, args: argparse.Namespace) -> int:
+    from format_registry.identify import identify
+
+    policy = _policy(args)
+    status = EXIT_OK
+    for given in args.files:
+        path = Path(given)
+        if not path.is_file():
+            print(f"{given}: no such file / không tồn tại", file=sys.stderr)
+            status = EXIT_REJECTED
+            continue
+        found = identify(path)
+        decision = policy.decide(found.puid, found.mime)
+        data = {
+            "path": given, "puid": found.puid, "format": found.format_name, "mime": found.mime,
+            "policy_entry": decision.entry_id, "matched_by": decision.matched_by, "risk": decision.risk,
+            "preservation": decision.preservation.describe(), "access": decision.access.describe(),
+            "rule": decision.rule,
+        }
+        if args.json:
+            _print_json(data)
+        else:
+            print(f"{given}: {found.puid or '-'} {found.format_name or found.mime or 'unknown'}\n"
+                  f"  policy entry {decision.entry_id} (matched by {decision.matched_by}), risk {decision.risk}\n"
+                  f"  preservation: {decision.preservation.describe()}\n  access: {decision.access.describe()}\n"
+                  f"  why: {decision.rule}")
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kho", description="Kho — OAIS digital preservation for Vietnamese archives")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -332,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing = aip.add_parser("list")
     listing.add_argument("--json", action="store_true")
+    listing.add_argument("--needs-review", action="store_true", help="only AIPs flagged for an archivist's review")
     listing.set_defaults(func=cmd_aip_list)
     show = aip.add_parser("show")
     show.add_argument("aip_id")
@@ -361,6 +432,19 @@ def build_parser() -> argparse.ArgumentParser:
     storage_check = storage.add_parser("check", help="is each location reachable and writable?")
     storage_check.add_argument("--json", action="store_true")
     storage_check.set_defaults(func=cmd_storage_check)
+
+    policy = sub.add_parser("policy", help="the format policy (format_registry/policy.yaml)").add_subparsers(
+        dest="policy_command", required=True)
+    for name, func, text in (("show", cmd_policy_show, "list the policy's format entries"),
+                             ("check", cmd_policy_check, "validate policy.yaml and tools.yaml"),
+                             ("explain", cmd_policy_explain, "what would happen to FILE, and why")):
+        command = policy.add_parser(name, help=text)
+        command.add_argument("--policy", help="policy file (default: KHO_POLICY or the bundled policy.yaml)")
+        command.add_argument("--tools", help="tools file (default: KHO_TOOLS or the bundled tools.yaml)")
+        command.add_argument("--json", action="store_true")
+        if name == "explain":
+            command.add_argument("files", nargs="+")
+        command.set_defaults(func=func)
     return parser
 
 

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from format_registry.identify import Identifier, shared_identifier
+from format_registry.policy import cached_policy
 from packages import aip as aip_layout
 from packages.checksums import hash_file
 from packages.sip import Problem, SipReport, validate_sip
 from preservation import agents, premis
+from preservation import normalise as normalisation
 from preservation.catalog import Aip, Catalog, File, StorageCopy
 from preservation.config import Settings
 from preservation.faults import checkpoint
@@ -115,6 +117,17 @@ class Context:
     @property
     def identifier(self) -> Identifier:
         return shared_identifier()
+
+    def validate_output(self, path: Path, puid: str | None, mime: str | None) -> dict[str, Any]:
+        """Validation of a derivative before it is accepted (format validators, when present)."""
+        try:
+            from format_registry.validators import validate_file
+
+            result = validate_file(path, puid, mime)
+        except ImportError:
+            return {"status": "not-validated"}
+        return {"status": result.status, "validator": result.validator,
+                "summary": "; ".join(m.text for m in result.messages[:3])}
 
     def close(self) -> None:
         if self._catalog is not None:
@@ -472,8 +485,21 @@ def step_validate_formats(ctx: Context, ws: Workspace) -> None:
 
 
 def step_normalise(ctx: Context, ws: Workspace) -> None:
-    """Slot for the format policy (issue #5): no policy means no derivative and no event."""
-    ws.complete_step("normalise", [], {"derivatives": []})
+    """Preservation and access copies as the format policy says (see preservation/normalise.py)."""
+    state = ws.state()
+    policy = cached_policy()
+    files = ws.output("validate_sip")["files"]
+    jobs, notes = normalisation.plan(policy, files, ws.output("identify"))
+    derivatives_dir = ws.work_dir / "derivatives"
+    shutil.rmtree(derivatives_dir, ignore_errors=True)
+    derivatives, events, review, tool_agents = normalisation.run_jobs(
+        policy, jobs, sip_dir=ws.sip_dir, derivatives_dir=derivatives_dir, aip_id=state["aip_id"],
+        digests=ctx.settings.digests, validate=ctx.validate_output,
+    )
+    _register_agents(ws, *tool_agents)
+    ws.complete_step("normalise", events, {
+        "derivatives": derivatives, "review": review + notes, "policy": str(policy.path),
+    })
 
 
 def step_fixity(ctx: Context, ws: Workspace) -> None:
@@ -513,23 +539,25 @@ def _metadata_file(ws: Workspace, relpath: str, mime: str) -> MetsFile:
 
 
 def _file_objects(ws: Workspace) -> list[dict[str, Any]]:
+    """Every content file of the AIP: originals (rep-01) then derivatives (rep-02, rep-03)."""
     identified = ws.output("identify")
     objects = []
     for item in ws.output("validate_sip")["files"]:
         found = identified[item["path"]]
-        objects.append(
-            {
-                "id": item["id"],
-                "original_name": item["path"],
-                "size": item["size"],
-                "digests": item["digests"],
-                "puid": found["puid"],
-                "format_name": found["format_name"],
-                "format_version": found["format_version"],
-                "mime": found["mime"],
-                "method": found["method"],
-            }
-        )
+        objects.append({
+            "id": item["id"], "original_name": item["path"], "aip_path": aip_layout.payload_aip_path(item["path"]),
+            "workspace_path": f"sip/{item['path']}", "role": "original", "representation": aip_layout.REPRESENTATION,
+            "source_id": None, "size": item["size"], "digests": item["digests"], "puid": found["puid"],
+            "format_name": found["format_name"], "format_version": found["format_version"], "mime": found["mime"],
+            "method": found["method"],
+        })
+    for derivative in ws.output("normalise")["derivatives"]:
+        objects.append({
+            **{k: derivative[k] for k in ("id", "aip_path", "representation", "source_id", "size", "digests", "puid",
+                                          "format_name", "format_version", "mime", "method")},
+            "original_name": derivative["aip_path"], "role": derivative["purpose"],
+            "workspace_path": f"work/derivatives/{derivative['aip_path']}",
+        })
     return objects
 
 
@@ -568,17 +596,13 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
             schema_location=False,
         )
 
-    payload = (
-        MetsFile(
-            file_id=f"file-{item['id']}",
-            href=aip_layout.payload_aip_path(item["original_name"]),
-            size=item["size"],
-            sha256=item["digests"]["sha256"],
-            mime=item["mime"] or "application/octet-stream",
-            created=_mtime_iso(ws.sip_dir / item["original_name"]),
-        )
-        for item in objects
-    )
+    representations: dict[str, list[MetsFile]] = {}
+    for item in objects:
+        representations.setdefault(item["representation"], []).append(MetsFile(
+            file_id=f"file-{item['id']}", href=item["aip_path"], size=item["size"],
+            sha256=item["digests"]["sha256"], mime=item["mime"] or "application/octet-stream",
+            created=_mtime_iso(ws.path / item["workspace_path"]),
+        ))
     write_aip_mets(
         root / aip_layout.METS_NAME,
         aip_id=aip_id,
@@ -590,8 +614,7 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
         preservation=_metadata_file(ws, aip_layout.PREMIS_PATH, "text/xml"),
         write_embedded_premis=embedded,
         other_metadata=[_metadata_file(ws, f"{aip_layout.OTHER_DIR}/{n}", "text/plain") for n in other_names],
-        representation=aip_layout.REPRESENTATION,
-        payload=payload,
+        representations=sorted(representations.items()),
     )
     ws.complete_step("describe", [])
 
@@ -601,11 +624,11 @@ def step_package(ctx: Context, ws: Workspace) -> None:
     every file of the AIP with its digest for the store step."""
     aip_id = ws.aip_id
     manifest: list[dict[str, Any]] = []
-    for item in ws.output("validate_sip")["files"]:
-        relpath = aip_layout.payload_aip_path(item["path"])
+    for item in _file_objects(ws):
+        relpath = item["aip_path"]
         target = ws.aip_dir / relpath
         target.parent.mkdir(parents=True, exist_ok=True)
-        source = ws.sip_dir / item["path"]
+        source = ws.path / item["workspace_path"]
         if target.exists() and not os.path.samefile(source, target):
             target.unlink()
         if not target.exists():
@@ -628,7 +651,7 @@ def step_package(ctx: Context, ws: Workspace) -> None:
         aip_id=aip_id,
         object_ids=[aip_id],
         agents=[agents.link(agents.kho(), "executing program")],
-        detail="E-ARK CSIP/AIP 2.x layout: METS.xml, metadata/, representations/rep-01/data",
+        detail="E-ARK CSIP/AIP 2.x layout: METS.xml, metadata/, representations/<rep>/data",
         outcome_detail=f"{len(manifest)} files; METS.xml sha256:{mets_sha256}",
     )
     ws.complete_step("package", [event], {"files": manifest, "mets_sha256": mets_sha256})
@@ -711,6 +734,8 @@ def step_index(ctx: Context, ws: Workspace) -> None:
             outcome_detail=f"{len(copies)} verified copies",
         )
         objects = _file_objects(ws)
+        originals = [o for o in objects if o["role"] == "original"]
+        review = ws.output("normalise").get("review", [])
         now = datetime.now(UTC)
         with catalog.session() as session:
             session.add(
@@ -721,8 +746,10 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                     status="stored",
                     payload_hash=validation["payload_hash"],
                     previous_version=validation.get("previous_version"),
-                    file_count=len(objects),
-                    total_bytes=sum(o["size"] for o in objects),
+                    file_count=len(originals),
+                    total_bytes=sum(o["size"] for o in originals),
+                    needs_review=bool(review),
+                    review_reasons=review,
                     mets_sha256=package["mets_sha256"],
                     bag_info=validation["bag_info"],
                     created_at=datetime.fromisoformat(state["created_at"]),
@@ -732,7 +759,7 @@ def step_index(ctx: Context, ws: Workspace) -> None:
             session.flush()
             payload_keys = set()
             for obj in objects:
-                key = aip_layout.payload_aip_path(obj["original_name"])
+                key = obj["aip_path"]
                 payload_keys.add(key)
                 session.add(
                     File(
@@ -740,7 +767,9 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                         aip_id=aip_id,
                         path=key,
                         original_path=obj["original_name"],
-                        role="original",
+                        role=obj["role"],
+                        representation=obj["representation"],
+                        source_id=obj["source_id"],
                         size=obj["size"],
                         sha256=obj["digests"]["sha256"],
                         sha512=obj["digests"].get("sha512"),

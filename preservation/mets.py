@@ -93,13 +93,12 @@ def write_aip_mets(
     preservation: MetsFile,
     write_embedded_premis: Callable[[Any], None],
     other_metadata: Iterable[MetsFile],
-    representation: str,
-    payload: Iterable[MetsFile],
+    representations: Iterable[tuple[str, Iterable[MetsFile]]],
 ) -> None:
-    """Write ``target`` in one pass; ``payload`` may be a generator."""
+    """Write ``target`` in one pass; each representation's files may come from a generator."""
     other = list(other_metadata)
     nsmap = {"mets": METS_NS, "xlink": XLINK_NS, "xsi": XSI_NS, "csip": CSIP_NS}
-    payload_ids: list[str] = []
+    payload_ids: dict[str, list[str]] = {}
     with etree.xmlfile(str(target), encoding="UTF-8") as xf:
         xf.write_declaration()
         with xf.element(
@@ -145,10 +144,12 @@ def write_aip_mets(
                 with xf.element(_m("fileGrp"), {"ID": "grp-metadata", "USE": "Metadata"}):
                     for item in [descriptive, preservation, *other]:
                         xf.write(_file(item))
-                with xf.element(_m("fileGrp"), {"ID": "grp-rep-01", "USE": f"Representations/{representation}"}):
-                    for item in payload:
-                        payload_ids.append(item.file_id)
-                        xf.write(_file(item))
+                for name, files in representations:
+                    ids = payload_ids.setdefault(name, [])
+                    with xf.element(_m("fileGrp"), {"ID": f"grp-{name}", "USE": f"Representations/{name}"}):
+                        for item in files:
+                            ids.append(item.file_id)
+                            xf.write(_file(item))
             struct = etree.Element(_m("structMap"), {"ID": "structmap-csip", "TYPE": "PHYSICAL", "LABEL": "CSIP"})
             root_div = etree.SubElement(struct, _m("div"), {"ID": "div-root", "LABEL": f"urn:uuid:{aip_id}"})
             etree.SubElement(
@@ -166,9 +167,8 @@ def write_aip_mets(
             )
             for item in [descriptive, preservation, *other]:
                 etree.SubElement(metadata_files, _m("fptr"), {"FILEID": item.file_id})
-            rep = etree.SubElement(
-                root_div, _m("div"), {"ID": "div-rep-01", "LABEL": f"Representations/{representation}"}
-            )
-            for file_id in payload_ids:
-                etree.SubElement(rep, _m("fptr"), {"FILEID": file_id})
+            for name, ids in payload_ids.items():
+                rep = etree.SubElement(root_div, _m("div"), {"ID": f"div-{name}", "LABEL": f"Representations/{name}"})
+                for file_id in ids:
+                    etree.SubElement(rep, _m("fptr"), {"FILEID": file_id})
             xf.write(struct)

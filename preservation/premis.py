@@ -32,6 +32,8 @@ EVENT_TYPES = {
     "replication",
     "normalization",
     "metadata extraction",
+    "migration",
+    "dissemination",
 }
 OUTCOMES = ("success", "failure", "warning", "not performed")
 
@@ -49,6 +51,7 @@ def new_event(
     outcome_detail: str = "",
     object_ids: Iterable[str] = (),
     agents: Iterable[dict[str, str]] = (),
+    object_roles: Iterable[str] = (),
 ) -> dict[str, Any]:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown PREMIS event type {event_type!r}")
@@ -66,6 +69,7 @@ def new_event(
         "agents": [
             {"type": a["type"], "value": a["value"], "role": a.get("role", "executing program")} for a in agents
         ],
+        **({"object_roles": list(object_roles)} if object_roles else {}),
     }
 
 
@@ -115,6 +119,13 @@ def file_element(item: dict[str, Any]) -> etree._Element:
         _leaf(registry, "formatRegistryKey", item["puid"])
         _leaf(registry, "formatRegistryRole", "identification")
     _leaf(obj, "originalName", item["original_name"])
+    if item.get("source_id"):
+        relationship = etree.SubElement(obj, _q("relationship"))
+        _leaf(relationship, "relationshipType", "derivation", authority="relationshipType")
+        _leaf(relationship, "relationshipSubType", "has source", authority="relationshipSubType")
+        related = etree.SubElement(relationship, _q("relatedObjectIdentifier"))
+        _leaf(related, "relatedObjectIdentifierType", "UUID")
+        _leaf(related, "relatedObjectIdentifierValue", item["source_id"])
     return obj
 
 
@@ -136,10 +147,13 @@ def event_element(event: dict[str, Any]) -> etree._Element:
         _leaf(link, "linkingAgentIdentifierType", agent["type"])
         _leaf(link, "linkingAgentIdentifierValue", agent["value"])
         _leaf(link, "linkingAgentRole", agent.get("role", "executing program"))
-    for object_id in event.get("object_ids", []):
+    roles = event.get("object_roles") or []
+    for index, object_id in enumerate(event.get("object_ids", [])):
         link = etree.SubElement(element, _q("linkingObjectIdentifier"))
         _leaf(link, "linkingObjectIdentifierType", "UUID")
         _leaf(link, "linkingObjectIdentifierValue", object_id)
+        if index < len(roles) and roles[index]:
+            _leaf(link, "linkingObjectRole", roles[index])
     return element
 
 

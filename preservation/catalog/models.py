@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -24,6 +24,8 @@ class Aip(Base):
     file_count: Mapped[int] = mapped_column(Integer)
     total_bytes: Mapped[int] = mapped_column(BigInteger)
     mets_sha256: Mapped[str] = mapped_column(String(64))
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    review_reasons: Mapped[list[str] | None] = mapped_column(JSON, default=list)
     bag_info: Mapped[dict[str, str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -40,7 +42,9 @@ class File(Base):
     aip_id: Mapped[str] = mapped_column(ForeignKey("aips.id"), index=True)
     path: Mapped[str] = mapped_column(Text)  # inside the AIP
     original_path: Mapped[str] = mapped_column(Text)  # inside the SIP
-    role: Mapped[str] = mapped_column(String(20))  # original, metadata
+    role: Mapped[str] = mapped_column(String(20))  # original, preservation, access, metadata
+    representation: Mapped[str | None] = mapped_column(String(40))
+    source_id: Mapped[str | None] = mapped_column(String(36))  # the original a derivative was made from
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     sha512: Mapped[str | None] = mapped_column(String(128))

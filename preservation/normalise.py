@@ -1,0 +1,143 @@
+"""Normalisation (DESIGN.md step 6): preservation and access derivatives by the format policy.
+
+Originals are always kept. Each derivative is written to ``work/derivatives/<rep>/data/...`` and
+later packaged as a further E-ARK representation (``rep-02`` preservation, ``rep-03`` access),
+with its own digests, identification and a PREMIS ``normalization`` event linking source and
+outcome. A failed or timed-out conversion is an event with the tool's stderr and flags the AIP
+for review; it never stops the ingest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from format_registry.convert import Conversion, run_tool, tool_version
+from format_registry.policy import Policy
+from packages.checksums import hash_file
+from preservation import agents, premis
+
+PRESERVATION_REP = "rep-02"
+ACCESS_REP = "rep-03"
+REPRESENTATION_OF = {"preservation": PRESERVATION_REP, "access": ACCESS_REP}
+
+
+@dataclass(frozen=True)
+class Job:
+    source_id: str
+    source_path: str  # inside the SIP: data/...
+    purpose: str  # preservation | access
+    tool: str
+    target: str
+
+
+def plan(policy: Policy, files: list[dict[str, Any]], identified: dict[str, Any]) -> tuple[list[Job], list[str]]:
+    """Jobs the policy asks for, and notes for files the policy does not know (to review)."""
+    jobs, notes = [], []
+    for item in files:
+        found = identified[item["path"]]
+        decision = policy.decide(found.get("puid"), found.get("mime"))
+        if decision.matched_by == "default":
+            notes.append(f"{item['path']}: format {found.get('puid') or found.get('mime')} is not in the policy")
+        for purpose, action in (("preservation", decision.preservation), ("access", decision.access)):
+            if action.action == "normalise" and action.tool and action.target:
+                jobs.append(Job(item["id"], item["path"], purpose, action.tool, action.target))
+    return jobs, notes
+
+
+def _derivative_path(job: Job, extension: str, taken: set[str]) -> str:
+    relative = PurePosixPath(job.source_path).relative_to("data")
+    stem = relative.with_suffix("")
+    candidate = f"representations/{REPRESENTATION_OF[job.purpose]}/data/{stem}.{extension}"
+    counter = 2
+    while candidate in taken:
+        candidate = f"representations/{REPRESENTATION_OF[job.purpose]}/data/{stem}-{counter}.{extension}"
+        counter += 1
+    taken.add(candidate)
+    return candidate
+
+
+def run_jobs(
+    policy: Policy,
+    jobs: list[Job],
+    *,
+    sip_dir: Path,
+    derivatives_dir: Path,
+    aip_id: str,
+    digests: tuple[str, ...],
+    validate: Callable[[Path, str | None, str | None], dict[str, Any]] | None = None,
+    workers: int | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str], list[dict[str, str]]]:
+    """Run the jobs (in parallel: conversions wait on subprocesses). Returns derivatives, events,
+    review reasons and the tool agents used."""
+    workers = workers or max(1, min(4, os.cpu_count() or 1))
+    scratch_root = Path(tempfile.mkdtemp(prefix="kho-normalise-"))
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            conversions = list(pool.map(
+                lambda pair: run_tool(policy.tools[pair[1].tool], (sip_dir / pair[1].source_path).resolve(),
+                                      scratch_root / str(pair[0])),
+                enumerate(jobs)))
+        derivatives: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        review: list[str] = []
+        tool_agents: dict[str, dict[str, str]] = {}
+        taken: set[str] = set()
+        kho = agents.kho()
+        for job, conversion in zip(jobs, conversions, strict=True):
+            tool = policy.tools[job.tool]
+            agent = tool_agents.get(job.tool) or agents.tool(job.tool, tool_version(tool))
+            tool_agents[job.tool] = agent
+            links = [agents.link(kho, "executing program"), agents.link(agent, "software")]
+            error = _accept(conversion, validate)
+            if error:
+                review.append(f"{job.source_path}: {job.purpose} copy ({job.target}) failed: {error}")
+                events.append(premis.new_event(
+                    "normalization", "failure", aip_id=aip_id, object_ids=[job.source_id], object_roles=["source"],
+                    agents=links, detail=f"{job.purpose} copy as {job.target} with {job.tool}",
+                    outcome_detail=f"{error}; stderr: {conversion.stderr.strip()[-1500:]}".strip()))
+                continue
+            assert conversion.output is not None and conversion.identification is not None
+            aip_path = _derivative_path(job, tool.extension, taken)
+            stored = derivatives_dir / aip_path
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(conversion.output), stored)
+            found = conversion.identification
+            derivative: dict[str, Any] = {
+                "id": str(uuid.uuid4()), "source_id": job.source_id, "source_path": job.source_path,
+                "purpose": job.purpose, "representation": REPRESENTATION_OF[job.purpose], "aip_path": aip_path,
+                "size": stored.stat().st_size, "digests": hash_file(stored, digests), "puid": found.puid,
+                "format_name": found.format_name, "format_version": found.format_version, "mime": found.mime,
+                "method": found.method, "tool": job.tool,
+            }
+            derivatives.append(derivative)
+            events.append(premis.new_event(
+                "normalization", "success", aip_id=aip_id, object_ids=[job.source_id, derivative["id"]],
+                object_roles=["source", "outcome"], agents=links,
+                detail=f"{job.purpose} copy as {job.target} with {job.tool} ({conversion.seconds:.1f} s)",
+                outcome_detail=f"{aip_path}: {found.puid or found.mime} {found.format_name or ''}".strip()))
+            events.append(premis.new_event(
+                "message digest calculation", "success", aip_id=aip_id, object_ids=[derivative["id"]],
+                agents=[agents.link(kho, "executing program")], detail=f"algorithms={','.join(digests)}",
+                outcome_detail="; ".join(f"{a}:{v}" for a, v in derivative["digests"].items())))
+        return derivatives, events, review, list(tool_agents.values())
+    finally:
+        shutil.rmtree(scratch_root, ignore_errors=True)
+
+
+def _accept(conversion: Conversion, validate: Callable[[Path, str | None, str | None], dict[str, Any]] | None) -> str:
+    """Why the output cannot be accepted ("" when it can): tool failure, wrong format, invalid file."""
+    if not conversion.ok:
+        return conversion.error
+    if validate is not None and conversion.output is not None and conversion.identification is not None:
+        verdict = validate(conversion.output, conversion.identification.puid, conversion.identification.mime)
+        if verdict.get("status") == "invalid":
+            return f"output is not valid ({verdict.get('validator')}): {verdict.get('summary', '')}".strip()
+    return ""
