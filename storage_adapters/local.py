@@ -25,9 +25,10 @@ class LocalStorage:
     @classmethod
     def from_url(cls, url: str) -> LocalStorage:
         parsed = urlparse(url)
-        if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
+        path = unquote(parsed.path)
+        if parsed.scheme != "file" or parsed.netloc not in ("", "localhost") or not path.startswith("/"):
             raise StorageError(f"{url}: a local location must be file:///absolute/path")
-        return cls(unquote(parsed.path))
+        return cls(path)
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -48,9 +49,14 @@ class LocalStorage:
             raise StorageError(f"{self.url}: cannot store {key}: {exc}") from exc
 
     def get(self, key: str, destination: Path) -> None:
+        destination = Path(destination)
+        partial = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.partial")
         try:
-            shutil.copyfile(self._path(key), destination)
+            shutil.copyfile(self._path(key), partial)
+            os.replace(partial, destination)
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
             raise StorageError(f"{self.url}: cannot read {key}: {exc}") from exc
 
     def open(self, key: str) -> BinaryIO:
@@ -63,7 +69,7 @@ class LocalStorage:
         return self._path(key).is_file()
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        base = self.root / prefix if prefix else self.root
+        base = self._path(prefix.rstrip("/")) if prefix else self.root
         if not base.exists():
             return
         for dirpath, _dirs, files in os.walk(base):

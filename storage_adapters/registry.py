@@ -6,10 +6,15 @@ from urllib.parse import urlparse
 
 from storage_adapters.base import StorageError, StorageLocation
 from storage_adapters.local import LocalStorage
+from storage_adapters.s3 import S3Storage, redact_url
+
+SUPPORTED = "file:///abs/path, s3://bucket/prefix[?endpoint_url=...&region=...]"
 
 
 def open_location(url: str) -> StorageLocation:
     scheme = urlparse(url).scheme
     if scheme == "file":
         return LocalStorage.from_url(url)
-    raise StorageError(f"{url}: unsupported storage URL scheme {scheme!r}; this version supports file:///abs/path")
+    if scheme == "s3":
+        return S3Storage.from_url(url)
+    raise StorageError(f"{redact_url(url)}: unsupported storage URL scheme {scheme!r}; supported: {SUPPORTED}")

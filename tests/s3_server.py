@@ -1,0 +1,266 @@
+"""A real S3 endpoint for tests: a moto server in its own process, spoken to over HTTP, and a
+TCP proxy in front of it that can drop uploads mid-stream or refuse connections."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import select
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class MotoServer:
+    """``python -m moto.server`` on 127.0.0.1 and a free port, for as long as the context lasts."""
+
+    def __init__(self, startup_timeout: float = 30.0) -> None:
+        self.startup_timeout = startup_timeout
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(tempfile.mkstemp(prefix="moto-server-", suffix=".log")[1])
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> MotoServer:
+        for _attempt in range(3):  # the free port may be taken between probing and binding
+            self.port = free_port()
+            with open(self.log_path, "ab") as log:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            if self._wait_ready():
+                return self
+            self.stop()
+        raise RuntimeError(f"moto server did not start; log:\n{self.log_path.read_text(errors='replace')}")
+
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                return False
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                connection.request("GET", "/moto-api/")
+                connection.getresponse().read()
+                connection.close()
+                return True
+            except OSError:
+                time.sleep(0.1)
+        return False
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+        self.log_path.unlink(missing_ok=True)
+
+
+class FaultyProxy:
+    """Forwards 127.0.0.1:``port`` to the target, byte for byte, with two faults on demand.
+
+    ``cut_uploads_after(n, times)``: a connection that has carried more than ``n`` bytes towards
+    the server is reset (the first ``times`` such connections; None = all of them), like a network
+    drop in the middle of an upload. ``refuse()``: the port is closed (connection refused) and
+    open connections are reset, like an endpoint that went down; ``resume()`` undoes it.
+    """
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self.cut_after: int | None = None
+        self.cuts_left: int | None = None
+        self.cuts = 0
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._acceptor: threading.Thread | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- control ------------------------------------------------------------------------------
+
+    def start(self) -> FaultyProxy:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        self._stopping.clear()
+        self._acceptor = threading.Thread(target=self._accept_loop, args=(listener,), daemon=True)
+        self._acceptor.start()
+        return self
+
+    def cut_uploads_after(self, nbytes: int, times: int | None = None) -> None:
+        with self._lock:
+            self.cut_after = nbytes
+            self.cuts_left = times
+
+    def heal(self) -> None:
+        with self._lock:
+            self.cut_after = None
+            self.cuts_left = None
+
+    def refuse(self) -> None:
+        self._stop_listening()
+        self._reset_all()
+
+    def resume(self) -> None:
+        self.start()
+
+    def close(self) -> None:
+        self._stop_listening()
+        self._reset_all()
+
+    def __enter__(self) -> FaultyProxy:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _stop_listening(self) -> None:
+        self._stopping.set()
+        if self._acceptor is not None:
+            self._acceptor.join(timeout=5)
+            self._acceptor = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def _reset_all(self) -> None:
+        with self._lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            self._reset(sock)
+
+    def _reset(self, sock: socket.socket) -> None:
+        """Close with RST rather than FIN: the peer sees a dropped connection, not a clean end.
+        The shutdown wakes the pump thread that may be blocked reading this socket."""
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            sock.close()
+        with self._lock:
+            self._open.discard(sock)
+
+    def _accept_loop(self, listener: socket.socket) -> None:
+        while not self._stopping.is_set():
+            ready, _, _ = select.select([listener], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                client, _addr = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                self._reset(client)
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self.connections += 1
+                self._open.update((client, upstream))
+            link = _Link(client, upstream)
+            threading.Thread(target=self._pump, args=(link, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(link, False), daemon=True).start()
+
+    def _should_cut(self, sent_up: int) -> bool:
+        with self._lock:
+            if self.cut_after is None or sent_up <= self.cut_after:
+                return False
+            if self.cuts_left is not None:
+                if self.cuts_left <= 0:
+                    return False
+                self.cuts_left -= 1
+            self.cuts += 1
+            return True
+
+    def _pump(self, link: _Link, upload: bool) -> None:
+        source, sink = (link.client, link.upstream) if upload else (link.upstream, link.client)
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if upload:
+                    before = link.sent_up
+                    link.sent_up += len(data)
+                    if self._should_cut(link.sent_up):
+                        with contextlib.suppress(OSError):
+                            sink.sendall(data[: max(0, (self.cut_after or 0) - before)])
+                        link.cut = True
+                        break
+                sink.sendall(data)
+        except OSError:
+            link.cut = True  # one side failed: drop the whole connection
+        if link.cut:
+            self._reset(link.client)
+            self._reset(link.upstream)
+            return
+        # Clean end of one direction: pass the half-close on, close both once both are done.
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+        with self._lock:
+            link.finished += 1
+            both = link.finished == 2
+        if both:
+            for sock in (link.client, link.upstream):
+                with contextlib.suppress(OSError):
+                    sock.close()
+                with self._lock:
+                    self._open.discard(sock)
+
+
+class _Link:
+    """One proxied connection: both sockets and what the fault logic needs to know about it."""
+
+    def __init__(self, client: socket.socket, upstream: socket.socket) -> None:
+        self.client = client
+        self.upstream = upstream
+        self.sent_up = 0
+        self.cut = False
+        self.finished = 0

@@ -1,0 +1,466 @@
+"""S3Storage against a real moto server process over HTTP, with network faults from a TCP proxy."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import unicodedata
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from storage_adapters.base import StorageError, StorageLocation
+from storage_adapters.local import LocalStorage
+from storage_adapters.registry import open_location
+from storage_adapters.s3 import MIN_PART_SIZE, S3Storage
+from tests.s3_server import FaultyProxy, MotoServer
+
+PART = MIN_PART_SIZE  # 5 MiB, the smallest part S3 accepts
+VIETNAMESE_KEY = unicodedata.normalize("NFC", "aip/representations/rep-01/data/Quyết định.pdf")
+# botocore's max_attempts counts retries: 2 means three attempts per request, then one more
+# round from Kho's own part retry. Short timeouts so a hang fails the test instead of stalling it.
+FAST: dict[str, Any] = {
+    "part_size": PART,
+    "max_attempts": 2,
+    "part_retries": 1,
+    "retry_backoff": 0.05,
+    "connect_timeout": 2,
+    "read_timeout": 10,
+}
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Dummy credentials, and nothing from the developer's own AWS configuration."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def raw(moto_server: MotoServer, aws_env: None) -> Any:
+    """A plain boto3 client straight to moto: Kho's view is checked against it, and it plays the
+    operator who changes things behind Kho's back."""
+    return boto3.client("s3", endpoint_url=moto_server.endpoint_url, region_name="us-east-1")
+
+
+@pytest.fixture
+def bucket_name() -> str:
+    return f"kho-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def location(moto_server: MotoServer, bucket_name: str) -> S3Storage:
+    store = S3Storage(bucket_name, "archive", endpoint_url=moto_server.endpoint_url, **FAST)
+    store.init()
+    return store
+
+
+@pytest.fixture
+def proxy(moto_server: MotoServer) -> Iterator[FaultyProxy]:
+    with FaultyProxy(moto_server.port) as running:
+        yield running
+
+
+@pytest.fixture
+def proxied(proxy: FaultyProxy, location: S3Storage) -> S3Storage:
+    """The same bucket as ``location``, reached through the fault-injecting proxy."""
+    return S3Storage(location.bucket, location.prefix, endpoint_url=proxy.endpoint_url, **FAST)
+
+
+@pytest.fixture(scope="session")
+def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """~11 MiB: three 5 MiB parts, the last one short."""
+    path = tmp_path_factory.mktemp("s3-data") / "big.bin"
+    path.write_bytes(os.urandom(2 * PART + 1024 * 1024 + 123))
+    return path
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def calls(client: Any) -> list[str]:
+    """Record the S3 operations a client sends from now on."""
+    seen: list[str] = []
+    client.meta.events.register("before-call.s3", lambda model, **_: seen.append(model.name))
+    return seen
+
+
+def no_uploads(raw: Any, bucket: str) -> bool:
+    return not raw.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+# -- round trips ---------------------------------------------------------------------------------
+
+
+def test_multipart_round_trip(location: S3Storage, raw: Any, big_file: Path, tmp_path: Path) -> None:
+    key = "9f1c2d3e-aip/representations/rep-01/data/big.bin"
+    digest = sha256(big_file)
+    location.put(key, big_file)
+
+    head = raw.head_object(Bucket=location.bucket, Key=f"archive/{key}", ChecksumMode="ENABLED")
+    assert head["ETag"].endswith('-3"')  # three parts
+    assert head["Metadata"]["sha256"] == digest
+    assert head["ContentLength"] == big_file.stat().st_size
+    assert "ChecksumSHA256" in head  # per-part SHA-256 checksums went with the upload
+    assert no_uploads(raw, location.bucket)
+
+    assert location.exists(key)
+    assert location.verify(key, digest)
+    assert not location.verify(key, "0" * 64)
+
+    target = tmp_path / "out" / "big.bin"
+    target.parent.mkdir()
+    location.get(key, target)
+    assert sha256(target) == digest
+    assert [p.name for p in target.parent.iterdir()] == ["big.bin"]  # no temporary file left
+
+    with location.open(key) as stream:
+        assert stream.read(10) == big_file.read_bytes()[:10]
+        rest = stream.read()
+    assert hashlib.sha256(big_file.read_bytes()[:10] + rest).hexdigest() == digest
+
+    assert list(location.list()) == [key]
+    assert list(location.list("9f1c2d3e-aip")) == [key]
+    location.delete(key)
+    assert not location.exists(key)
+    assert not location.verify(key, digest)
+    assert list(location.list()) == []
+
+
+def test_small_and_empty_files_use_single_put(location: S3Storage, raw: Any, tmp_path: Path) -> None:
+    seen = calls(location.client)
+    small = write(tmp_path / "small.xml", b"<mets/>\n")
+    empty = write(tmp_path / "empty", b"")
+    location.put("aip-1/METS.xml", small)
+    location.put("aip-1/empty", empty)
+    assert seen.count("PutObject") == 2 and "CreateMultipartUpload" not in seen
+    head = raw.head_object(Bucket=location.bucket, Key="archive/aip-1/METS.xml", ChecksumMode="ENABLED")
+    assert head["Metadata"]["sha256"] == sha256(small)
+    assert location.verify("aip-1/METS.xml", sha256(small))
+    assert location.verify("aip-1/empty", hashlib.sha256(b"").hexdigest())
+    assert sorted(location.list("aip-1")) == ["aip-1/METS.xml", "aip-1/empty"]
+
+
+def test_vietnamese_keys(location: S3Storage, raw: Any, tmp_path: Path) -> None:
+    source = write(tmp_path / "qd.pdf", "%PDF-1.7 Quyết định số 12/QĐ-UBND".encode())
+    location.put(VIETNAMESE_KEY, source)
+    stored = [o["Key"] for o in raw.list_objects_v2(Bucket=location.bucket)["Contents"]]
+    assert stored == [f"archive/{VIETNAMESE_KEY}"]  # byte-exact NFC, below the location prefix
+    assert list(location.list("aip")) == [VIETNAMESE_KEY]
+    assert location.exists(VIETNAMESE_KEY)
+    assert location.verify(VIETNAMESE_KEY, sha256(source))
+    target = tmp_path / "Quyết định (bản sao).pdf"
+    location.get(VIETNAMESE_KEY, target)
+    assert target.read_bytes() == source.read_bytes()
+
+
+def test_list_is_scoped_paginated_and_relative(location: S3Storage, raw: Any, tmp_path: Path) -> None:
+    source = write(tmp_path / "f", b"x")
+    keys = [f"aip-1/f{i}" for i in range(5)] + ["aip-10/f", "aip-2/sub/f"]
+    for key in keys:
+        location.put(key, source)
+    raw.put_object(Bucket=location.bucket, Key="elsewhere/aip-1/f", Body=b"not ours")
+    location._page_size = 2  # force several ListObjectsV2 pages
+    seen = calls(location.client)
+    assert sorted(location.list()) == sorted(keys)
+    assert seen.count("ListObjectsV2") == 4
+    assert sorted(location.list("aip-1")) == [f"aip-1/f{i}" for i in range(5)]  # not aip-10
+    assert list(location.list("aip-2/sub/")) == ["aip-2/sub/f"]
+    assert list(location.list("nothing-here")) == []
+
+
+def test_reading_one_file_touches_only_that_object(location: S3Storage, big_file: Path, tmp_path: Path) -> None:
+    for name in ("a.bin", "b.bin", "c.bin"):
+        location.put(f"aip-9/data/{name}", big_file)
+    seen = calls(location.client)
+    with location.open("aip-9/data/b.bin") as stream:
+        assert stream.read(4) == big_file.read_bytes()[:4]
+    location.get("aip-9/data/c.bin", tmp_path / "c.bin")
+    assert seen == ["GetObject", "GetObject"]  # no listing, nothing else downloaded
+
+
+def test_unsafe_keys_rejected(location: S3Storage, tmp_path: Path) -> None:
+    source = write(tmp_path / "f", b"x")
+    for key in ("../x", "/abs", "a//b", "a/./b", ""):
+        with pytest.raises(StorageError, match="unsafe"):
+            location.put(key, source)
+        with pytest.raises(StorageError, match="unsafe"):
+            location.exists(key)
+    with pytest.raises(StorageError, match="longer than"):
+        location.put("a/" + "ệ" * 400, source)
+
+
+def test_missing_source_leaves_nothing(location: S3Storage, raw: Any, tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="aip-1/gone"):
+        location.put("aip-1/gone", tmp_path / "does-not-exist")
+    assert not location.exists("aip-1/gone")
+    assert no_uploads(raw, location.bucket)
+
+
+def test_source_changed_during_upload_is_aborted(location: S3Storage, raw: Any, tmp_path: Path) -> None:
+    source = write(tmp_path / "moving.bin", os.urandom(2 * PART + 10))
+
+    def tamper(params: dict[str, Any], **_: Any) -> None:
+        if params.get("PartNumber") == 2:
+            with open(source, "r+b") as handle:
+                handle.seek(PART + 5)
+                handle.write(b"!")
+
+    location.client.meta.events.register("before-parameter-build.s3.UploadPart", tamper)
+    with pytest.raises(StorageError, match="changed during the upload"):
+        location.put("aip-1/moving.bin", source)
+    assert not location.exists("aip-1/moving.bin")
+    assert no_uploads(raw, location.bucket)
+
+
+# -- bucket setup --------------------------------------------------------------------------------
+
+
+def test_missing_bucket_is_an_error_not_a_new_bucket(moto_server: MotoServer, raw: Any, tmp_path: Path) -> None:
+    name = f"kho-missing-{uuid.uuid4().hex[:8]}"
+    store = S3Storage(name, endpoint_url=moto_server.endpoint_url, **FAST)
+    source = write(tmp_path / "f", b"x")
+    for attempt in (
+        lambda: store.put("aip/f", source),
+        lambda: store.exists("aip/f"),
+        lambda: store.verify("aip/f", "0" * 64),
+        lambda: list(store.list()),
+        lambda: store.get("aip/f", tmp_path / "out"),
+    ):
+        with pytest.raises(StorageError, match="kho storage init") as info:
+            attempt()
+        assert name in str(info.value)
+    report = store.check()
+    assert report["reachable"] and not report["bucket_exists"] and not report["ok"]
+    assert "kho storage init" in report["problems"][0]
+    assert name not in [b["Name"] for b in raw.list_buckets()["Buckets"]]
+
+
+def test_init_and_check(moto_server: MotoServer, raw: Any, bucket_name: str) -> None:
+    store = S3Storage(bucket_name, "kho", endpoint_url=moto_server.endpoint_url, **FAST)
+    report = store.init()
+    assert report["created"] is True
+    assert report["ok"] and report["problems"] == []
+    assert report["reachable"] and report["bucket_exists"] and report["writable"]
+    assert report["versioning"] == "Enabled"
+    assert report["object_lock"]["enabled"] is False
+    assert report["url"] == store.url and report["endpoint"] == moto_server.endpoint_url
+    rules = raw.get_bucket_lifecycle_configuration(Bucket=bucket_name)["Rules"]
+    assert rules[0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] > 0
+    # The probe object is gone, including its version: check() leaves no trace.
+    versions = raw.list_object_versions(Bucket=bucket_name)
+    assert not versions.get("Versions") and not versions.get("DeleteMarkers")
+
+    again = store.init()
+    assert again["created"] is False and again["ok"]
+    assert store.check()["ok"]
+
+
+def test_object_lock_and_encryption(moto_server: MotoServer, raw: Any, bucket_name: str, tmp_path: Path) -> None:
+    url = (
+        f"s3://{bucket_name}/locked?endpoint_url={moto_server.endpoint_url}"
+        "&sse=AES256&object_lock=GOVERNANCE&retention_days=30"
+    )
+    store = S3Storage.from_url(url, **FAST)
+    report = store.init()
+    assert report["ok"], report
+    assert report["object_lock"]["enabled"] is True
+    assert report["versioning"] == "Enabled"
+
+    source = write(tmp_path / "f", b"kept for thirty days")
+    store.put("aip/f", source)
+    head = raw.head_object(Bucket=bucket_name, Key="locked/aip/f")
+    assert head["ObjectLockMode"] == "GOVERNANCE"
+    until = head["ObjectLockRetainUntilDate"]
+    assert timedelta(days=29) < until - datetime.now(UTC) <= timedelta(days=30)
+    assert head["ServerSideEncryption"] == "AES256"
+    assert store.verify("aip/f", sha256(source))
+
+
+def test_object_lock_on_an_unlocked_bucket_is_reported(moto_server: MotoServer, location: S3Storage, raw: Any) -> None:
+    store = S3Storage(
+        location.bucket,
+        location.prefix,
+        endpoint_url=moto_server.endpoint_url,
+        object_lock="COMPLIANCE",
+        retention_days=1,
+        **FAST,
+    )
+    report = store.check()
+    assert not report["ok"]
+    assert any("Object Lock" in problem for problem in report["problems"])
+
+
+# -- fixity --------------------------------------------------------------------------------------
+
+
+def test_verify_reads_back_and_catches_tampering(location: S3Storage, raw: Any, tmp_path: Path) -> None:
+    source = write(tmp_path / "f", b"original content")
+    digest = sha256(source)
+    location.put("aip/f", source)
+    assert location.verify("aip/f", digest)
+
+    # Overwritten behind Kho's back, metadata forged to look right: only a read-back notices.
+    raw.put_object(Bucket=location.bucket, Key="archive/aip/f", Body=b"original cOntent", Metadata={"sha256": digest})
+    assert location.exists("aip/f")
+    assert not location.verify("aip/f", digest)
+
+    raw.delete_object(Bucket=location.bucket, Key="archive/aip/f")
+    assert not location.exists("aip/f")
+    assert not location.verify("aip/f", digest)
+
+
+# -- network faults ------------------------------------------------------------------------------
+
+
+def test_endpoint_down(proxy: FaultyProxy, proxied: S3Storage, location: S3Storage, tmp_path: Path) -> None:
+    source = write(tmp_path / "f", b"x")
+    location.put("aip/f", source)
+    proxy.refuse()
+    started = time.monotonic()
+    for attempt in (
+        lambda: proxied.put("aip/g", source),
+        lambda: proxied.exists("aip/f"),
+        lambda: proxied.verify("aip/f", sha256(source)),
+        lambda: list(proxied.list()),
+        lambda: proxied.open("aip/f"),
+    ):
+        with pytest.raises(StorageError) as info:
+            attempt()
+        assert proxied.url in str(info.value)
+    assert time.monotonic() - started < 30
+    report = proxied.check()
+    assert not report["reachable"] and not report["ok"]
+
+    proxy.resume()
+    assert proxied.exists("aip/f")  # the same location object recovers once the endpoint is back
+    assert sorted(proxied.list()) == ["aip/f"]
+
+
+def test_list_fails_loudly_when_endpoint_goes_down(proxy: FaultyProxy, proxied: S3Storage, tmp_path: Path) -> None:
+    proxied.put("aip/f", write(tmp_path / "f", b"x"))  # bucket checked while reachable
+    proxy.refuse()
+    with pytest.raises(StorageError, match="cannot list"):
+        list(proxied.list())
+
+
+@pytest.mark.parametrize("cuts", [1, 3], ids=["botocore-retry", "kho-part-retry"])
+def test_upload_cut_is_retried(proxy: FaultyProxy, proxied: S3Storage, raw: Any, big_file: Path, cuts: int) -> None:
+    """One drop is absorbed by botocore; three exhaust botocore's attempts for that part, and
+    Kho's own part retry sends the part again from its start."""
+    proxied.exists("warm-up")  # bucket check done before the fault is armed
+    proxy.cut_uploads_after(1024 * 1024, times=cuts)
+    proxied.put("aip/big.bin", big_file)
+    assert proxy.cuts == cuts
+    assert proxied.verify("aip/big.bin", sha256(big_file))
+    assert no_uploads(raw, proxied.bucket)
+
+
+@pytest.mark.parametrize("size", [2 * 1024 * 1024, 2 * PART + 17], ids=["single-put", "multipart"])
+def test_upload_cut_every_time_fails_cleanly(
+    proxy: FaultyProxy, proxied: S3Storage, location: S3Storage, raw: Any, tmp_path: Path, size: int
+) -> None:
+    source = write(tmp_path / "f", os.urandom(size))
+    proxied.exists("warm-up")
+    proxy.cut_uploads_after(1024 * 1024)  # small requests (create, abort) still go through
+    with pytest.raises(StorageError, match=r"cannot store aip/f") as info:
+        proxied.put("aip/f", source)
+    assert proxied.url in str(info.value)
+    assert proxy.cuts >= 2  # botocore's retry and Kho's part retry both tried
+    assert no_uploads(raw, location.bucket)
+    assert not location.exists("aip/f")
+    assert list(location.list()) == []
+
+
+# -- URLs and the registry -----------------------------------------------------------------------
+
+
+def test_from_url_parameters() -> None:
+    url = (
+        "s3://kho-archive/national/2024?endpoint_url=http://127.0.0.1:9000&region=ap-southeast-1"
+        "&sse=aws:kms&kms_key_id=alias/kho&object_lock=COMPLIANCE&retention_days=3650&addressing_style=path"
+    )
+    store = S3Storage.from_url(url)
+    assert (store.bucket, store.prefix) == ("kho-archive", "national/2024")
+    assert store.endpoint_url == "http://127.0.0.1:9000"
+    assert store.client.meta.region_name == "ap-southeast-1"
+    assert (store.sse, store.kms_key_id) == ("aws:kms", "alias/kho")
+    assert (store.object_lock, store.retention_days) == ("COMPLIANCE", 3650)
+    assert store.url == url
+    plain = S3Storage("kho-archive")
+    assert plain.url == "s3://kho-archive" and plain.prefix == ""
+    built = S3Storage("kho-archive", "x/y", endpoint_url="http://h:1", sse="AES256")
+    assert S3Storage.from_url(built.url).url == built.url
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("s3://AKIAXXX:hunter2@kho-archive/p", "credentials do not belong"),
+        ("s3://kho-archive?endpoint_url=http://user:hunter2@host:9000", "credentials do not belong"),
+        ("s3://kho-archive?colour=blue", "unknown S3 URL parameter"),
+        ("s3://kho-archive?endpoint_url=http://u:hunter2@h:9&colour=blue", "unknown S3 URL parameter"),
+        ("s3://kho-archive?endpoint_url=http%3A%2F%2Fu%3Ahunter2%40h&colour=blue", "unknown S3 URL parameter"),
+        ("s3://kho-archive?sse=rot13", "sse must be"),
+        ("s3://kho-archive?object_lock=GOVERNANCE", "go together"),
+        ("s3://kho-archive?object_lock=FOREVER&retention_days=1", "object_lock must be"),
+        ("s3://kho-archive?retention_days=ten&object_lock=GOVERNANCE", "whole number"),
+        ("s3://kho-archive?region=a&region=b", "more than once"),
+        ("s3://Not_A_Bucket/p", "not a valid bucket name"),
+        ("s3://kho-archive/../up", "unsafe key prefix"),
+        ("s3:///no-bucket", "names no bucket"),
+    ],
+)
+def test_bad_urls(url: str, message: str) -> None:
+    with pytest.raises(StorageError, match=message) as info:
+        S3Storage.from_url(url)
+    assert "hunter2" not in str(info.value)
+
+
+def test_endpoint_from_environment(
+    moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, bucket_name: str, tmp_path: Path
+) -> None:
+    """Without ?endpoint_url, boto3's own AWS_ENDPOINT_URL applies (how MinIO users configure it)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.endpoint_url)
+    store = open_location(f"s3://{bucket_name}/p")
+    assert isinstance(store, S3Storage)
+    assert store.init()["ok"]
+    source = write(tmp_path / "f", b"x")
+    store.put("aip/f", source)
+    assert store.verify("aip/f", sha256(source))
+
+
+def test_registry(tmp_path: Path) -> None:
+    assert isinstance(open_location(tmp_path.as_uri()), LocalStorage)
+    s3 = open_location("s3://kho-archive/p?endpoint_url=http://127.0.0.1:9")
+    assert isinstance(s3, S3Storage)
+    assert isinstance(s3, StorageLocation)
+    with pytest.raises(StorageError, match="unsupported storage URL scheme 'ftp'") as info:
+        open_location("ftp://user:hunter2@example.org/x")
+    assert "hunter2" not in str(info.value)
