@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from preservation.config import Settings, load_settings
+from tests.s3_server import MotoServer
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_SIPS = ROOT / "fixtures" / "sips"
@@ -84,3 +85,10 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     }
     subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
     yield env
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """One real S3-compatible HTTP server (moto, separate process) for the whole session."""
+    with MotoServer() as server:
+        yield server
