@@ -103,6 +103,8 @@ class SipReport:
     bag_info: dict[str, str] = field(default_factory=dict)
     algorithms: list[str] = field(default_factory=list)
     payload_hash: str | None = None
+    dossier_access: dict[str, str | None] = field(default_factory=dict)
+    file_access: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
     @property
     def valid(self) -> bool:
@@ -296,6 +298,15 @@ def validate_sip(
             report.files.append(checked)
             if checked.size == 0:
                 report.warnings.append(Problem("zero-byte", path=relpath))
+    from packages import access  # local import: access builds on this module's Problem
+
+    try:
+        report.dossier_access = access.dossier_rule(report.bag_info).to_dict()
+    except ValueError as exc:
+        report.problems.append(Problem("metadata-invalid", detail=f"embargoUntil: {exc}"))
+    rules, rule_problems = access.parse_access_rules(root, {f.path for f in report.files})
+    report.problems.extend(rule_problems)
+    report.file_access = {path: rule.to_dict() for path, rule in rules.items()}
     if report.valid:
         report.payload_hash = payload_hash(report.files)
     if profile == "vn":

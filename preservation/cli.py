@@ -226,19 +226,77 @@ def cmd_aip_show(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_events_export(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import datetime
+
     from preservation.export import export_events
 
     catalog = _catalog(settings)
-    events = catalog.events(args.aip_id)
-    if not events:
+    try:
+        since = datetime.fromisoformat(args.since) if args.since else None
+        until = datetime.fromisoformat(args.until) if args.until else None
+    except ValueError as exc:
+        print(f"--since/--until must be ISO dates (YYYY-MM-DD[THH:MM]): {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.aip_id and not catalog.has_events(args.aip_id):
         print(f"no events for {args.aip_id} / không có sự kiện", file=sys.stderr)
         return EXIT_REJECTED
+    events = catalog.iter_events(aip_id=args.aip_id, since=since, until=until, agent=args.agent)
+    aip_ids = None if args.aip_id else catalog.event_aip_ids(since=since, until=until, agent=args.agent)
     out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
     try:
-        export_events(catalog, args.aip_id, events, args.format, out)
+        export_events(catalog, args.aip_id, events, args.format, out, aip_ids=aip_ids)
     finally:
         if args.output:
             out.close()
+    return EXIT_OK
+
+
+def cmd_events_verify(settings: Settings, args: argparse.Namespace) -> int:
+    catalog = _catalog(settings)
+    problem = catalog.verify_chain()
+    if problem is None:
+        print(f"event chain intact / chuỗi sự kiện nguyên vẹn ({catalog.event_count()} events)")
+        return EXIT_OK
+    print(f"event chain broken / chuỗi sự kiện bị phá vỡ: {problem}", file=sys.stderr)
+    return EXIT_REJECTED
+
+
+def cmd_aip_history(settings: Settings, args: argparse.Namespace) -> int:
+    catalog = _catalog(settings)
+    aip = catalog.get_aip(args.aip_id)
+    events = catalog.events(args.aip_id)
+    if aip is None and not events:
+        print(f"AIP {args.aip_id} not found / không tìm thấy", file=sys.stderr)
+        return EXIT_REJECTED
+    if aip is not None:
+        print(f"{aip.id}  {aip.title or aip.sip_name}")
+    print(f"{'when (UTC)':<19}  {'event':<28}  {'outcome':<13}  detail")
+    for event in events:
+        detail = event.outcome_detail if event.event_type in ("format identification", "message digest calculation") \
+            else event.detail
+        print(f"{event.event_datetime:%Y-%m-%d %H:%M:%S}  {event.event_type:<28}  {event.outcome:<13}  {detail[:100]}")
+    return EXIT_OK
+
+
+def cmd_dip(settings: Settings, args: argparse.Namespace) -> int:
+    from preservation.dip import DipError, build_dip
+
+    catalog = _catalog(settings)
+    try:
+        result = build_dip(catalog, args.aip_id, requester=args.requester, role=args.role, purpose=args.purpose,
+                           out_dir=Path(args.output) if args.output else settings.home / "dips",
+                           files=args.files or None, request_id=args.request_id)
+    except DipError as exc:
+        print(f"kho dip: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result.zip_path)
+        for withheld in result.withheld[:10]:
+            print(f"withheld / không cung cấp: {withheld['file']}: {withheld['reason']}", file=sys.stderr)
+        if len(result.withheld) > 10:
+            print(f"... {len(result.withheld)} files withheld in all (see withheld.csv)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -410,11 +468,31 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_aip_show)
 
     events = sub.add_parser("events", help="PREMIS event trail").add_subparsers(dest="events_command", required=True)
-    export = events.add_parser("export", help="export the PREMIS events of an AIP")
-    export.add_argument("aip_id")
+    export = events.add_parser("export", help="export PREMIS events: of an AIP, a date range, an agent, or all")
+    export.add_argument("aip_id", nargs="?", help="only this AIP (default: every event)")
+    export.add_argument("--since", help="from this date/time (ISO 8601, UTC)")
+    export.add_argument("--until", help="before this date/time (ISO 8601, UTC)")
+    export.add_argument("--agent", help="only events linked to this agent identifier value (e.g. a requester)")
     export.add_argument("--format", choices=["premis", "json", "csv"], default="premis")
     export.add_argument("-o", "--output")
     export.set_defaults(func=cmd_events_export)
+    verify = events.add_parser("verify", help="walk the event hash chain; name the first edited/deleted/moved event")
+    verify.set_defaults(func=cmd_events_verify)
+
+    history = aip.add_parser("history", help="the timeline of an AIP")
+    history.add_argument("aip_id")
+    history.set_defaults(func=cmd_aip_history)
+
+    dip = sub.add_parser("dip", help="build a dissemination package (DIP) within the requester's rights")
+    dip.add_argument("aip_id")
+    dip.add_argument("--files", nargs="*", help="only these files (AIP or SIP paths)")
+    dip.add_argument("--requester", required=True)
+    dip.add_argument("--role", choices=["reader", "archivist", "administrator"], default="reader")
+    dip.add_argument("--purpose", default="01", help="TT 05 purpose code or text (01 research ...)")
+    dip.add_argument("--request-id")
+    dip.add_argument("-o", "--output", help="folder for the DIP (default $KHO_HOME/dips)")
+    dip.add_argument("--json", action="store_true")
+    dip.set_defaults(func=cmd_dip)
 
     fixity = sub.add_parser("fixity", help="re-read stored copies, compare digests, repair from a good copy")
     fixity.add_argument("--aip", help="audit only this AIP")

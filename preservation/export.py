@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
 from lxml import etree
@@ -44,7 +45,15 @@ def _as_dict(event: Event) -> dict[str, Any]:
     }
 
 
-def export_events(catalog: Catalog, aip_id: str, events: list[Event], fmt: str, out: TextIO) -> None:
+def export_events(
+    catalog: Catalog,
+    aip_id: str | None,
+    events: Iterable[Event],
+    fmt: str,
+    out: TextIO,
+    aip_ids: list[str] | None = None,
+) -> None:
+    """Write ``events`` (an iterator: nothing is held in memory) as PREMIS XML, JSON lines or CSV."""
     if fmt == "json":
         for event in events:
             out.write(json.dumps(_as_dict(event), ensure_ascii=False) + "\n")
@@ -57,18 +66,31 @@ def export_events(catalog: Catalog, aip_id: str, events: list[Event], fmt: str, 
             row["agents"] = json.dumps(row["agents"], ensure_ascii=False)
             writer.writerow(row)
     elif fmt == "premis":
-        used = {(a["type"], a["value"]) for e in events for a in e.agents}
-        agent_rows = [
-            {"type": a.identifier_type, "value": a.identifier_value, "name": a.name, "agent_type": a.agent_type}
-            for a in catalog.agents()
-            if (a.identifier_type, a.identifier_value) in used
-        ]
-        aip = catalog.get_aip(aip_id)
-        entity = premis.entity_element(aip_id, aip.sip_name if aip else aip_id)
-        buffer = _PremisBuffer(out)
-        with etree.xmlfile(buffer, encoding="UTF-8") as xf:
+        used: set[tuple[str, str]] = set()
+
+        def streamed() -> Iterator[dict[str, Any]]:
+            for event in events:
+                used.update((a["type"], a["value"]) for a in event.agents)
+                yield _as_dict(event)
+
+        def used_agents() -> Iterator[dict[str, str]]:
+            for a in catalog.agents():
+                if (a.identifier_type, a.identifier_value) in used:
+                    yield {
+                        "type": a.identifier_type,
+                        "value": a.identifier_value,
+                        "name": a.name,
+                        "agent_type": a.agent_type,
+                    }
+
+        ids = [aip_id] if aip_id else (aip_ids or [])
+        entities = []
+        for current in ids or ["00000000-0000-0000-0000-000000000000"]:
+            aip = catalog.get_aip(current)
+            entities.append(premis.entity_element(current, aip.sip_name if aip else current))
+        with etree.xmlfile(_PremisBuffer(out), encoding="UTF-8") as xf:
             xf.write_declaration()
-            premis.write_premis(xf, entity=entity, files=[], agents=agent_rows, events=(_as_dict(e) for e in events))
+            premis.write_premis(xf, entity=entities, files=[], agents=used_agents(), events=streamed())
         out.write("\n")
     else:
         raise ValueError(f"unknown export format {fmt!r}")

@@ -18,7 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +126,11 @@ class Context:
             result = validate_file(path, puid, mime)
         except ImportError:
             return {"status": "not-validated"}
-        return {"status": result.status, "validator": result.validator,
-                "summary": "; ".join(m.text for m in result.messages[:3])}
+        return {
+            "status": result.status,
+            "validator": result.validator,
+            "summary": "; ".join(m.text for m in result.messages[:3]),
+        }
 
     def close(self) -> None:
         if self._catalog is not None:
@@ -185,8 +188,11 @@ def _copy_problem(root: Path, path: Path, why: str) -> dict[str, str]:
         code = "unreadable" if stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode) else "special-file"
     except OSError:
         code = "unreadable"
-    return {"code": code, "path": path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path),
-            "detail": why}
+    return {
+        "code": code,
+        "path": path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path),
+        "detail": why,
+    }
 
 
 def claim(ctx: Context, sip_path: Path, profile: str = "bagit") -> Workspace | None:
@@ -341,6 +347,8 @@ def step_validate_sip(ctx: Context, ws: Workspace) -> None:
             "algorithms": report.algorithms,
             "warnings": [w.to_dict() for w in report.warnings],
             "previous_version": previous_version,
+            "dossier_access": report.dossier_access,
+            "file_access": report.file_access,
         },
     )
 
@@ -493,13 +501,24 @@ def step_normalise(ctx: Context, ws: Workspace) -> None:
     derivatives_dir = ws.work_dir / "derivatives"
     shutil.rmtree(derivatives_dir, ignore_errors=True)
     derivatives, events, review, tool_agents = normalisation.run_jobs(
-        policy, jobs, sip_dir=ws.sip_dir, derivatives_dir=derivatives_dir, aip_id=state["aip_id"],
-        digests=ctx.settings.digests, validate=ctx.validate_output,
+        policy,
+        jobs,
+        sip_dir=ws.sip_dir,
+        derivatives_dir=derivatives_dir,
+        aip_id=state["aip_id"],
+        digests=ctx.settings.digests,
+        validate=ctx.validate_output,
     )
     _register_agents(ws, *tool_agents)
-    ws.complete_step("normalise", events, {
-        "derivatives": derivatives, "review": review + notes, "policy": str(policy.path),
-    })
+    ws.complete_step(
+        "normalise",
+        events,
+        {
+            "derivatives": derivatives,
+            "review": review + notes,
+            "policy": str(policy.path),
+        },
+    )
 
 
 def step_fixity(ctx: Context, ws: Workspace) -> None:
@@ -544,20 +563,48 @@ def _file_objects(ws: Workspace) -> list[dict[str, Any]]:
     objects = []
     for item in ws.output("validate_sip")["files"]:
         found = identified[item["path"]]
-        objects.append({
-            "id": item["id"], "original_name": item["path"], "aip_path": aip_layout.payload_aip_path(item["path"]),
-            "workspace_path": f"sip/{item['path']}", "role": "original", "representation": aip_layout.REPRESENTATION,
-            "source_id": None, "size": item["size"], "digests": item["digests"], "puid": found["puid"],
-            "format_name": found["format_name"], "format_version": found["format_version"], "mime": found["mime"],
-            "method": found["method"],
-        })
+        objects.append(
+            {
+                "id": item["id"],
+                "original_name": item["path"],
+                "aip_path": aip_layout.payload_aip_path(item["path"]),
+                "workspace_path": f"sip/{item['path']}",
+                "role": "original",
+                "representation": aip_layout.REPRESENTATION,
+                "source_id": None,
+                "size": item["size"],
+                "digests": item["digests"],
+                "puid": found["puid"],
+                "format_name": found["format_name"],
+                "format_version": found["format_version"],
+                "mime": found["mime"],
+                "method": found["method"],
+            }
+        )
     for derivative in ws.output("normalise")["derivatives"]:
-        objects.append({
-            **{k: derivative[k] for k in ("id", "aip_path", "representation", "source_id", "size", "digests", "puid",
-                                          "format_name", "format_version", "mime", "method")},
-            "original_name": derivative["aip_path"], "role": derivative["purpose"],
-            "workspace_path": f"work/derivatives/{derivative['aip_path']}",
-        })
+        objects.append(
+            {
+                **{
+                    k: derivative[k]
+                    for k in (
+                        "id",
+                        "aip_path",
+                        "representation",
+                        "source_id",
+                        "size",
+                        "digests",
+                        "puid",
+                        "format_name",
+                        "format_version",
+                        "mime",
+                        "method",
+                    )
+                },
+                "original_name": derivative["aip_path"],
+                "role": derivative["purpose"],
+                "workspace_path": f"work/derivatives/{derivative['aip_path']}",
+            }
+        )
     return objects
 
 
@@ -598,11 +645,16 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
 
     representations: dict[str, list[MetsFile]] = {}
     for item in objects:
-        representations.setdefault(item["representation"], []).append(MetsFile(
-            file_id=f"file-{item['id']}", href=item["aip_path"], size=item["size"],
-            sha256=item["digests"]["sha256"], mime=item["mime"] or "application/octet-stream",
-            created=_mtime_iso(ws.path / item["workspace_path"]),
-        ))
+        representations.setdefault(item["representation"], []).append(
+            MetsFile(
+                file_id=f"file-{item['id']}",
+                href=item["aip_path"],
+                size=item["size"],
+                sha256=item["digests"]["sha256"],
+                mime=item["mime"] or "application/octet-stream",
+                created=_mtime_iso(ws.path / item["workspace_path"]),
+            )
+        )
     write_aip_mets(
         root / aip_layout.METS_NAME,
         aip_id=aip_id,
@@ -736,6 +788,9 @@ def step_index(ctx: Context, ws: Workspace) -> None:
         objects = _file_objects(ws)
         originals = [o for o in objects if o["role"] == "original"]
         review = ws.output("normalise").get("review", [])
+        dossier_access = validation.get("dossier_access") or {}
+        file_access = validation.get("file_access") or {}
+        by_id = {o["id"]: o for o in objects}
         now = datetime.now(UTC)
         with catalog.session() as session:
             session.add(
@@ -749,6 +804,9 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                     file_count=len(originals),
                     total_bytes=sum(o["size"] for o in originals),
                     needs_review=bool(review),
+                    access_mode=dossier_access.get("mode") or "restricted",
+                    embargo_until=_date_or_none(dossier_access.get("embargo_until")),
+                    access_basis=dossier_access.get("basis") or None,
                     review_reasons=review,
                     mets_sha256=package["mets_sha256"],
                     bag_info=validation["bag_info"],
@@ -770,6 +828,7 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                         role=obj["role"],
                         representation=obj["representation"],
                         source_id=obj["source_id"],
+                        **_file_access(file_access, obj, by_id),
                         size=obj["size"],
                         sha256=obj["digests"]["sha256"],
                         sha512=obj["digests"].get("sha512"),
@@ -807,6 +866,25 @@ def step_index(ctx: Context, ws: Workspace) -> None:
             catalog.append_events(session, [*ws.events(STEPS), end])
     checkpoint("index:committed")
     shutil.rmtree(ws.path)
+
+
+def _date_or_none(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _file_access(
+    rules: dict[str, dict[str, Any]], obj: dict[str, Any], by_id: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """A file's own access rule; a derivative inherits its source's."""
+    source = by_id.get(obj["source_id"], obj) if obj["source_id"] else obj
+    rule = rules.get(source["original_name"])
+    if not rule:
+        return {}
+    return {
+        "access_mode": rule["mode"],
+        "embargo_until": _date_or_none(rule.get("embargo_until")),
+        "access_basis": rule.get("basis") or None,
+    }
 
 
 STEP_FUNCTIONS: dict[str, Callable[[Context, Workspace], None]] = {

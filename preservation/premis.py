@@ -170,7 +170,7 @@ def agent_element(agent: dict[str, str]) -> etree._Element:
 def write_premis(
     xf: Any,
     *,
-    entity: etree._Element | None,
+    entity: etree._Element | list[etree._Element] | None,
     files: Iterable[dict[str, Any]],
     events: Iterable[dict[str, Any]],
     agents: Iterable[dict[str, str]],
@@ -181,8 +181,8 @@ def write_premis(
     if schema_location:
         attrs[f"{{{XSI_NS}}}schemaLocation"] = PREMIS_SCHEMA
     with xf.element(_q("premis"), attrs, nsmap={"premis": PREMIS_NS, "xsi": XSI_NS}):
-        if entity is not None:
-            xf.write(entity)
+        for element in entity if isinstance(entity, list) else [entity] if entity is not None else []:
+            xf.write(element)
         for item in files:
             xf.write(file_element(item))
         for event in events:

@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy import Engine, Text, cast, create_engine, event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from preservation.catalog.models import Agent, Aip, ChainHead, Event, File, StorageCopy
@@ -152,6 +152,100 @@ class Catalog:
             if aip_id is not None:
                 query = query.where(Event.aip_id == aip_id)
             return list(session.scalars(query))
+
+    def has_events(self, aip_id: str) -> bool:
+        with self.session() as session:
+            return session.scalar(select(Event.seq).where(Event.aip_id == aip_id).limit(1)) is not None
+
+    def event_count(self) -> int:
+        with self.session() as session:
+            return int(session.scalar(select(func.count(Event.seq))) or 0)
+
+    def _event_filter(
+        self, query: Any, aip_id: str | None, since: datetime | None, until: datetime | None, agent: str | None
+    ) -> Any:
+        if aip_id is not None:
+            query = query.where(Event.aip_id == aip_id)
+        if since is not None:
+            query = query.where(
+                Event.event_datetime >= as_utc(since).replace(tzinfo=None)
+                if self.url.startswith("sqlite")
+                else Event.event_datetime >= as_utc(since)
+            )
+        if until is not None:
+            query = query.where(
+                Event.event_datetime < as_utc(until).replace(tzinfo=None)
+                if self.url.startswith("sqlite")
+                else Event.event_datetime < as_utc(until)
+            )
+        if agent is not None:
+            # agents is a JSON list of {type, value, role}; a LIKE on the JSON text keeps this portable
+            needle = json.dumps(agent)[1:-1]  # as the JSON column serialises it (ASCII escapes)
+            query = query.where(cast(Event.agents, Text).like(f'%"value": "{needle}"%'))
+        return query
+
+    def iter_events(
+        self,
+        *,
+        aip_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        agent: str | None = None,
+        batch: int = 1000,
+    ) -> Iterator[Event]:
+        """Events in chain order, streamed in batches (constant memory for millions of rows)."""
+        with self._sessions() as session:
+            query = self._event_filter(select(Event), aip_id, since, until, agent).order_by(Event.seq)
+            yield from session.scalars(query.execution_options(yield_per=batch))
+
+    def event_aip_ids(
+        self,
+        *,
+        aip_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        agent: str | None = None,
+    ) -> list[str]:
+        with self.session() as session:
+            query = self._event_filter(select(Event.aip_id).distinct(), aip_id, since, until, agent)
+            return sorted(a for a in session.scalars(query) if a)
+
+    def verify_chain(self) -> str | None:
+        """Walk every event in order; describe the first one whose hash or link is wrong, else None."""
+        previous = GENESIS_HASH
+        previous_seq: int | None = None
+        for row in self.iter_events():
+            fields = {
+                c: getattr(row, c)
+                for c in (
+                    "id",
+                    "aip_id",
+                    "object_ids",
+                    "event_type",
+                    "event_datetime",
+                    "detail",
+                    "outcome",
+                    "outcome_detail",
+                    "agents",
+                )
+            }
+            if row.prev_hash != previous:
+                after = f"after event #{previous_seq}" if previous_seq is not None else "at the start"
+                return (
+                    f"event #{row.seq} ({row.id}, {row.event_type}) does not follow {after}: "
+                    "an event was deleted, inserted or reordered before it"
+                )
+            if event_hash(fields, previous) != row.hash:
+                return (
+                    f"event #{row.seq} ({row.id}, {row.event_type}) was edited: "
+                    "its content no longer matches its hash"
+                )
+            previous, previous_seq = row.hash, row.seq
+        with self.session() as session:
+            head = session.get(ChainHead, 1)
+        if head is not None and head.last_hash != previous:
+            return f"the last event(s) after #{previous_seq} were deleted: the chain head does not match"
+        return None
 
     def agents(self) -> list[Agent]:
         with self.session() as session:

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -25,6 +37,9 @@ class Aip(Base):
     total_bytes: Mapped[int] = mapped_column(BigInteger)
     mets_sha256: Mapped[str] = mapped_column(String(64))
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    access_mode: Mapped[str] = mapped_column(String(20), default="restricted")  # public|restricted|confidential
+    embargo_until: Mapped[date | None] = mapped_column(Date)
+    access_basis: Mapped[str | None] = mapped_column(Text)
     review_reasons: Mapped[list[str] | None] = mapped_column(JSON, default=list)
     bag_info: Mapped[dict[str, str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -45,6 +60,9 @@ class File(Base):
     role: Mapped[str] = mapped_column(String(20))  # original, preservation, access, metadata
     representation: Mapped[str | None] = mapped_column(String(40))
     source_id: Mapped[str | None] = mapped_column(String(36))  # the original a derivative was made from
+    access_mode: Mapped[str | None] = mapped_column(String(20))  # None: the AIP's regime applies
+    embargo_until: Mapped[date | None] = mapped_column(Date)
+    access_basis: Mapped[str | None] = mapped_column(Text)
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     sha512: Mapped[str | None] = mapped_column(String(128))

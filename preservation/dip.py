@@ -1,0 +1,283 @@
+"""Dissemination packages (DIPs) on request, within the requester's access rights.
+
+Only the objects needed are fetched (one storage object per file), each is verified against the
+catalog's SHA-256 before it is used — a bad copy is never delivered: the next location is tried
+and the AIP is audited, which repairs the bad copy. The DIP folder (files, METS pointing back to
+the AIP, ``index.html``, ``metadata.csv``, ``withheld.csv``) is zipped from disk, so memory stays
+flat for any AIP size, and a PREMIS ``dissemination`` event records who, when, what and why.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import os
+import shutil
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from lxml import etree
+
+from format_registry.policy import cached_policy
+from packages.access import AccessRule, may_see
+from preservation import agents, premis
+from preservation.catalog import Aip, Catalog, File
+from preservation.fixity import audit
+from preservation.mets import CSIP_NS, METS_NS, METS_SCHEMA, XLINK_NS, XSI_NS
+from storage_adapters.base import StorageError
+from storage_adapters.registry import open_location
+
+CHUNK = 1024 * 1024
+# bag-info fields a reader never receives in metadata.csv (personal data, internal notes)
+RESTRICTED_FIELDS = {"contact-name", "contact-email", "contact-phone", "description", "autograph",
+                     "internal-sender-description", "accessbasis"}
+SYSTEM_FIELDS = {"payload-oxum", "bag-software-agent", "bagging-date", "bag-size", "bag-count"}
+
+
+class DipError(RuntimeError):
+    """The DIP cannot be made (unknown AIP or file, no verified copy); nothing is delivered."""
+
+
+@dataclass
+class DipResult:
+    dip_id: str
+    directory: Path
+    zip_path: Path
+    delivered: list[dict[str, Any]] = field(default_factory=list)
+    withheld: list[dict[str, str]] = field(default_factory=list)
+    repaired: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dip_id": self.dip_id, "directory": str(self.directory), "zip": str(self.zip_path),
+                "delivered": self.delivered, "withheld": self.withheld, "repaired": self.repaired}
+
+
+def _rule(aip: Aip, item: File) -> AccessRule:
+    if item.access_mode:
+        return AccessRule(item.access_mode, item.embargo_until, item.access_basis or "")
+    return AccessRule(aip.access_mode, aip.embargo_until, aip.access_basis or "")
+
+
+def _choose_copy(original: File, derivatives: list[File]) -> File:
+    """The access copy where the policy makes one, the preservation copy where it serves access,
+    else the original (which the policy then names as its own access copy)."""
+    decision = cached_policy().decide(original.puid, original.mime)
+    by_role = {d.role: d for d in derivatives}
+    if decision.access.action == "normalise" and "access" in by_role:
+        return by_role["access"]
+    if decision.access.action == "use-preservation" and "preservation" in by_role:
+        return by_role["preservation"]
+    return original
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fetch(catalog: Catalog, aip_id: str, item: File, target: Path) -> tuple[str, list[str]]:
+    """Copy one object into ``target`` from the first location whose copy verifies."""
+    bad: list[str] = []
+    for copy in catalog.copies(aip_id):
+        try:
+            location = open_location(copy.location)
+            location.get(f"{aip_id}/{item.path}", target)
+        except StorageError:
+            bad.append(copy.location)
+            continue
+        if _sha256(target) == item.sha256:
+            return copy.location, bad
+        bad.append(copy.location)
+        target.unlink(missing_ok=True)
+    raise DipError(f"no stored copy of {item.path} matches its SHA-256 / không có bản sao hợp lệ ({', '.join(bad)})")
+
+
+def _new_dip_dir(out_dir: Path, aip_id: str) -> Path:
+    """``DIP-<aip>-<n>`` with the first free n (mkdir is atomic: two requests never share one)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    number = 1
+    while True:
+        candidate = out_dir / f"DIP-{aip_id}-{number}"
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            number += 1
+
+
+def build_dip(
+    catalog: Catalog,
+    aip_id: str,
+    *,
+    requester: str,
+    role: str,
+    purpose: str,
+    out_dir: Path,
+    files: list[str] | None = None,
+    request_id: str | None = None,
+    today: date | None = None,
+) -> DipResult:
+    aip = catalog.get_aip(aip_id)
+    if aip is None:
+        raise DipError(f"AIP {aip_id} not found / không tìm thấy")
+    today = today or datetime.now(UTC).date()
+    rows = catalog.files(aip_id)
+    originals = [f for f in rows if f.role == "original"]
+    derivatives: dict[str, list[File]] = {}
+    for row in rows:
+        if row.source_id:
+            derivatives.setdefault(row.source_id, []).append(row)
+    if files:
+        wanted = set(files)
+        known = {f.path for f in originals} | {f.original_path for f in originals}
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise DipError(f"not in AIP {aip_id}: {', '.join(unknown)}")
+        originals = [f for f in originals if f.path in wanted or f.original_path in wanted]
+
+    selected: list[tuple[File, File]] = []
+    withheld: list[dict[str, str]] = []
+    for original in originals:
+        allowed, why = may_see(role, _rule(aip, original), today)
+        if allowed:
+            selected.append((original, _choose_copy(original, derivatives.get(original.id, []))))
+        else:
+            withheld.append({"file": original.original_path, "reason": why})
+
+    directory = _new_dip_dir(out_dir, aip_id)
+    dip_id = str(uuid.uuid4())
+    result = DipResult(dip_id=dip_id, directory=directory, zip_path=directory.with_suffix(".zip"), withheld=withheld)
+    needs_audit = False
+    try:
+        for original, chosen in selected:
+            relative = PurePosixPath(original.original_path).relative_to("data")
+            name = relative.with_suffix(PurePosixPath(chosen.path).suffix) if chosen is not original else relative
+            target = directory / "representations" / "access" / "data" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source_location, bad = _fetch(catalog, aip_id, chosen, target)
+            needs_audit |= bool(bad)
+            result.delivered.append({
+                "path": f"representations/access/data/{name}", "source": chosen.path, "original": original.path,
+                "copy": chosen.role, "puid": chosen.puid, "mime": chosen.mime, "size": chosen.size,
+                "sha256": chosen.sha256, "fetched_from": source_location,
+            })
+    except DipError:
+        audit(catalog, aip_id=aip_id)  # records the damage and repairs what it can
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    if needs_audit:
+        result.repaired = audit(catalog, aip_id=aip_id).repaired > 0
+
+    _write_metadata_csv(directory / "metadata.csv", aip, result.delivered, role)
+    if withheld:
+        with open(directory / "withheld.csv", "w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["file", "reason"])
+            writer.writeheader()
+            writer.writerows(withheld)
+    _write_index(directory / "index.html", aip, result, requester, purpose)
+    _write_dip_mets(directory / "METS.xml", dip_id, aip, result.delivered, request_id or dip_id, purpose)
+    _zip(directory, result.zip_path)
+
+    kho = agents.kho()
+    requester_agent = {"type": "requester", "value": requester, "name": requester, "agent_type": "person"}
+    event = premis.new_event(
+        "dissemination", "success", aip_id=aip_id,
+        object_ids=[aip_id, *(o.id for o, _ in selected)],
+        agents=[agents.link(kho, "executing program"), agents.link(requester_agent, "requester")],
+        detail=f"DIP {directory.name} ({dip_id}) for {requester} as {role}; purpose: {purpose}",
+        outcome_detail=f"{len(result.delivered)} files delivered, {len(withheld)} withheld"
+        + "".join(f"; withheld {w['file']}: {w['reason']}" for w in withheld),
+    )
+    with catalog.session() as session:
+        catalog.ensure_agents(session, [requester_agent, kho])
+        catalog.append_events(session, [event])
+    return result
+
+
+def _write_metadata_csv(path: Path, aip: Aip, delivered: list[dict[str, Any]], role: str) -> None:
+    fields = {k: v for k, v in (aip.bag_info or {}).items()
+              if k.lower() not in SYSTEM_FIELDS and (role != "reader" or k.lower() not in RESTRICTED_FIELDS)}
+    columns = ["file", "format", "mime", "size", "sha256", "aip_id", *fields]
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for item in delivered:
+            writer.writerow({"file": item["path"], "format": item["puid"] or "", "mime": item["mime"] or "",
+                             "size": item["size"], "sha256": item["sha256"], "aip_id": aip.id, **fields})
+
+
+def _write_index(path: Path, aip: Aip, result: DipResult, requester: str, purpose: str) -> None:
+    e = html.escape
+    rows = "\n".join(
+        f'<tr><td><a href="{e(item["path"])}">{e(item["path"])}</a></td><td>{e(item["mime"] or "")}</td>'
+        f'<td>{item["size"]}</td><td>{e(item["copy"])}</td></tr>' for item in result.delivered)
+    withheld = "\n".join(f"<li>{e(w['file'])}: {e(w['reason'])}</li>" for w in result.withheld)
+    path.write_text(f"""<!DOCTYPE html>
+<html lang="vi"><head><meta charset="utf-8"><title>{e(aip.title or aip.sip_name)}</title></head>
+<body>
+<h1>{e(aip.title or aip.sip_name)}</h1>
+<p>Gói tài liệu sử dụng (DIP) {e(result.directory.name)} · AIP urn:uuid:{e(aip.id)}<br>
+Người yêu cầu / requester: {e(requester)} · Mục đích / purpose: {e(purpose)} ·
+{datetime.now(UTC):%d/%m/%Y %H:%M} UTC</p>
+<h2>Tài liệu / files ({len(result.delivered)})</h2>
+<table><tr><th>File</th><th>MIME</th><th>Bytes</th><th>Copy</th></tr>
+{rows}
+</table>
+<h2>Không cung cấp / withheld ({len(result.withheld)})</h2>
+<ul>
+{withheld or "<li>—</li>"}
+</ul>
+</body></html>
+""", encoding="utf-8")
+
+
+def _write_dip_mets(path: Path, dip_id: str, aip: Aip, delivered: list[dict[str, Any]], request_id: str,
+                    purpose: str) -> None:
+    def m(tag: str) -> str:
+        return f"{{{METS_NS}}}{tag}"
+
+    root = etree.Element(m("mets"), {
+        "OBJID": f"urn:uuid:{dip_id}", "LABEL": aip.title or aip.sip_name, "TYPE": "Mixed",
+        "PROFILE": "https://earkdip.dilcis.eu/profile/E-ARK-DIP.xml",
+        f"{{{CSIP_NS}}}CONTENTINFORMATIONTYPE": "MIXED", f"{{{XSI_NS}}}schemaLocation": METS_SCHEMA,
+    }, nsmap={"mets": METS_NS, "xlink": XLINK_NS, "xsi": XSI_NS, "csip": CSIP_NS})
+    header = etree.SubElement(root, m("metsHdr"), {
+        "CREATEDATE": premis.now_iso(), "RECORDSTATUS": "NEW", f"{{{CSIP_NS}}}OAISPACKAGETYPE": "DIP"})
+    agent = etree.SubElement(header, m("agent"), {"ROLE": "CREATOR", "TYPE": "OTHER", "OTHERTYPE": "SOFTWARE"})
+    etree.SubElement(agent, m("name")).text = "Kho"
+    etree.SubElement(agent, m("note"), {f"{{{CSIP_NS}}}NOTETYPE": "SOFTWARE VERSION"}).text = agents.KHO_VERSION
+    etree.SubElement(header, m("altRecordID"), {"TYPE": "AIP"}).text = f"urn:uuid:{aip.id}"
+    etree.SubElement(header, m("altRecordID"), {"TYPE": "requestID"}).text = request_id
+    etree.SubElement(header, m("altRecordID"), {"TYPE": "purpose"}).text = purpose
+    file_sec = etree.SubElement(root, m("fileSec"))
+    group = etree.SubElement(file_sec, m("fileGrp"), {"USE": "Representations/access"})
+    struct = etree.SubElement(root, m("structMap"), {"TYPE": "PHYSICAL", "LABEL": "CSIP"})
+    top = etree.SubElement(struct, m("div"), {"LABEL": f"urn:uuid:{dip_id}"})
+    rep = etree.SubElement(top, m("div"), {"LABEL": "Representations/access"})
+    for number, item in enumerate(delivered, start=1):
+        file_id = f"file-{number}"
+        element = etree.SubElement(group, m("file"), {
+            "ID": file_id, "MIMETYPE": item["mime"] or "application/octet-stream", "SIZE": str(item["size"]),
+            "CHECKSUM": item["sha256"], "CHECKSUMTYPE": "SHA-256"})
+        etree.SubElement(element, m("FLocat"), {"LOCTYPE": "URL", f"{{{XLINK_NS}}}type": "simple",
+                                                 f"{{{XLINK_NS}}}href": item["path"]})
+        etree.SubElement(rep, m("fptr"), {"FILEID": file_id})
+    if not delivered:
+        root.remove(file_sec)
+    etree.ElementTree(root).write(str(path), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _zip(directory: Path, target: Path) -> None:
+    partial = target.with_name(target.name + ".partial")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        for file_path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            archive.write(file_path, f"{directory.name}/{file_path.relative_to(directory).as_posix()}")
+    os.replace(partial, target)
