@@ -106,6 +106,29 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
         ctx.close()
 
 
+def cmd_validate(settings: Settings, args: argparse.Namespace) -> int:
+    """Report, never judge: exit 0 even for invalid files (2 only for usage errors)."""
+    from format_registry.identify import identify
+    from format_registry.validators import validate_file
+
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        print(f"kho validate: no such file / không tồn tại: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    for given in args.paths:
+        root = Path(given)
+        for path in sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]:
+            found = identify(path)
+            result = validate_file(path, found.puid, found.mime)
+            if args.json:
+                _print_json({"path": str(path), "puid": found.puid, "mime": found.mime, **result.to_dict()})
+            else:
+                first = result.messages[0].text if result.messages else ""
+                print(f"{path}\t{found.puid or '-'}\t{result.validator} {result.tool_version}\t{result.status}"
+                      f"\t{first[:100]}")
+    return EXIT_OK
+
+
 def cmd_identify(settings: Settings, args: argparse.Namespace) -> int:
     from format_registry.identify import identify
 
@@ -184,6 +207,8 @@ def cmd_aip_show(settings: Settings, args: argparse.Namespace) -> int:
                 "path": f.path,
                 "role": f.role,
                 "representation": f.representation,
+                "validation": f.validation_status,
+                "validator": f.validator,
                 "source_id": f.source_id,
                 "id": f.id,
                 "puid": f.puid,
@@ -454,6 +479,11 @@ def build_parser() -> argparse.ArgumentParser:
     ident.add_argument("paths", nargs="+")
     ident.add_argument("--json", action="store_true")
     ident.set_defaults(func=cmd_identify)
+
+    validate_cmd = sub.add_parser("validate", help="validate files (JHOVE where installed, built-in validators)")
+    validate_cmd.add_argument("paths", nargs="+")
+    validate_cmd.add_argument("--json", action="store_true")
+    validate_cmd.set_defaults(func=cmd_validate)
 
     aip = sub.add_parser("aip", help="archival packages in the catalog").add_subparsers(
         dest="aip_command", required=True

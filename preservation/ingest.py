@@ -17,6 +17,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -119,13 +120,10 @@ class Context:
         return shared_identifier()
 
     def validate_output(self, path: Path, puid: str | None, mime: str | None) -> dict[str, Any]:
-        """Validation of a derivative before it is accepted (format validators, when present)."""
-        try:
-            from format_registry.validators import validate_file
+        """Validation of a derivative before it is accepted."""
+        from format_registry.validators import validate_file
 
-            result = validate_file(path, puid, mime)
-        except ImportError:
-            return {"status": "not-validated"}
+        result = validate_file(path, puid, mime)
         return {
             "status": result.status,
             "validator": result.validator,
@@ -477,19 +475,62 @@ def step_identify(ctx: Context, ws: Workspace) -> None:
     ws.complete_step("identify", events, results)
 
 
+VALIDATION_OUTCOME = {
+    "valid": "success",
+    "well-formed": "warning",
+    "invalid": "failure",
+    "not-validated": "not performed",
+}
+
+
 def step_validate_formats(ctx: Context, ws: Workspace) -> None:
-    """Slot for JHOVE and the built-in validators (issue #5): recorded as not performed."""
+    """Validate/characterise every original (JHOVE where installed, built-in validators otherwise).
+
+    An invalid original is still preserved — it is what was submitted — but the AIP is flagged for
+    review; "not-validated" is recorded as such, never as valid."""
+    from format_registry.validators import validate_file
+
     aip_id = ws.aip_id
-    event = premis.new_event(
-        "validation",
-        "not performed",
-        aip_id=aip_id,
-        object_ids=[aip_id],
-        agents=[agents.link(agents.kho(), "executing program")],
-        detail="file format validation (JHOVE / built-in validators)",
-        outcome_detail="not performed: no format validator is configured in this version",
+    files = ws.output("validate_sip")["files"]
+    identified = ws.output("identify")
+
+    def check(item: dict[str, Any]) -> dict[str, Any]:
+        found = identified[item["path"]]
+        return validate_file(ws.sip_dir / item["path"], found["puid"], found["mime"]).to_dict()
+
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        results = list(pool.map(check, files))
+    events, review, tool_agents = [], [], {}
+    for item, result in zip(files, results, strict=True):
+        agent = agents.tool(result["validator"], result["tool_version"] or "unknown")
+        tool_agents[agent["value"]] = agent
+        messages = "; ".join(f"{m.get('id') or m['severity']}: {m['text']}" for m in result["messages"][:5])
+        events.append(
+            premis.new_event(
+                "validation",
+                VALIDATION_OUTCOME[result["status"]],
+                aip_id=aip_id,
+                object_ids=[item["id"]],
+                agents=[agents.link(agent, "validator")],
+                detail=f"format validation with {result['validator']} {result['tool_version']}".strip()
+                + (f" (module {result['module']})" if result.get("module") else ""),
+                outcome_detail=f"{result['status']}" + (f": {messages}" if messages else ""),
+            )
+        )
+        if result["status"] == "invalid":
+            review.append(
+                f"{item['path']}: not valid as {identified[item['path']]['puid'] or 'its format'}"
+                f" ({result['validator']}): {messages[:300]}"
+            )
+    _register_agents(ws, *tool_agents.values())
+    ws.complete_step(
+        "validate_formats",
+        events,
+        {
+            "validated": {item["path"]: result for item, result in zip(files, results, strict=True)},
+            "review": review,
+        },
     )
-    ws.complete_step("validate_formats", [event], {"validated": {}})
 
 
 def step_normalise(ctx: Context, ws: Workspace) -> None:
@@ -787,7 +828,8 @@ def step_index(ctx: Context, ws: Workspace) -> None:
         )
         objects = _file_objects(ws)
         originals = [o for o in objects if o["role"] == "original"]
-        review = ws.output("normalise").get("review", [])
+        review = ws.output("validate_formats").get("review", []) + ws.output("normalise").get("review", [])
+        validated = ws.output("validate_formats").get("validated", {})
         dossier_access = validation.get("dossier_access") or {}
         file_access = validation.get("file_access") or {}
         by_id = {o["id"]: o for o in objects}
@@ -828,6 +870,8 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                         role=obj["role"],
                         representation=obj["representation"],
                         source_id=obj["source_id"],
+                        validation_status=(validated.get(obj["original_name"]) or {}).get("status"),
+                        validator=(validated.get(obj["original_name"]) or {}).get("validator"),
                         **_file_access(file_access, obj, by_id),
                         size=obj["size"],
                         sha256=obj["digests"]["sha256"],

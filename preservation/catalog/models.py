@@ -61,6 +61,8 @@ class File(Base):
     representation: Mapped[str | None] = mapped_column(String(40))
     source_id: Mapped[str | None] = mapped_column(String(36))  # the original a derivative was made from
     access_mode: Mapped[str | None] = mapped_column(String(20))  # None: the AIP's regime applies
+    validation_status: Mapped[str | None] = mapped_column(String(20))  # valid|well-formed|invalid|not-validated
+    validator: Mapped[str | None] = mapped_column(String(100))
     embargo_until: Mapped[date | None] = mapped_column(Date)
     access_basis: Mapped[str | None] = mapped_column(Text)
     size: Mapped[int] = mapped_column(BigInteger)
