@@ -16,7 +16,9 @@ from tests.conftest import BIN, FIXTURE_SIPS, json_lines, run_kho
 pytestmark = pytest.mark.airflow
 
 
-def dags_test(env: dict[str, str], dag_id: str, conf: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def dags_test(
+    env: dict[str, str], dag_id: str, conf: dict[str, object] | None = None
+) -> subprocess.CompletedProcess[str]:
     command = [str(BIN / "airflow"), "dags", "test", dag_id]
     if conf is not None:
         command += ["-c", json.dumps(conf)]
@@ -75,3 +77,16 @@ def test_fixity_audit_dag_repairs_a_damaged_copy(airflow_env: dict[str, str], kh
     assert target.read_bytes() == (first / aip_id / "METS.xml").read_bytes()
     events = json.loads(run_kho("aip", "show", aip_id, "--json", env=kho, check=True).stdout)["events"]
     assert any(e["type"] == "replication" and "repair" in e["detail"] and e["outcome"] == "success" for e in events)
+
+
+def test_dip_request_dag_builds_a_dip(airflow_env: dict[str, str], kho_home: Path) -> None:
+    kho = {"KHO_HOME": str(kho_home)}
+    aip_id = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2024-ubnd-01"), "--json", env=kho,
+                                check=True).stdout)["aip_id"]
+    conf = {"aip_id": aip_id, "requester": "Trần Văn Bình", "role": "reader", "purpose": "01"}
+    result = dags_test({**airflow_env, **kho}, "dip_request", conf)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    zips = list((kho_home / "dips").glob(f"DIP-{aip_id}-*.zip"))
+    assert len(zips) == 1
+    events = json.loads(run_kho("aip", "show", aip_id, "--json", env=kho, check=True).stdout)["events"]
+    assert any(e["type"] == "dissemination" and "Trần Văn Bình" in e["detail"] for e in events)
