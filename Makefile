@@ -49,7 +49,7 @@ airflow-standalone: install $(AIRFLOW_HOME)/airflow.db
 	KHO_HOME=$${KHO_HOME:-$(CURDIR)/var} $(BIN)/airflow standalone
 
 fixtures:
-	$(BIN)/python fixtures/generate.py
+	$(BIN)/python fixtures/generate.py && $(BIN)/python fixtures/generate_eark.py
 
 clean:
 	rm -rf var .airflow .pytest_cache .mypy_cache .ruff_cache

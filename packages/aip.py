@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
 
 from lxml import etree
 
@@ -12,6 +13,7 @@ DESCRIPTIVE_DIR = "metadata/descriptive"
 PRESERVATION_DIR = "metadata/preservation"
 OTHER_DIR = "metadata/other"
 DC_PATH = f"{DESCRIPTIVE_DIR}/dc.xml"
+REPRESENTATION_DATA = re.compile(r"^representations/[^/]+/data/")
 PREMIS_PATH = f"{PRESERVATION_DIR}/premis.xml"
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -29,11 +31,23 @@ DC_MAPPING = (
 )
 
 
-def payload_aip_path(bag_relpath: str, representation: str = REPRESENTATION) -> str:
-    """``data/a/b.pdf`` in the SIP becomes ``representations/rep-01/data/a/b.pdf`` in the AIP."""
-    if not bag_relpath.startswith("data/"):
-        raise ValueError(f"not a payload path: {bag_relpath}")
-    return f"representations/{representation}/{bag_relpath}"
+def payload_aip_path(sip_relpath: str, representation: str = REPRESENTATION) -> str:
+    """Where an original goes in the AIP: a BagIt ``data/a/b.pdf`` becomes
+    ``representations/rep-01/data/a/b.pdf``; an E-ARK SIP's ``representations/<rep>/data/...`` keeps
+    its place."""
+    if sip_relpath.startswith("data/"):
+        return f"representations/{representation}/{sip_relpath}"
+    if REPRESENTATION_DATA.match(sip_relpath):
+        return sip_relpath
+    raise ValueError(f"not a payload path: {sip_relpath}")
+
+
+def payload_relative(relpath: str) -> PurePosixPath:
+    """The path inside a representation's ``data`` folder (BagIt or E-ARK form)."""
+    match = REPRESENTATION_DATA.match(relpath)
+    if match:
+        return PurePosixPath(relpath[match.end():])
+    return PurePosixPath(relpath).relative_to("data")
 
 
 def write_dublin_core(target: Path, aip_id: str, bag_info: dict[str, str]) -> None:

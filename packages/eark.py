@@ -1186,6 +1186,7 @@ def validate_eark(
     max_zip_entries: int = MAX_ZIP_ENTRIES,
     workdir: Path | None = None,
     now: datetime | None = None,
+    package_name: str | None = None,
 ) -> EarkReport:
     """Check an E-ARK CSIP/SIP 2.x package (folder or .zip) and hash every file it references once.
 
@@ -1197,7 +1198,7 @@ def validate_eark(
     moment = now or datetime.now(UTC)
     keep = list(dict.fromkeys(keep_digests))
     if source.is_dir():
-        report.package_name = source.resolve().name
+        report.package_name = package_name or source.resolve().name  # a workspace copy keeps the SIP's name
         _Package(source, report.package_name, report, keep, moment).run()
     elif source.is_file() and (source.suffix.lower() == ".zip" or zipfile.is_zipfile(source)):
         with _unpacked(source, report, max_zip_bytes, max_zip_entries, workdir) as unpacked:
@@ -1245,3 +1246,27 @@ def is_eark_package(path: Path | str) -> bool:
     except (OSError, zipfile.BadZipFile, etree.XMLSyntaxError, RuntimeError, NotImplementedError):
         return False
     return False
+
+
+def unpack_package(archive: Path | str, target: Path, *, max_bytes: int = MAX_ZIP_BYTES,
+                   max_entries: int = MAX_ZIP_ENTRIES) -> EarkReport:
+    """Unpack a zipped E-ARK package so that ``target`` is its root folder (for ingest, which keeps it).
+
+    Every entry is checked before anything is written; failures are in the returned report."""
+    report = EarkReport(path=str(archive))
+    scratch = target.with_name(f".{target.name}.unpacking")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        names = _unpack_zip(Path(archive), scratch, report, max_bytes, max_entries)
+        if names is None:
+            return report
+        top = _zip_root(names)
+        if top is None:
+            report.failures.append(EarkProblem("CSIPSTR1", "zip-root"))
+            return report
+        os.rename(scratch / top if top else scratch, target)
+        report.package_name = top or Path(archive).stem
+        return report
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

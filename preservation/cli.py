@@ -24,9 +24,23 @@ def _print_json(data: Any) -> None:
 
 
 def cmd_sip_validate(settings: Settings, args: argparse.Namespace) -> int:
+    from packages.eark import is_eark_package, validate_eark
     from packages.sip import validate_sip
 
-    report = validate_sip(Path(args.path), profile=args.profile, keep_digests=settings.digests)
+    profile = args.profile or ("eark" if is_eark_package(args.path) else "bagit")
+    if profile == "eark":
+        eark_report = validate_eark(Path(args.path), keep_digests=settings.digests)
+        if args.json:
+            _print_json(eark_report.to_dict())
+        for eark_failure in eark_report.failures:
+            print(eark_failure.text, file=sys.stderr)
+        for eark_warning in eark_report.warnings:
+            print(f"warning: {eark_warning.text}", file=sys.stderr)
+        if eark_report.valid and not args.json:
+            print(f"{args.path}: valid E-ARK {eark_report.specification} package / gói E-ARK hợp lệ "
+                  f"({len(eark_report.files)} files)")
+        return EXIT_OK if eark_report.valid else EXIT_REJECTED
+    report = validate_sip(Path(args.path), profile=profile, keep_digests=settings.digests)
     if args.json:
         _print_json(report.to_dict())
     for problem in report.problems:
@@ -34,7 +48,7 @@ def cmd_sip_validate(settings: Settings, args: argparse.Namespace) -> int:
     for warning in report.warnings:
         print("warning: " + warning.line(), file=sys.stderr)
     if report.valid and not args.json:
-        print(f"{args.path}: valid / hợp lệ ({len(report.files)} files, profile {args.profile})")
+        print(f"{args.path}: valid / hợp lệ ({len(report.files)} files, profile {profile})")
     return EXIT_OK if report.valid else EXIT_REJECTED
 
 
@@ -455,7 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     sip = sub.add_parser("sip", help="work with submission packages").add_subparsers(dest="sip_command", required=True)
     validate = sip.add_parser("validate", help="validate a SIP without ingesting it")
     validate.add_argument("path")
-    validate.add_argument("--profile", choices=["bagit", "vn"], default="bagit")
+    validate.add_argument("--profile", choices=["bagit", "vn", "eark"],
+                          help="default: eark for an E-ARK package (folder or ZIP), else bagit")
     validate.add_argument("--json", action="store_true")
     validate.set_defaults(func=cmd_sip_validate)
 

@@ -25,6 +25,7 @@ from lxml import etree
 
 from format_registry.policy import cached_policy
 from packages.access import AccessRule, may_see
+from packages.aip import payload_relative
 from preservation import agents, premis
 from preservation.catalog import Aip, Catalog, File
 from preservation.fixity import audit
@@ -158,7 +159,7 @@ def build_dip(
     needs_audit = False
     try:
         for original, chosen in selected:
-            relative = PurePosixPath(original.original_path).relative_to("data")
+            relative = payload_relative(original.original_path)
             name = relative.with_suffix(PurePosixPath(chosen.path).suffix) if chosen is not original else relative
             target = directory / "representations" / "access" / "data" / name
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -26,8 +26,9 @@ from typing import Any
 from format_registry.identify import Identifier, shared_identifier
 from format_registry.policy import cached_policy
 from packages import aip as aip_layout
+from packages import eark
 from packages.checksums import hash_file
-from packages.sip import Problem, SipReport, validate_sip
+from packages.sip import PayloadFile, Problem, SipReport, payload_hash, validate_sip
 from preservation import agents, premis
 from preservation import normalise as normalisation
 from preservation.catalog import Aip, Catalog, File, StorageCopy
@@ -165,8 +166,17 @@ def start_copy(ctx: Context, source: Path, profile: str = "bagit") -> Workspace:
     workspace = Workspace(partial)
     with workspace.locked():
         state = _new_state(aip_id, source.name, source, "copy", profile)
+        state["kind"] = "eark" if eark.is_eark_package(source) else "bagit"
+        if source.is_file():
+            if state["kind"] != "eark":
+                shutil.rmtree(partial, ignore_errors=True)
+                raise IngestError(f"{source} is neither a BagIt folder nor an E-ARK package (folder or ZIP)")
+            unpacked = eark.unpack_package(source, workspace.sip_dir)
+            state["unpack_failures"] = [p.text for p in unpacked.failures]
+            workspace.sip_dir.mkdir(exist_ok=True)
         try:
-            shutil.copytree(source, workspace.sip_dir, symlinks=True)
+            if not source.is_file():
+                shutil.copytree(source, workspace.sip_dir, symlinks=True)
         except shutil.Error as exc:
             # Special files or unreadable entries were not copied: validation must name them, so
             # the copy is never mistaken for the SIP that was submitted.
@@ -206,6 +216,7 @@ def claim(ctx: Context, sip_path: Path, profile: str = "bagit") -> Workspace | N
     target.mkdir(parents=True)
     workspace = Workspace(target)
     state = _new_state(aip_id, sip_path.name, staging, "claim", profile)
+    state["kind"] = "eark" if eark.is_eark_package(staging) else "bagit"
     workspace.save_state(state)
     _move_claimed(staging, workspace.sip_dir)
     return workspace
@@ -281,6 +292,9 @@ def step_receive(ctx: Context, ws: Workspace) -> None:
 
 def step_validate_sip(ctx: Context, ws: Workspace) -> None:
     state = ws.state()
+    if state.get("kind") == "eark":
+        _validate_eark_sip(ctx, ws)
+        return
     aip_id = state["aip_id"]
     report = validate_sip(ws.sip_dir, profile=state.get("profile", "bagit"), keep_digests=ctx.settings.digests)
     copy_problems = [Problem(p["code"], detail=p["detail"], path=p["path"]) for p in state.get("copy_problems", [])]
@@ -351,7 +365,101 @@ def step_validate_sip(ctx: Context, ws: Workspace) -> None:
     )
 
 
-def _reject(ctx: Context, ws: Workspace, report: SipReport, events: list[dict[str, Any]]) -> None:
+def _validate_eark_sip(ctx: Context, ws: Workspace) -> None:
+    """An E-ARK CSIP/SIP 2.x package: every failure names its requirement id (CSIP1, CSIP71 ...)."""
+    state = ws.state()
+    aip_id = state["aip_id"]
+    name = Path(state["sip_name"]).stem if state["sip_name"].lower().endswith(".zip") else state["sip_name"]
+    report = eark.validate_eark(ws.sip_dir, keep_digests=ctx.settings.digests, package_name=name)
+    report.failures[:0] = [
+        eark.EarkProblem("KHO-ZIP", "zip-unreadable", text) for text in state.get("unpack_failures", [])
+    ]
+    kho = agents.kho()
+    _register_agents(ws, kho)
+    links = [agents.link(kho, "executing program"), agents.link(kho, "validator")]
+    detail = f"SIP validated against E-ARK {report.specification} 2.x (METS, fileSec checksums, structMap)"
+    payload = [f for f in report.files if aip_layout.REPRESENTATION_DATA.match(f.path)]
+    if report.valid and not payload:
+        report.failures.append(eark.EarkProblem("CSIPSTR9", "no-representation-data"))
+    digest: str | None = None
+    duplicate: Aip | None = None
+    if report.valid:
+        files = [PayloadFile(f.path, f.size, f.digests) for f in payload]
+        digest = payload_hash(files)
+        duplicate = ctx.catalog.find_by_payload_hash(digest)
+        if duplicate is not None and ctx.settings.duplicates == "refuse":
+            report.failures.append(eark.EarkProblem("KHO-DUPLICATE", "duplicate", f"AIP {duplicate.id}"))
+    if not report.valid:
+        event = premis.new_event(
+            "validation",
+            "failure",
+            aip_id=aip_id,
+            object_ids=[aip_id],
+            agents=links,
+            detail=detail,
+            outcome_detail="\n".join(p.text for p in report.failures),
+        )
+        _reject(ctx, ws, report, [event])
+    bag_info = _eark_description(ws.sip_dir, report)
+    _register_agents(ws, agents.submitter(bag_info))
+    events = [
+        premis.new_event(
+            "validation",
+            "warning" if report.warnings else "success",
+            aip_id=aip_id,
+            object_ids=[aip_id],
+            agents=links,
+            detail=detail,
+            outcome_detail=f"{len(payload)} files" + "".join(f"; {w.text}" for w in report.warnings[:10]),
+        ),
+        premis.new_event(
+            "fixity check",
+            "success",
+            aip_id=aip_id,
+            object_ids=[aip_id],
+            agents=links,
+            detail="every file checked against the checksum its METS declares",
+            outcome_detail=f"{sum(f.verified for f in report.files)} files match",
+        ),
+    ]
+    ws.complete_step(
+        "validate_sip",
+        events,
+        {
+            "files": [
+                {
+                    "id": str(uuid.uuid4()),
+                    "path": f.path,
+                    "size": f.size,
+                    "digests": {k: f.digests[k] for k in ctx.settings.digests if k in f.digests},
+                }
+                for f in payload
+            ],
+            "bag_info": bag_info,
+            "payload_hash": digest,
+            "algorithms": ["sha256"],
+            "warnings": [w.to_dict() for w in report.warnings],
+            "previous_version": duplicate.id if duplicate else None,
+            "dossier_access": {"mode": "restricted", "embargo_until": None, "basis": ""},
+            "file_access": {},
+            "package_kind": "E-ARK",
+            "objid": report.objid,
+        },
+    )
+
+
+def _eark_description(root: Path, report: eark.EarkReport) -> dict[str, str]:
+    """Descriptive fields from the package METS (LABEL, OBJID, submitting organisation)."""
+    tree = eark.parse_xml(root / "METS.xml").getroot()
+    ns = {"m": "http://www.loc.gov/METS/"}
+    info = {"title": tree.get("LABEL") or report.objid or root.name, "External-Identifier": report.objid or ""}
+    submitter = tree.findtext("m:metsHdr/m:agent[@TYPE='ORGANIZATION']/m:name", namespaces=ns)
+    if submitter:
+        info["Source-Organization"] = submitter
+    return {k: v for k, v in info.items() if v}
+
+
+def _reject(ctx: Context, ws: Workspace, report: SipReport | eark.EarkReport, events: list[dict[str, Any]]) -> None:
     """Move the SIP to ``failed/<name>/`` with a report; only the events reach the catalog."""
     state = ws.state()
     failed = ctx.settings.failed_dir / state["sip_name"]
@@ -658,8 +766,14 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
     aip_layout.write_dublin_core(root / aip_layout.DC_PATH, aip_id, validation["bag_info"])
     other_dir = root / aip_layout.OTHER_DIR
     other_dir.mkdir(parents=True, exist_ok=True)
-    other_names = sorted(p.name for p in ws.sip_dir.iterdir() if p.is_file())
-    for name in other_names:
+    payload = {item["path"] for item in validation["files"]}
+    other_names = sorted(
+        p.relative_to(ws.sip_dir).as_posix()
+        for p in ws.sip_dir.rglob("*")
+        if p.is_file() and p.relative_to(ws.sip_dir).as_posix() not in payload
+    )
+    for name in other_names:  # the SIP's own metadata (bag tag files, E-ARK METS, ...) is kept as submitted
+        (other_dir / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ws.sip_dir / name, other_dir / name)
     objects = _file_objects(ws)
     events = ws.events(STEPS)

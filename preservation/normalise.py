@@ -16,11 +16,12 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from format_registry.convert import Conversion, run_tool, tool_version
 from format_registry.policy import Policy
+from packages.aip import payload_relative
 from packages.checksums import hash_file
 from preservation import agents, premis
 
@@ -53,8 +54,7 @@ def plan(policy: Policy, files: list[dict[str, Any]], identified: dict[str, Any]
 
 
 def _derivative_path(job: Job, extension: str, taken: set[str]) -> str:
-    relative = PurePosixPath(job.source_path).relative_to("data")
-    stem = relative.with_suffix("")
+    stem = payload_relative(job.source_path).with_suffix("")
     candidate = f"representations/{REPRESENTATION_OF[job.purpose]}/data/{stem}.{extension}"
     counter = 2
     while candidate in taken:
