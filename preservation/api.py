@@ -54,9 +54,10 @@ EXPORT_CHUNK = 64 * 1024
 EXPORT_STALL_SECONDS = 600.0  # a client that reads nothing for this long loses its export
 
 Tokens = dict[str, tuple[str, str]]  # token -> (requester name, role)
-# text a person typed: no control characters (they would break METS/PREMIS XML after the DIP is half made)
+# text a person typed: not blank, no control characters (they would break METS/PREMIS XML after the DIP is half
+# made); the pattern (not only strip + min_length) keeps the OpenAPI document exact about blank values
 PlainText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500,
-                                             pattern=r"^[^\x00-\x1f\x7f]+$")]
+                                             pattern=r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$")]
 
 
 # -- configuration --------------------------------------------------------------------------------
@@ -340,10 +341,28 @@ def _summary(aip: Aip) -> dict[str, Any]:
             "file_count": aip.file_count, "total_bytes": aip.total_bytes, "stored_at": as_utc(aip.stored_at)}
 
 
+INSTANT_HELP = "must be an ISO 8601 date or time, e.g. 2024-01-31 or 2024-01-31T08:00:00+07:00"
+
+
 def _explain(problem: Mapping[str, Any]) -> str:
     if problem.get("type") == "string_pattern_mismatch":
-        return "must be one line of text, without control characters"
+        return "must be one line of text, not blank, without control characters"
+    if tuple(problem.get("loc", ()))[-1:] in (("since",), ("until",)):
+        return INSTANT_HELP
     return str(problem.get("msg", "invalid"))
+
+
+def _instant(value: datetime | date | None) -> datetime | None:
+    """A query bound in UTC; a bare date means its midnight (UTC), as ``kho events export`` reads it."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime(value.year, value.month, value.day)
+    try:
+        return as_utc(moment)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past the last representable instant
+        raise ApiError(422, f"since/until {INSTANT_HELP}, between years 1 and 9999.",
+                       "since/until phải là ngày hoặc thời điểm ISO 8601 (ví dụ 2024-01-31 hoặc "
+                       "2024-01-31T08:00:00+07:00), trong khoảng năm 1 đến 9999.") from None
 
 
 def _not_found(aip_id: str, who: Requester) -> ApiError:
@@ -479,7 +498,12 @@ def create_app(settings: Settings | None = None, tokens: Tokens | None = None) -
             return _error(405, f"{request.method} is not allowed here; see /openapi.json for the methods.",
                           f"Không dùng được phương thức {request.method} ở đây; xem /openapi.json.",
                           headers=getattr(exc, "headers", None))
-        return _error(exc.status_code, str(exc.detail), str(exc.detail), headers=getattr(exc, "headers", None))
+        if exc.status_code == 400:  # FastAPI's "error parsing the body" (e.g. not UTF-8)
+            return _error(400, "The request body could not be read: send JSON encoded as UTF-8, as documented at "
+                               "/openapi.json.",
+                          "Không đọc được nội dung yêu cầu: gửi JSON mã hoá UTF-8 như mô tả ở /openapi.json.")
+        return _error(exc.status_code, str(exc.detail), f"Không thực hiện được yêu cầu (mã {exc.status_code}): "
+                      f"{exc.detail}", headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:
@@ -539,7 +563,7 @@ def create_app(settings: Settings | None = None, tokens: Tokens | None = None) -
                          bag_info=_bag_info(who, aip), files=files, withheld=withheld)
 
     @app.post("/aips/{aip_id}/dips", status_code=201, response_model=DipOut, tags=["dips"],
-              responses=_responses(401, 404, 422, 503))
+              responses=_responses(400, 401, 404, 422, 503))
     def request_dip(who: Who, aip_id: Annotated[str, PathParam(max_length=64)], body: DipRequest,
                     request: Request) -> JSONResponse:
         """Build a DIP now, within the requester's rights, and record who asked and why (PREMIS event)."""
@@ -610,19 +634,14 @@ def create_app(settings: Settings | None = None, tokens: Tokens | None = None) -
     def events(
         who: Staff,
         aip_id: Annotated[str | None, Query(max_length=64)] = None,
-        since: Annotated[str | None, Query(max_length=40, description="ISO 8601, UTC if no offset")] = None,
-        until: Annotated[str | None, Query(max_length=40, description="ISO 8601, before this instant")] = None,
+        since: Annotated[datetime | date | None, Query(description="From this ISO 8601 date/time (UTC if no offset)")
+                         ] = None,
+        until: Annotated[datetime | date | None, Query(description="Before this ISO 8601 date/time")] = None,
         agent: Annotated[str | None, Query(max_length=500, description="Agent identifier, e.g. a requester")] = None,
         fmt: Annotated[Literal["premis", "json", "csv"], Query(alias="format")] = "premis",
     ) -> StreamingResponse:
         """The PREMIS trail, streamed; archivists do not receive events of confidential AIPs."""
-        try:
-            start = datetime.fromisoformat(since) if since else None
-            end = datetime.fromisoformat(until) if until else None
-        except ValueError:
-            raise ApiError(422, "since/until must be ISO 8601 dates or times, e.g. 2024-01-31 or "
-                                "2024-01-31T08:00:00+07:00.",
-                           "since/until phải theo ISO 8601, ví dụ 2024-01-31 hoặc 2024-01-31T08:00:00+07:00.") from None
+        start, end = _instant(since), _instant(until)
         today = _today()
         hidden = {a.id for a in catalog.list_aips() if not _visible(who, a, today)}
         if aip_id is not None and (aip_id in hidden or not catalog.has_events(aip_id)):

@@ -462,6 +462,28 @@ def cmd_policy_explain(settings: Settings, args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from preservation.migrate import run_campaign
+
+    catalog = _catalog(settings)
+    result = run_campaign(catalog, puid=args.puid, dry_run=args.dry_run, digests=settings.digests,
+                          organization=settings.organization)
+    catalog.close()
+    data = result.to_dict()
+    if args.json:
+        _print_json(data)
+    else:
+        verb = "would migrate" if args.dry_run else "migrated"
+        print(f"{verb} {data['files']} files ({data['bytes']} bytes) in {data['aips']} AIPs"
+              + (f"; {len(result.migrated)} AIPs done" if not args.dry_run else ""))
+        for entry in data["plan"]:
+            for item in entry["files"]:
+                print(f"  {entry['aip_id']}  {item['path']}  → {item['purpose']}: {item['target']} ({item['tool']})")
+        for aip_id, error in result.failed.items():
+            print(f"FAILED {aip_id}: {error}", file=sys.stderr)
+    return EXIT_OK if not result.failed else EXIT_REJECTED
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kho", description="Kho — OAIS digital preservation for Vietnamese archives")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -555,6 +577,12 @@ def build_parser() -> argparse.ArgumentParser:
     storage_check = storage.add_parser("check", help="is each location reachable and writable?")
     storage_check.add_argument("--json", action="store_true")
     storage_check.set_defaults(func=cmd_storage_check)
+
+    migrate = sub.add_parser("migrate", help="migration campaign: new copies where the policy now asks for them")
+    migrate.add_argument("--puid", help="only files of this PRONOM format")
+    migrate.add_argument("--dry-run", action="store_true", help="list what would be migrated, change nothing")
+    migrate.add_argument("--json", action="store_true")
+    migrate.set_defaults(func=cmd_migrate)
 
     policy = sub.add_parser("policy", help="the format policy (format_registry/policy.yaml)").add_subparsers(
         dest="policy_command", required=True)

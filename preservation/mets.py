@@ -94,6 +94,7 @@ def write_aip_mets(
     write_embedded_premis: Callable[[Any], None],
     other_metadata: Iterable[MetsFile],
     representations: Iterable[tuple[str, Iterable[MetsFile]]],
+    record_status: str = "NEW",
 ) -> None:
     """Write ``target`` in one pass; each representation's files may come from a generator."""
     other = list(other_metadata)
@@ -117,7 +118,7 @@ def write_aip_mets(
                 _m("metsHdr"),
                 {
                     "CREATEDATE": created,
-                    "RECORDSTATUS": "NEW",
+                    "RECORDSTATUS": record_status,
                     f"{{{CSIP_NS}}}OAISPACKAGETYPE": "AIP",
                 },
             )

@@ -74,6 +74,8 @@ def run_jobs(
     digests: tuple[str, ...],
     validate: Callable[[Path, str | None, str | None], dict[str, Any]] | None = None,
     workers: int | None = None,
+    event_type: str = "normalization",
+    taken: set[str] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str], list[dict[str, str]]]:
     """Run the jobs (in parallel: conversions wait on subprocesses). Returns derivatives, events,
     review reasons and the tool agents used."""
@@ -89,7 +91,7 @@ def run_jobs(
         events: list[dict[str, Any]] = []
         review: list[str] = []
         tool_agents: dict[str, dict[str, str]] = {}
-        taken: set[str] = set()
+        taken = set() if taken is None else taken  # AIP paths already in use (a migration adds to an AIP)
         kho = agents.kho()
         for job, conversion in zip(jobs, conversions, strict=True):
             tool = policy.tools[job.tool]
@@ -100,7 +102,7 @@ def run_jobs(
             if error:
                 review.append(f"{job.source_path}: {job.purpose} copy ({job.target}) failed: {error}")
                 events.append(premis.new_event(
-                    "normalization", "failure", aip_id=aip_id, object_ids=[job.source_id], object_roles=["source"],
+                    event_type, "failure", aip_id=aip_id, object_ids=[job.source_id], object_roles=["source"],
                     agents=links, detail=f"{job.purpose} copy as {job.target} with {job.tool}",
                     outcome_detail=f"{error}; stderr: {conversion.stderr.strip()[-1500:]}".strip()))
                 continue
@@ -119,7 +121,7 @@ def run_jobs(
             }
             derivatives.append(derivative)
             events.append(premis.new_event(
-                "normalization", "success", aip_id=aip_id, object_ids=[job.source_id, derivative["id"]],
+                event_type, "success", aip_id=aip_id, object_ids=[job.source_id, derivative["id"]],
                 object_roles=["source", "outcome"], agents=links,
                 detail=f"{job.purpose} copy as {job.target} with {job.tool} ({conversion.seconds:.1f} s)",
                 outcome_detail=f"{aip_path}: {found.puid or found.mime} {found.format_name or ''}".strip()))

@@ -90,3 +90,25 @@ def test_dip_request_dag_builds_a_dip(airflow_env: dict[str, str], kho_home: Pat
     assert len(zips) == 1
     events = json.loads(run_kho("aip", "show", aip_id, "--json", env=kho, check=True).stdout)["events"]
     assert any(e["type"] == "dissemination" and "Trần Văn Bình" in e["detail"] for e in events)
+
+
+def test_format_migration_dag_dry_run_and_run(airflow_env: dict[str, str], kho_home: Path, tmp_path: Path) -> None:
+    import yaml
+
+    from format_registry.policy import DEFAULT_POLICY
+
+    data = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    next(e for e in data["formats"] if e["id"] == "png")["preservation"] = {
+        "action": "normalise", "target": "TIFF", "tool": "pillow-tiff"}
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    kho = {"KHO_HOME": str(kho_home)}
+    aip_id = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), "--json", env=kho,
+                                check=True).stdout)["aip_id"]
+    changed = {**airflow_env, **kho, "KHO_POLICY": str(policy)}  # the policy changes after ingest
+    dry = dags_test(changed, "format_migration", {"dry_run": True})
+    assert dry.returncode == 0 and "would migrate 1 files in 1 AIPs" in dry.stdout + dry.stderr
+    real = dags_test(changed, "format_migration", {"dry_run": False})
+    assert real.returncode == 0, real.stdout[-3000:] + real.stderr[-3000:]
+    shown = json.loads(run_kho("aip", "show", aip_id, "--json", env=kho, check=True).stdout)
+    assert any(f["path"].endswith("Sơ đồ khu mỏ.tif") and f["role"] == "preservation" for f in shown["files"])

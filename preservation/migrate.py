@@ -1,0 +1,413 @@
+"""Format migration campaigns: new preservation/access copies where the policy now asks for them.
+
+For each AIP with such files: fetch the originals (verified), convert them (the normalisation tools),
+then write a new AIP revision — the new objects, the previous METS kept under
+``metadata/other/revisions/``, then a new PREMIS file and METS (``RECORDSTATUS="REVISED"``). The new
+objects are stored and verified before METS.xml is replaced, so the stored AIP is coherent at every
+moment; the catalog changes in one transaction after that. AIPs already migrated have their
+derivative in the catalog and are skipped, so an interrupted campaign resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from sqlalchemy import select
+
+from format_registry.policy import Policy, cached_policy
+from packages import aip as aip_layout
+from packages.checksums import hash_file
+from preservation import agents, premis
+from preservation import normalise as normalisation
+from preservation.catalog import Aip, Catalog, File
+from preservation.dip import _fetch
+from preservation.faults import checkpoint
+from preservation.mets import MetsFile, write_aip_mets
+from storage_adapters.base import StorageError
+from storage_adapters.registry import open_location
+
+
+class MigrationError(RuntimeError):
+    """A campaign step failed (storage, catalog); finished AIPs stay migrated, the rest can be rerun."""
+
+
+@dataclass
+class Candidate:
+    aip_id: str
+    files: list[File]
+    jobs: list[normalisation.Job]
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+@dataclass
+class CampaignResult:
+    dry_run: bool
+    candidates: list[Candidate] = field(default_factory=list)
+    migrated: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "aips": len(self.candidates),
+            "files": sum(len(c.files) for c in self.candidates),
+            "bytes": sum(c.bytes for c in self.candidates),
+            "plan": [
+                {
+                    "aip_id": c.aip_id,
+                    "files": [
+                        {"path": j.source_path, "purpose": j.purpose, "target": j.target, "tool": j.tool}
+                        for j in c.jobs
+                    ],
+                }
+                for c in self.candidates
+            ],
+            "migrated": self.migrated,
+            "failed": self.failed,
+        }
+
+
+def find_candidates(catalog: Catalog, policy: Policy, puid: str | None = None) -> list[Candidate]:
+    """Originals whose policy now asks for a derivative they do not have yet."""
+    with catalog.session() as session:
+        query = select(File).where(File.role == "original").order_by(File.aip_id, File.path)
+        if puid:
+            query = query.where(File.puid == puid)
+        originals = list(session.scalars(query))
+        existing = {
+            (row.source_id, row.role) for row in session.scalars(select(File).where(File.source_id.is_not(None)))
+        }
+    by_aip: dict[str, Candidate] = {}
+    for original in originals:
+        decision = policy.decide(original.puid, original.mime)
+        for purpose, action in (("preservation", decision.preservation), ("access", decision.access)):
+            if action.action != "normalise" or not action.tool or not action.target:
+                continue
+            if (original.id, purpose) in existing:
+                continue
+            candidate = by_aip.setdefault(original.aip_id, Candidate(original.aip_id, [], []))
+            if original not in candidate.files:
+                candidate.files.append(original)
+            candidate.jobs.append(
+                normalisation.Job(original.id, original.original_path, purpose, action.tool, action.target)
+            )
+    return list(by_aip.values())
+
+
+def run_campaign(
+    catalog: Catalog,
+    *,
+    puid: str | None = None,
+    dry_run: bool = False,
+    digests: tuple[str, ...] = ("sha256",),
+    organization: str = "Kho",
+) -> CampaignResult:
+    policy = cached_policy()
+    result = CampaignResult(dry_run=dry_run, candidates=find_candidates(catalog, policy, puid))
+    if dry_run:
+        return result
+    for number, candidate in enumerate(result.candidates, start=1):
+        try:
+            migrate_aip(catalog, policy, candidate, digests=digests, organization=organization)
+            result.migrated.append(candidate.aip_id)
+        except (MigrationError, StorageError) as exc:
+            result.failed[candidate.aip_id] = str(exc)
+        checkpoint(f"migrate:after-aip:{number}")
+    return result
+
+
+def _event_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "event_type": row.event_type,
+        "event_datetime": catalog_iso(row.event_datetime),
+        "detail": row.detail,
+        "outcome": row.outcome,
+        "outcome_detail": row.outcome_detail,
+        "object_ids": row.object_ids,
+        "agents": row.agents,
+    }
+
+
+def catalog_iso(value: datetime) -> str:
+    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value).isoformat()
+
+
+def migrate_aip(
+    catalog: Catalog, policy: Policy, candidate: Candidate, *, digests: tuple[str, ...], organization: str
+) -> None:
+    aip_id = candidate.aip_id
+    aip = catalog.get_aip(aip_id)
+    if aip is None:
+        raise MigrationError(f"AIP {aip_id} is not in the catalog")
+    rows = catalog.files(aip_id)
+    with tempfile.TemporaryDirectory(prefix="kho-migrate-") as scratch_name:
+        scratch = Path(scratch_name)
+        originals_dir, derivatives_dir, revision_dir = scratch / "sip", scratch / "derivatives", scratch / "revision"
+        for original in candidate.files:
+            target = originals_dir / original.original_path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                _fetch(catalog, aip_id, original, target)
+            except Exception as exc:  # DipError: no verified copy
+                raise MigrationError(str(exc)) from exc
+        derivatives, events, review, tool_agents = normalisation.run_jobs(
+            policy,
+            candidate.jobs,
+            sip_dir=originals_dir,
+            derivatives_dir=derivatives_dir,
+            aip_id=aip_id,
+            digests=digests,
+            event_type="migration",
+            taken={r.path for r in rows},
+        )
+        if not derivatives:
+            raise MigrationError("; ".join(review) or "no derivative was produced")
+        revision = _next_revision(rows)
+        kho = agents.kho()
+        events.append(
+            premis.new_event(
+                "information package creation",
+                "success",
+                aip_id=aip_id,
+                object_ids=[aip_id],
+                agents=[agents.link(kho, "executing program")],
+                detail=f"AIP revision {revision}: {len(derivatives)} new copies by the format policy "
+                f"({policy.path.name})",
+                outcome_detail="; ".join(d["aip_path"] for d in derivatives),
+            )
+        )
+        uploads = _write_revision(
+            catalog, aip, rows, derivatives, events, tool_agents, revision, derivatives_dir, revision_dir, organization
+        )
+        copies = catalog.copies(aip_id)
+        for copy in copies:
+            location = open_location(copy.location)
+            ordered = sorted(uploads, key=lambda u: u["key"] in (aip_layout.METS_NAME, aip_layout.PREMIS_PATH))
+            for upload in ordered:  # new objects first; METS.xml and premis.xml replaced last
+                key = f"{aip_id}/{upload['key']}"
+                location.put(key, upload["source"])
+                if not location.verify(key, upload["sha256"]):
+                    raise MigrationError(f"{copy.location}: {key} did not verify after upload")
+        _commit(catalog, aip, derivatives, uploads, events, tool_agents, review)
+
+
+def _next_revision(rows: list[File]) -> int:
+    revisions = [r for r in rows if r.path.startswith(f"{aip_layout.OTHER_DIR}/revisions/")]
+    return len(revisions) + 2
+
+
+def _write_revision(
+    catalog: Catalog,
+    aip: Aip,
+    rows: list[File],
+    derivatives: list[dict[str, Any]],
+    new_events: list[dict[str, Any]],
+    tool_agents: list[dict[str, str]],
+    revision: int,
+    derivatives_dir: Path,
+    revision_dir: Path,
+    organization: str,
+) -> list[dict[str, Any]]:
+    """Write premis.xml, METS.xml and the previous METS copy; return every object to upload."""
+    aip_id = aip.id
+    previous_mets = revision_dir / "previous-METS.xml"
+    revision_dir.mkdir(parents=True)
+    stored = open_location(catalog.copies(aip_id)[0].location)
+    stored.get(f"{aip_id}/{aip_layout.METS_NAME}", previous_mets)
+    previous_key = f"{aip_layout.OTHER_DIR}/revisions/METS.r{revision - 1}.xml"
+    objects: list[dict[str, Any]] = [
+        {
+            "id": r.id,
+            "original_name": r.original_path,
+            "aip_path": r.path,
+            "representation": r.representation,
+            "role": r.role,
+            "source_id": r.source_id,
+            "size": r.size,
+            "digests": {"sha256": r.sha256, **({"sha512": r.sha512} if r.sha512 else {})},
+            "puid": r.puid,
+            "format_name": r.format_name,
+            "format_version": r.format_version,
+            "mime": r.mime,
+        }
+        for r in rows
+        if r.role != "metadata"
+    ]
+    objects += [{**d, "original_name": d["aip_path"], "role": d["purpose"]} for d in derivatives]
+    events = [_event_dict(e) for e in catalog.events(aip_id)] + new_events
+    agent_rows = [
+        {"type": a.identifier_type, "value": a.identifier_value, "name": a.name, "agent_type": a.agent_type}
+        for a in catalog.agents()
+    ]
+    agent_rows += [
+        a for a in tool_agents if (a["type"], a["value"]) not in {(r["type"], r["value"]) for r in agent_rows}
+    ]
+    premis_path = revision_dir / "premis.xml"
+    with etree.xmlfile(str(premis_path), encoding="UTF-8") as xf:
+        xf.write_declaration()
+        premis.write_premis(
+            xf, entity=premis.entity_element(aip_id, aip.sip_name), files=objects, events=events, agents=agent_rows
+        )
+    now = premis.now_iso()
+    metadata = {r.path: r for r in rows if r.role == "metadata"}
+
+    def md(path: str, size: int, sha256: str) -> MetsFile:
+        return MetsFile(
+            file_id="file-md-" + uuid.uuid5(uuid.NAMESPACE_URL, path).hex,
+            href=path,
+            size=size,
+            sha256=sha256,
+            mime="text/xml" if path.endswith(".xml") else "text/plain",
+            created=now,
+        )
+
+    premis_sha = hash_file(premis_path, ["sha256"])["sha256"]
+    previous_sha = hash_file(previous_mets, ["sha256"])["sha256"]
+    dc = metadata[aip_layout.DC_PATH]
+    others = [md(p, r.size, r.sha256) for p, r in sorted(metadata.items()) if p.startswith(f"{aip_layout.OTHER_DIR}/")]
+    others.append(md(previous_key, previous_mets.stat().st_size, previous_sha))
+    representations: dict[str, list[MetsFile]] = {}
+    for obj in objects:
+        representations.setdefault(obj["representation"], []).append(
+            MetsFile(
+                file_id=f"file-{obj['id']}",
+                href=obj["aip_path"],
+                size=obj["size"],
+                sha256=obj["digests"]["sha256"],
+                mime=obj["mime"] or "application/octet-stream",
+                created=now,
+            )
+        )
+
+    def embedded(xf: Any) -> None:
+        premis.write_premis(
+            xf,
+            entity=premis.entity_element(aip_id, aip.sip_name),
+            files=objects,
+            events=events,
+            agents=agent_rows,
+            schema_location=False,
+        )
+
+    mets_path = revision_dir / "METS.xml"
+    write_aip_mets(
+        mets_path,
+        aip_id=aip_id,
+        label=aip.title or aip.sip_name,
+        created=now,
+        software_version=agents.KHO_VERSION,
+        organization=organization,
+        descriptive=md(aip_layout.DC_PATH, dc.size, dc.sha256),
+        preservation=md(aip_layout.PREMIS_PATH, premis_path.stat().st_size, premis_sha),
+        write_embedded_premis=embedded,
+        other_metadata=others,
+        representations=sorted(representations.items()),
+        record_status="REVISED",
+    )
+    uploads = [
+        {
+            "key": d["aip_path"],
+            "source": derivatives_dir / d["aip_path"],
+            "size": d["size"],
+            "sha256": d["digests"]["sha256"],
+            "role": "derivative",
+        }
+        for d in derivatives
+    ]
+    uploads.append(
+        {
+            "key": previous_key,
+            "source": previous_mets,
+            "size": previous_mets.stat().st_size,
+            "sha256": previous_sha,
+            "role": "metadata",
+        }
+    )
+    uploads.append(
+        {
+            "key": aip_layout.PREMIS_PATH,
+            "source": premis_path,
+            "size": premis_path.stat().st_size,
+            "sha256": premis_sha,
+            "role": "metadata",
+        }
+    )
+    uploads.append(
+        {
+            "key": aip_layout.METS_NAME,
+            "source": mets_path,
+            "size": mets_path.stat().st_size,
+            "sha256": hash_file(mets_path, ["sha256"])["sha256"],
+            "role": "metadata",
+        }
+    )
+    return uploads
+
+
+def _commit(
+    catalog: Catalog,
+    aip: Aip,
+    derivatives: list[dict[str, Any]],
+    uploads: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    tool_agents: list[dict[str, str]],
+    review: list[str],
+) -> None:
+    with catalog.session() as session:
+        for derivative in derivatives:
+            session.add(
+                File(
+                    id=derivative["id"],
+                    aip_id=aip.id,
+                    path=derivative["aip_path"],
+                    original_path=derivative["aip_path"],
+                    role=derivative["purpose"],
+                    representation=derivative["representation"],
+                    source_id=derivative["source_id"],
+                    size=derivative["size"],
+                    sha256=derivative["digests"]["sha256"],
+                    sha512=derivative["digests"].get("sha512"),
+                    puid=derivative["puid"],
+                    format_name=derivative["format_name"],
+                    format_version=derivative["format_version"],
+                    mime=derivative["mime"],
+                    id_method=derivative["method"],
+                )
+            )
+        for upload in uploads:
+            if upload["role"] != "metadata":
+                continue
+            row = session.scalar(select(File).where(File.aip_id == aip.id, File.path == upload["key"]))
+            if row is None:
+                session.add(
+                    File(
+                        id=str(uuid.uuid5(uuid.UUID(aip.id), upload["key"])),
+                        aip_id=aip.id,
+                        path=upload["key"],
+                        original_path=upload["key"],
+                        role="metadata",
+                        size=upload["size"],
+                        sha256=upload["sha256"],
+                        mime="text/xml",
+                    )
+                )
+            else:
+                row.size, row.sha256 = upload["size"], upload["sha256"]
+        stored = session.get(Aip, aip.id)
+        assert stored is not None
+        stored.mets_sha256 = next(u["sha256"] for u in uploads if u["key"] == aip_layout.METS_NAME)
+        if review:
+            stored.needs_review = True
+            stored.review_reasons = [*(stored.review_reasons or []), *review]
+        catalog.ensure_agents(session, tool_agents)
+        catalog.append_events(session, events)

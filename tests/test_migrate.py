@@ -1,0 +1,81 @@
+"""Migration campaigns: a policy change yields new copies in a verified AIP revision; resumable."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+import yaml
+from lxml import etree
+
+from format_registry.policy import DEFAULT_POLICY
+from tests.conftest import FIXTURE_SIPS, SCHEMAS, json_lines, run_kho
+
+
+@pytest.fixture
+def png_to_tiff_policy(tmp_path: Path) -> dict[str, str]:
+    data = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    png = next(e for e in data["formats"] if e["id"] == "png")
+    png["preservation"] = {"action": "normalise", "target": "TIFF", "tool": "pillow-tiff"}
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return {"KHO_POLICY": str(path)}
+
+
+def migrations(aip_id: str) -> list[dict[str, str]]:
+    events = json.loads(run_kho("aip", "show", aip_id, "--json", check=True).stdout)["events"]
+    return [e for e in events if e["type"] == "migration"]
+
+
+def test_campaign_dry_run_then_interrupted_then_resumed(kho_home: Path, png_to_tiff_policy: dict[str, str]) -> None:
+    first = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), "--json", check=True).stdout)
+    second = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), "--json",
+                                env={"KHO_DUPLICATES": "new-version"}, check=True).stdout)
+    ids = [str(first["aip_id"]), str(second["aip_id"])]
+    assert json.loads(run_kho("migrate", "--dry-run", "--json", check=True).stdout)["files"] == 0
+    plan = json.loads(run_kho("migrate", "--dry-run", "--json", env=png_to_tiff_policy, check=True).stdout)
+    assert (plan["aips"], plan["files"]) == (2, 2) and plan["bytes"] > 0
+    assert all(migrations(i) == [] for i in ids), "a dry run changes nothing"
+
+    killed = run_kho("migrate", env={**png_to_tiff_policy, "KHO_FAULT": "migrate:after-aip:1"})
+    assert killed.returncode == -signal.SIGKILL
+    done = [i for i in ids if migrations(i)]
+    assert len(done) == 1
+    resumed = json.loads(run_kho("migrate", "--json", env=png_to_tiff_policy, check=True).stdout)
+    assert resumed["migrated"] == [i for i in ids if i not in done], "finished AIPs are not redone"
+    for aip_id in ids:
+        assert [e["outcome"] for e in migrations(aip_id)] == ["success"]
+        shown = json.loads(run_kho("aip", "show", aip_id, "--json", check=True).stdout)
+        tiff = next(f for f in shown["files"] if f["path"] == "representations/rep-02/data/Sơ đồ khu mỏ.tif")
+        assert tiff["role"] == "preservation" and tiff["mime"] == "image/tiff"
+        stored = kho_home / "storage" / aip_id
+        mets = etree.parse(str(stored / "METS.xml"))
+        assert etree.XMLSchema(etree.parse(str(SCHEMAS / "mets-premis-combined.xsd"))).validate(mets)
+        ns = {"m": "http://www.loc.gov/METS/"}
+        assert mets.find("m:metsHdr", ns).get("RECORDSTATUS") == "REVISED"
+        assert (stored / "metadata/other/revisions/METS.r1.xml").is_file(), "the previous revision is kept"
+        assert (stored / "representations/rep-02/data/Sơ đồ khu mỏ.tif").read_bytes()[:2] in (b"II", b"MM")
+    assert json.loads(run_kho("migrate", "--json", env=png_to_tiff_policy, check=True).stdout)["aips"] == 0
+    audit = json.loads(run_kho("fixity", "--json", check=True).stdout)
+    assert audit["failed"] == 0 and audit["checked"] == 2
+    assert run_kho("events", "verify").returncode == 0
+
+
+def test_migration_keeps_originals_and_earlier_derivatives(kho_home: Path, png_to_tiff_policy: dict[str, str]) -> None:
+    out = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2024-ubnd-01"), "--json", check=True).stdout)
+    aip_id = str(out["aip_id"])
+    before = {f["path"]: f["sha256"] for f in json.loads(run_kho("aip", "show", aip_id, "--json").stdout)["files"]
+              if f["role"] != "metadata"}
+    data = yaml.safe_load(Path(png_to_tiff_policy["KHO_POLICY"]).read_text(encoding="utf-8"))
+    jpeg = next(e for e in data["formats"] if e["id"] == "jpeg")
+    jpeg["preservation"] = {"action": "normalise", "target": "TIFF", "tool": "pillow-tiff"}
+    Path(png_to_tiff_policy["KHO_POLICY"]).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = json.loads(run_kho("migrate", "--puid", "fmt/43", "--json", env=png_to_tiff_policy, check=True).stdout)
+    assert result["migrated"] == [aip_id]
+    after = {f["path"]: f["sha256"] for f in json.loads(run_kho("aip", "show", aip_id, "--json").stdout)["files"]
+             if f["role"] != "metadata"}
+    assert all(after[path] == digest for path, digest in before.items())
+    assert "representations/rep-02/data/ảnh/Lễ khánh thành.tif" in after
+    assert json_lines(run_kho("aip", "list", "--json").stdout)[0]["needs_review"] is False
