@@ -44,7 +44,7 @@ from preservation.workspace import (
     write_json_atomic,
 )
 from storage_adapters.base import StorageError
-from storage_adapters.registry import open_location
+from storage_adapters.replicated import ReplicatedStorage
 
 STEPS = [
     "receive",
@@ -873,14 +873,10 @@ def step_store(ctx: Context, ws: Workspace) -> None:
     stored: list[dict[str, str]] = []
     for url in ctx.settings.storage:
         try:
-            location = open_location(url)
+            location = ReplicatedStorage.from_urls([url])  # one location at a time: events per copy
             for number, item in enumerate(manifest, start=1):
-                key = f"{aip_id}/{item['key']}"
-                if not (location.exists(key) and location.verify(key, item["sha256"])):
-                    location.put(key, ws.aip_dir / item["key"])
-                    checkpoint(f"store:after-put:{number}")
-                    if not location.verify(key, item["sha256"]):
-                        raise StorageError(f"{url}: {key} read back with a different SHA-256")
+                location.store(f"{aip_id}/{item['key']}", ws.aip_dir / item["key"], item["sha256"])
+                checkpoint(f"store:after-put:{number}")
         except StorageError as exc:
             ws.record_failure(
                 premis.new_event(

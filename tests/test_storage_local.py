@@ -136,3 +136,26 @@ def test_urls(tmp_path: Path) -> None:
     for bad in ("file://server/share", "s3://bucket/x"):
         with pytest.raises(StorageError):
             LocalStorage.from_url(bad)
+
+
+def test_replicated_storage_stores_everywhere_and_reads_from_a_good_copy(tmp_path: Path) -> None:
+    from storage_adapters.replicated import ReplicatedStorage
+
+    source = tmp_path / "hồ sơ.txt"
+    source.write_text("bản gốc", encoding="utf-8")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    first, second = LocalStorage(tmp_path / "a"), LocalStorage(tmp_path / "b")
+    replicated = ReplicatedStorage([first, second])
+    replicated.store("aip/hồ sơ.txt", source, digest)
+    assert first.verify("aip/hồ sơ.txt", digest) and second.verify("aip/hồ sơ.txt", digest)
+    assert replicated.exists("aip/hồ sơ.txt") and replicated.verify("aip/hồ sơ.txt", digest)
+    (tmp_path / "a" / "aip" / "hồ sơ.txt").unlink()
+    assert not replicated.exists("aip/hồ sơ.txt")
+    out = tmp_path / "out.txt"
+    replicated.get("aip/hồ sơ.txt", out)
+    assert out.read_bytes() == source.read_bytes()
+    replicated.store("aip/hồ sơ.txt", source, digest)  # repairs the missing copy, leaves the good one
+    assert first.verify("aip/hồ sơ.txt", digest)
+    assert list(replicated.list("aip")) == ["aip/hồ sơ.txt"]
+    with pytest.raises(StorageError, match="different SHA-256"):
+        replicated.store("aip/other.txt", source, "0" * 64)

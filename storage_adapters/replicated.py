@@ -1,0 +1,82 @@
+"""N storage locations behaving as one: an object counts as stored only when every location holds a
+copy that read back with the expected SHA-256.
+
+Kho's AIP copies are independent (TT 05/2025 asks for at least two backup sets on independent media);
+this class fans writes out to all of them and reads from the first location whose copy is good.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from storage_adapters.base import StorageError, StorageLocation
+from storage_adapters.registry import open_location
+
+
+class ReplicatedStorage:
+    def __init__(self, locations: Sequence[StorageLocation]) -> None:
+        if not locations:
+            raise StorageError("at least one storage location is needed")
+        self.locations = list(locations)
+        self.url = ",".join(location.url for location in self.locations)
+
+    @classmethod
+    def from_urls(cls, urls: Sequence[str]) -> ReplicatedStorage:
+        return cls([open_location(url) for url in urls])
+
+    def store(self, key: str, source: Path, sha256: str) -> None:
+        """Put ``source`` everywhere it is not already verified, and verify every copy by reading it back.
+
+        Idempotent: a resumed store re-reads the copies already there instead of rewriting them."""
+        for location in self.locations:
+            if location.exists(key) and location.verify(key, sha256):
+                continue
+            location.put(key, source)
+            if not location.verify(key, sha256):
+                raise StorageError(f"{location.url}: {key} read back with a different SHA-256")
+
+    # -- the storage protocol ------------------------------------------------------------------------
+
+    def put(self, key: str, source: Path) -> None:
+        for location in self.locations:
+            location.put(key, source)
+
+    def get(self, key: str, destination: Path) -> None:
+        errors = []
+        for location in self.locations:
+            try:
+                location.get(key, destination)
+                return
+            except StorageError as exc:
+                errors.append(str(exc))
+        raise StorageError("; ".join(errors))
+
+    def open(self, key: str) -> BinaryIO:
+        errors = []
+        for location in self.locations:
+            try:
+                return location.open(key)
+            except StorageError as exc:
+                errors.append(str(exc))
+        raise StorageError("; ".join(errors))
+
+    def exists(self, key: str) -> bool:
+        """True only when every location has the object."""
+        return all(location.exists(key) for location in self.locations)
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        seen: set[str] = set()
+        for location in self.locations:
+            for key in location.list(prefix):
+                if key not in seen:
+                    seen.add(key)
+                    yield key
+
+    def delete(self, key: str) -> None:
+        for location in self.locations:
+            location.delete(key)
+
+    def verify(self, key: str, sha256: str) -> bool:
+        return all(location.verify(key, sha256) for location in self.locations)
