@@ -435,13 +435,18 @@ def _stream_text(produce: Callable[[TextIO], None]) -> Iterator[bytes]:
     thread.start()
     try:
         while True:
-            item = chunks.get()
+            try:
+                item = chunks.get(timeout=1.0)
+            except queue.Empty:
+                if thread.is_alive():
+                    continue
+                raise RuntimeError("event export stopped: the client read nothing for too long") from None
             if item is None:
                 return
             if isinstance(item, BaseException):
-                # the status line is already sent: the truncated body (invalid XML) is the signal
-                log.error("event export failed mid-stream", exc_info=item)
-                return
+                # the status line is already sent: aborting the connection (no final chunk) is the only
+                # signal left, and it keeps a truncated CSV or JSON-lines export from looking complete
+                raise RuntimeError("event export failed mid-stream") from item
             yield item
     finally:
         stop.set()
@@ -509,8 +514,8 @@ def create_app(settings: Settings | None = None, tokens: Tokens | None = None) -
     async def internal(request: Request, exc: Exception) -> JSONResponse:
         incident = uuid.uuid4().hex[:12]
         log.error("incident %s: %s %s failed", incident, request.method, request.url.path, exc_info=exc)
-        return _error(500, f"Internal error (incident {incident}). Nothing was changed that you need to undo; "
-                           "try again, and if it persists give the incident number to the administrator.",
+        return _error(500, f"Internal error (incident {incident}). Try again; if it persists, give the incident "
+                           "number to the administrator.",
                       f"Lỗi nội bộ (sự cố {incident}). Hãy thử lại; nếu vẫn lỗi, báo số sự cố cho quản trị viên.",
                       incident=incident)
 

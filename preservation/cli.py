@@ -484,6 +484,84 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK if not result.failed else EXIT_REJECTED
 
 
+def cmd_transfer_list(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from preservation.retention import deadlines
+
+    catalog = _catalog(settings)
+    today = datetime.now(UTC).date()
+    rows = []
+    for aip in catalog.list_aips():
+        if aip.deleted_at is not None:
+            continue
+        due = deadlines(aip.bag_info, aip.stored_at)
+        status = due.status(today, aip.transferred_at.date() if aip.transferred_at else None)
+        if status == "not-required" and not args.all:
+            continue
+        rows.append({
+            "aip_id": aip.id, "title": aip.title or aip.sip_name, "maintenance": due.maintenance, "status": status,
+            "work_ended": due.work_ended.isoformat() if due.work_ended else None,
+            "current_archive_due": due.current_archive_due.isoformat() if due.current_archive_due else None,
+            "entered_current_archive": due.entered_current_archive.isoformat(),
+            "historical_archive_due": due.historical_archive_due.isoformat() if due.historical_archive_due else None,
+            "d458_due": due.d458_due.isoformat() if due.d458_due else None,
+        })
+    order = {"overdue": 0, "due": 1, "not-yet-due": 2, "unknown": 3, "transferred": 4, "not-required": 5}
+    rows.sort(key=lambda r: (order[r["status"]], r["historical_archive_due"] or "9999"))
+    for row in rows:
+        if args.json:
+            _print_json(row)
+        else:
+            print(f"{row['status']:<12} {row['historical_archive_due'] or '-':<10}  D458 {row['d458_due'] or '-':<10}"
+                  f"  {row['aip_id']}  {row['title']}")
+    if not rows and not args.json:
+        print("no permanent records awaiting hand-over / không có hồ sơ vĩnh viễn cần nộp lưu")
+    return EXIT_OK
+
+
+def cmd_disposal_list(settings: Settings, args: argparse.Namespace) -> int:
+    from preservation.disposal import review_list
+
+    for candidate in review_list(_catalog(settings)):
+        data = candidate.to_dict()
+        if args.json:
+            _print_json(data)
+        else:
+            print(f"Xem xét hủy  {data['expired_on']}  {data['maintenance_name']:<8} {data['aip_id']}  {data['title']}")
+    return EXIT_OK
+
+
+def cmd_disposal_approve(settings: Settings, args: argparse.Namespace) -> int:
+    from preservation.disposal import DisposalError, dispose
+
+    try:
+        deleted = dispose(_catalog(settings), args.aip_id, decision=args.decision, approver=args.approver)
+    except DisposalError as exc:
+        print(f"kho disposal: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    print(f"{args.aip_id}: {deleted} objects deleted; tombstone and deletion event kept / đã hủy, giữ hồ sơ vết")
+    return EXIT_OK
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from preservation.report import d458_report, render
+
+    text = render(d458_report(_catalog(settings), year=args.year), args.format)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from preservation.api import serve
+
+    serve(settings, host=args.host, port=args.port)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kho", description="Kho — OAIS digital preservation for Vietnamese archives")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -583,6 +661,37 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--dry-run", action="store_true", help="list what would be migrated, change nothing")
     migrate.add_argument("--json", action="store_true")
     migrate.set_defaults(func=cmd_migrate)
+
+    transfer = sub.add_parser("transfer", help="hand-over (nộp lưu) of permanent records").add_subparsers(
+        dest="transfer_command", required=True)
+    transfer_list = transfer.add_parser("list", help="permanent records due or overdue for the historical archive")
+    transfer_list.add_argument("--all", action="store_true", help="also records that need no hand-over")
+    transfer_list.add_argument("--json", action="store_true")
+    transfer_list.set_defaults(func=cmd_transfer_list)
+
+    disposal = sub.add_parser("disposal", help="records whose retention expired (never deleted automatically)")
+    disposal_sub = disposal.add_subparsers(dest="disposal_command", required=True)
+    disposal_list = disposal_sub.add_parser("list", help='"Xem xét hủy": expired records to review')
+    disposal_list.add_argument("--json", action="store_true")
+    disposal_list.set_defaults(func=cmd_disposal_list)
+    approve = disposal_sub.add_parser("approve", help="carry out an approved disposal (deletes every copy)")
+    approve.add_argument("aip_id")
+    approve.add_argument("--decision", required=True, help="the disposal decision number (số quyết định)")
+    approve.add_argument("--approver", required=True)
+    approve.set_defaults(func=cmd_disposal_approve)
+
+    report = sub.add_parser("report", help="reports from the catalog").add_subparsers(
+        dest="report_command", required=True)
+    d458 = report.add_parser("d458", help="Decision 458/QĐ-TTg indicators per agency")
+    d458.add_argument("--year", type=int, help="only AIPs stored in this year")
+    d458.add_argument("--format", choices=["json", "csv", "html"], default="json")
+    d458.add_argument("-o", "--output")
+    d458.set_defaults(func=cmd_report)
+
+    serve_cmd = sub.add_parser("serve", help="the HTTP API (FastAPI; bearer tokens from KHO_API_TOKENS)")
+    serve_cmd.add_argument("--host", default="127.0.0.1")
+    serve_cmd.add_argument("--port", type=int, default=8000)
+    serve_cmd.set_defaults(func=cmd_serve)
 
     policy = sub.add_parser("policy", help="the format policy (format_registry/policy.yaml)").add_subparsers(
         dest="policy_command", required=True)

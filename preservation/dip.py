@@ -129,6 +129,8 @@ def build_dip(
     aip = catalog.get_aip(aip_id)
     if aip is None:
         raise DipError(f"AIP {aip_id} not found / không tìm thấy")
+    if aip.deleted_at is not None:
+        raise DipError(f"AIP {aip_id} was disposed of ({(aip.disposal or {}).get('decision', '')}) / đã bị hủy")
     today = today or datetime.now(UTC).date()
     rows = catalog.files(aip_id)
     originals = [f for f in rows if f.role == "original"]

@@ -169,7 +169,7 @@ def select_copies(catalog: Catalog, *, aip_id: str | None, location: str | None,
     """AIP ids to audit, least recently checked first (never-checked first of all)."""
     with catalog.session() as session:
         oldest = func.min(func.coalesce(StorageCopy.last_checked_at, NEVER))
-        query = select(StorageCopy.aip_id).group_by(StorageCopy.aip_id)
+        query = select(StorageCopy.aip_id).where(StorageCopy.status != "deleted").group_by(StorageCopy.aip_id)
         if aip_id:
             query = query.where(StorageCopy.aip_id == aip_id)
         if location:

@@ -34,6 +34,8 @@ EVENT_TYPES = {
     "metadata extraction",
     "migration",
     "dissemination",
+    "deletion",
+    "transfer",
 }
 OUTCOMES = ("success", "failure", "warning", "not performed")
 

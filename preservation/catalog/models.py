@@ -38,6 +38,9 @@ class Aip(Base):
     mets_sha256: Mapped[str] = mapped_column(String(64))
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     access_mode: Mapped[str] = mapped_column(String(20), default="restricted")  # public|restricted|confidential
+    transferred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disposal: Mapped[dict[str, str] | None] = mapped_column(JSON)  # decision number, approver: the tombstone
     embargo_until: Mapped[date | None] = mapped_column(Date)
     access_basis: Mapped[str | None] = mapped_column(Text)
     review_reasons: Mapped[list[str] | None] = mapped_column(JSON, default=list)
