@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import threading
 from dataclasses import asdict, dataclass
 from importlib.metadata import version as package_version
@@ -45,7 +46,8 @@ def _text(element: Any, tag: str) -> str | None:
 class Identifier:
     """A loaded FIDO plus libmagic; create once per process and reuse."""
 
-    def __init__(self) -> None:
+    def __init__(self, optimised: bool = True) -> None:
+        """``optimised=False`` keeps FIDO's own matcher: the reference the fast path is tested against."""
         from fido import CONFIG_DIR
         from fido import fido as fido_module
         from fido.versions import get_local_versions
@@ -69,6 +71,11 @@ class Identifier:
             "zip": (ZipPackage, self._fido.extract_signatures(container_doc, signature_type="ZIP")),
             "ole": (OlePackage, self._fido.extract_signatures(container_doc, signature_type="OLE2")),
         }
+        self._all_formats = list(self._fido.formats)
+        self._candidates: list[int] = list(range(len(self._all_formats)))
+        self._optimised = optimised
+        if optimised:
+            self._index_first_bytes()
         self.signature_version = versions.pronom_signature
         self.tool = f"fido {package_version('opf-fido')} ({self.signature_version})"
         self._lock = threading.Lock()
@@ -83,6 +90,95 @@ class Identifier:
     def _collect(self, fullname: str, matches: list[tuple[Any, str]], delta_t: float, matchtype: str = "") -> None:
         self._matches = list(matches)
         self._matchtype = matchtype or "fail"
+
+    def _index_first_bytes(self) -> None:
+        """Index FIDO's formats by the literal first byte their BOF signatures demand.
+
+        FIDO tries every one of ~2,200 formats on every file; a signature anchored at the start with
+        a literal first byte cannot match a file that starts otherwise, so only the formats that
+        could match are handed to FIDO's own matcher (same order, same priority rules, same result).
+        Formats with any signature lacking such a byte are always tried."""
+        formats = self._fido.formats
+        self._always: set[int] = set()
+        self._by_offset: dict[int, dict[int, set[int]]] = {}  # offset -> byte found there -> formats
+        for number, element in enumerate(formats):
+            signatures = element.findall("signature")
+            if not signatures:
+                continue  # extension-only entries: never matched by signature
+            for signature in signatures:
+                required = None
+                for pattern in signature.findall("pattern"):
+                    if pattern.findtext("position") == "BOF":
+                        required = _required_byte((pattern.findtext("regex") or "").encode("utf8"))
+                        break
+                if required is None:
+                    self._always.add(number)
+                else:
+                    offset, byte = required
+                    self._by_offset.setdefault(offset, {}).setdefault(byte, set()).add(number)
+        self._head_size = max(self._by_offset, default=0) + 1
+        self._puids = [element.findtext("puid") for element in formats]
+        priority = self._fido.puid_has_priority_over_map
+        self._priority = [priority.get(puid, frozenset()) for puid in self._puids]
+        self._compiled = [_compile_signatures(element) for element in formats]
+        self._fido.match_formats = self._match_formats
+        self._by_extension: dict[str, list[int]] = {}
+        for number, element in enumerate(formats):
+            for extension in dict.fromkeys(e.text for e in element.findall("extension") if e.text):
+                self._by_extension.setdefault(extension, []).append(number)
+        self._fido.match_extensions = self._match_extensions
+
+    def _match_extensions(self, filename: str) -> list[tuple[Any, str]]:
+        """FIDO's ``match_extensions`` through an index of extensions (same order, same result)."""
+        extension = os.path.splitext(filename)[1].lower().lstrip(".")
+        if not extension:
+            return []
+        name = self._fido.externalsig.findtext("name")
+        found = [(number, name) for number in self._by_extension.get(extension, [])]
+        found = [m for m in found if self._as_good_as_any(m[0], found)]
+        return [(self._all_formats[number], sig) for number, sig in found]
+
+    def _match_formats(self, bofbuffer: bytes, eofbuffer: bytes) -> list[tuple[Any, str]]:
+        """FIDO's ``match_formats`` (same order, same priority rules, same result) over the candidate
+        formats only, with every regex compiled once instead of looked up per file and format."""
+        found: list[tuple[int, str]] = []
+        for number in self._candidates:
+            if not self._as_good_as_any(number, found):
+                continue
+            for name, patterns in self._compiled[number]:
+                if patterns is None:  # a regex FIDO cannot compile: FIDO skips the rest of the format
+                    break
+                for position, regex in patterns:
+                    if position == "BOF":
+                        hit = regex.match(bofbuffer)
+                    elif position == "EOF":
+                        hit = regex.search(eofbuffer)
+                    else:  # VAR, IFB
+                        hit = regex.search(bofbuffer)
+                    if not hit:
+                        break
+                else:
+                    found.append((number, name))
+        found = [m for m in found if self._as_good_as_any(m[0], found)]
+        return [(self._all_formats[number], name) for number, name in found]
+
+    def _as_good_as_any(self, number: int, found: list[tuple[int, str]]) -> bool:
+        if not found:
+            return True
+        puid = self._puids[number]
+        return not any(other != number and puid in self._priority[other] for other, _ in found)
+
+    def _candidates_for(self, path: Path) -> list[int]:
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(self._head_size)
+        except OSError:
+            return list(range(len(self._all_formats)))
+        numbers = set(self._always)
+        for offset, by_byte in self._by_offset.items():
+            if offset < len(head):
+                numbers.update(by_byte.get(head[offset], ()))
+        return sorted(numbers)
 
     def _container_kind(self, path: Path, matches: list[tuple[Any, str]]) -> str | None:
         kind = self._fido.container_type(matches)
@@ -122,6 +218,8 @@ class Identifier:
             self._matches, self._matchtype = [], "fail"
             stderr = io.StringIO()
             with contextlib.redirect_stderr(stderr):
+                if self._optimised:
+                    self._candidates = self._candidates_for(path)
                 self._fido.identify_file(os.fspath(path))
             matches, matchtype = self._matches, self._matchtype
             container = self._container_kind(path, matches)
@@ -129,7 +227,9 @@ class Identifier:
                 container_matches = self._match_container(path, container)
                 if container_matches:
                     matches, matchtype = container_matches, "container"
-            mime_magic = self.magic_mime(path)
+            # libmagic only where FIDO's answer needs it (it costs as much as the signature match)
+            needs_magic = matchtype == "extension" or len(matches) != 1 or not _text(matches[0][0], "mime")
+            mime_magic = self.magic_mime(path) if needs_magic else None
         if path.stat().st_size == 0:
             return FormatIdentification(
                 None, "Empty file", None, "application/x-empty", "none", self.tool, warning="zero-byte file"
@@ -169,6 +269,77 @@ class Identifier:
                 warning="no single PRONOM format matched",
             )
         return FormatIdentification(None, None, None, None, "none", self.tool, warning="format not identified")
+
+
+_FIRST_TOKEN = re.compile(rb"\\x([0-9a-fA-F]{2})|\\([^0-9A-Za-z])|([^.\[\](){}*+?|^$\\])", re.S)
+
+
+_FIXED_SKIP = re.compile(rb"\.\{(\d+)(?:,(\d+))?\}")
+MAX_INDEXED_OFFSET = 4096
+
+
+def _required_byte(regex: bytes) -> tuple[int, int] | None:
+    """(offset, byte) that a FIDO BOF regex (``(?s)\\A...``) requires, or None if it has no such byte.
+
+    Handles a literal first token, optionally after a fixed-width skip ``.{n}`` / ``.{n,n}``; anything
+    else (ranges, classes, groups, top-level alternatives) gives None, so the format is always tried."""
+    prefix = b"(?s)\\A"
+    if not regex.startswith(prefix):
+        return None
+    rest = regex[len(prefix):]
+    if _has_top_level_alternative(rest):
+        return None
+    offset = 0
+    skip = _FIXED_SKIP.match(rest)
+    if skip:
+        low, high = int(skip.group(1)), skip.group(2)
+        if high is not None and int(high) != low:
+            return None
+        offset, rest = low, rest[skip.end():]
+    if offset > MAX_INDEXED_OFFSET:
+        return None
+    match = _FIRST_TOKEN.match(rest)
+    if not match or rest[match.end():match.end() + 1] in (b"?", b"*", b"{"):
+        return None
+    if match.group(1):
+        return offset, int(match.group(1), 16)
+    return offset, (match.group(2) or match.group(3))[0]
+
+
+def _compile_signatures(element: Any) -> list[tuple[str, list[tuple[str, re.Pattern[bytes]]] | None]]:
+    signatures: list[tuple[str, list[tuple[str, re.Pattern[bytes]]] | None]] = []
+    for signature in element.findall("signature"):
+        try:
+            patterns = [
+                (pattern.findtext("position") or "", re.compile((pattern.findtext("regex") or "").encode("utf8")))
+                for pattern in signature.findall("pattern")
+            ]
+        except re.error:
+            signatures.append((signature.findtext("name") or "", None))
+            continue
+        signatures.append((signature.findtext("name") or "", patterns))
+    return signatures
+
+
+def _has_top_level_alternative(regex: bytes) -> bool:
+    depth, index, in_class = 0, 0, False
+    while index < len(regex):
+        char = regex[index:index + 1]
+        if char == b"\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != b"]"
+        elif char == b"[":
+            in_class = True
+        elif char == b"(":
+            depth += 1
+        elif char == b")":
+            depth -= 1
+        elif char == b"|" and depth == 0:
+            return True
+        index += 1
+    return False
 
 
 _shared: Identifier | None = None

@@ -33,3 +33,16 @@ def test_empty_file_is_not_guessed(tmp_path: Path) -> None:
 def test_ooxml_is_identified_by_container() -> None:
     found = identify(CORPORA / "formats" / "ooxml" / "fits_Word_has_index.docx")
     assert (found.puid, found.method) == ("fmt/412", "container")
+
+
+def test_fast_matcher_gives_exactly_fido_s_answers() -> None:
+    """The indexed, precompiled matcher must agree with FIDO's own on every corpus file."""
+    from format_registry.identify import Identifier
+
+    reference, fast = Identifier(optimised=False), Identifier()
+    files = sorted(p for p in (CORPORA / "formats").rglob("*") if p.is_file())
+    assert len(files) > 350
+    for path in files:
+        expected, found = reference.identify(path), fast.identify(path)
+        assert (found.puid, found.mime, found.method, found.candidates) == (
+            expected.puid, expected.mime, expected.method, expected.candidates), path
