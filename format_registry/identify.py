@@ -356,3 +356,30 @@ def shared_identifier() -> Identifier:
 
 def identify(path: Path | str) -> FormatIdentification:
     return shared_identifier().identify(path)
+
+
+POOL_THRESHOLD = 500  # below this, starting worker processes costs more than it saves
+
+
+def _identify_paths(paths: list[str]) -> list[FormatIdentification]:
+    identifier = shared_identifier()
+    return [identifier.identify(path) for path in paths]
+
+
+def identify_many(paths: list[Path], workers: int | None = None) -> list[FormatIdentification]:
+    """Identify many files, across all cores when there are enough of them (results in input order).
+
+    Workers come from a ``forkserver`` context: no thread state of the caller (an Airflow task,
+    a thread pool) is inherited, and each worker loads the signatures once."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = workers or os.cpu_count() or 1
+    if workers < 2 or len(paths) < POOL_THRESHOLD:
+        identifier = shared_identifier()
+        return [identifier.identify(path) for path in paths]
+    chunk = max(64, len(paths) // (workers * 8))
+    batches = [[str(p) for p in paths[i:i + chunk]] for i in range(0, len(paths), chunk)]
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return [result for batch in pool.map(_identify_paths, batches) for result in batch]

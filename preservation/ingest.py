@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from format_registry.identify import Identifier, shared_identifier
+from format_registry.identify import Identifier, identify_many, shared_identifier
 from format_registry.policy import cached_policy
 from packages import aip as aip_layout
 from packages import eark
@@ -559,14 +559,13 @@ def step_virus_check(ctx: Context, ws: Workspace) -> None:
 def step_identify(ctx: Context, ws: Workspace) -> None:
     aip_id = ws.aip_id
     files = ws.output("validate_sip")["files"]
-    identifier = ctx.identifier
     tool = agents.tool("fido", agents.package_version("opf-fido"))
     _register_agents(ws, tool)
     results: dict[str, Any] = {}
     events = []
-    for number, item in enumerate(files, start=1):
+    identified = identify_many([ws.sip_dir / item["path"] for item in files])  # all cores for large SIPs
+    for number, (item, found) in enumerate(zip(files, identified, strict=True), start=1):
         checkpoint(f"identify:file:{number}")
-        found = identifier.identify(ws.sip_dir / item["path"])
         results[item["path"]] = found.to_dict()
         label = f"{found.puid} {found.format_name}" if found.puid else f"no PUID; MIME {found.mime}"
         events.append(

@@ -46,3 +46,14 @@ def test_fast_matcher_gives_exactly_fido_s_answers() -> None:
         expected, found = reference.identify(path), fast.identify(path)
         assert (found.puid, found.mime, found.method, found.candidates) == (
             expected.puid, expected.mime, expected.method, expected.candidates), path
+
+
+def test_identify_many_uses_a_pool_and_keeps_order(tmp_path: Path) -> None:
+    from format_registry import identify as module
+
+    files = sorted(p for p in (CORPORA / "formats").rglob("*") if p.is_file())[:60]
+    sequential = [module.identify(p) for p in files]
+    pooled = module.identify_many(files * 10, workers=2)  # 600 ≥ POOL_THRESHOLD: real worker processes
+    assert len(pooled) == 600
+    assert [(r.puid, r.mime) for r in pooled[:60]] == [(r.puid, r.mime) for r in sequential]
+    assert [(r.puid, r.mime) for r in pooled[540:]] == [(r.puid, r.mime) for r in sequential]
