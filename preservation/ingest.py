@@ -17,7 +17,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -595,18 +594,15 @@ def step_validate_formats(ctx: Context, ws: Workspace) -> None:
 
     An invalid original is still preserved — it is what was submitted — but the AIP is flagged for
     review; "not-validated" is recorded as such, never as valid."""
-    from format_registry.validators import validate_file
+    from format_registry.validators.batch import validate_many
 
     aip_id = ws.aip_id
     files = ws.output("validate_sip")["files"]
     identified = ws.output("identify")
-
-    def check(item: dict[str, Any]) -> dict[str, Any]:
-        found = identified[item["path"]]
-        return validate_file(ws.sip_dir / item["path"], found["puid"], found["mime"]).to_dict()
-
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        results = list(pool.map(check, files))
+    results = validate_many([
+        (str(ws.sip_dir / item["path"]), identified[item["path"]]["puid"], identified[item["path"]]["mime"])
+        for item in files
+    ])
     events, review, tool_agents = [], [], {}
     for item, result in zip(files, results, strict=True):
         agent = agents.tool(result["validator"], result["tool_version"] or "unknown")

@@ -567,3 +567,14 @@ def test_av_without_ffprobe_and_on_timeout(tmp_path: Path, monkeypatch: pytest.M
     timed_out = validate_av(wav, timeout=1)
     assert timed_out.status == NOT_VALIDATED and "timed out" in timed_out.messages[0].text
     assert time.monotonic() - started < 10
+
+
+def test_validate_many_in_worker_processes_matches_one_by_one() -> None:
+    from format_registry.validators import validate_file
+    from format_registry.validators.batch import validate_many
+
+    files = sorted(p for p in (FORMATS / "png").iterdir() if p.is_file())[:10] + sorted(
+        p for p in (FORMATS / "pdf-broken").iterdir() if p.is_file())[:10]
+    jobs = [(str(p), None, "image/png" if p.suffix == ".png" else "application/pdf") for p in files] * 4
+    pooled = validate_many(jobs, workers=2)
+    assert [r["status"] for r in pooled] == [validate_file(p, puid, mime).status for p, puid, mime in jobs]
