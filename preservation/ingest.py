@@ -7,6 +7,7 @@ Airflow ``ingest`` DAG runs the very same functions, one task per step.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -175,7 +176,7 @@ def start_copy(ctx: Context, source: Path, profile: str = "bagit") -> Workspace:
             workspace.sip_dir.mkdir(exist_ok=True)
         try:
             if not source.is_file():
-                shutil.copytree(source, workspace.sip_dir, symlinks=True)
+                shutil.copytree(source, workspace.sip_dir, symlinks=True, copy_function=_link_or_copy)
         except shutil.Error as exc:
             # Special files or unreadable entries were not copied: validation must name them, so
             # the copy is never mistaken for the SIP that was submitted.
@@ -187,6 +188,16 @@ def start_copy(ctx: Context, source: Path, profile: str = "bagit") -> Workspace:
         final = ctx.settings.workspaces_dir / aip_id
         os.rename(partial, final)
     return Workspace(final)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """Hard-link a SIP file into the workspace when it is on the same file system (no bytes copied;
+    Kho only ever reads it, and any later change is caught by the manifest check or the store's
+    read-back), else copy it."""
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(source, target, follow_symlinks=False)
 
 
 def _copy_problem(root: Path, path: Path, why: str) -> dict[str, str]:
@@ -475,7 +486,12 @@ def _reject(ctx: Context, ws: Workspace, report: SipReport | eark.EarkReport, ev
     }
     write_json_atomic(failed / "report.json", report_data)
     (failed / "REASON.txt").write_text(report.reason() + "\n", encoding="utf-8")
-    if ws.sip_dir.exists():
+    if ws.sip_dir.exists() and state["mode"] == "copy":
+        # the workspace holds hard links to the submitter's files: give the failed folder real copies,
+        # so that fixing the failed SIP in place can never change the original at PATH
+        with contextlib.suppress(shutil.Error):
+            shutil.copytree(ws.sip_dir, failed / "sip", symlinks=True)
+    elif ws.sip_dir.exists():
         os.rename(ws.sip_dir, failed / "sip")
     with ctx.catalog.session() as session:
         ctx.catalog.ensure_agents(session, _agents_of(ws).values())

@@ -184,3 +184,16 @@ def test_identify_command_json(tmp_path: Path) -> None:
     assert by_name["Tờ trình.docx"]["method"] == "container"
     assert by_name["Ghi chú.txt"]["puid"] == "x-fmt/111"
     assert run_kho("identify", str(tmp_path / "missing")).returncode == 1
+
+
+def test_failed_copy_is_independent_of_the_submitted_files(kho_home: Path, tmp_path: Path) -> None:
+    import shutil
+
+    sip = tmp_path / "bad-checksum"
+    shutil.copytree(FIXTURE_SIPS / "bad-checksum", sip)
+    assert run_kho("ingest", str(sip)).returncode == 1
+    failed_file = kho_home / "failed" / "bad-checksum" / "sip" / "data" / "Ghi chú.txt"
+    original = (sip / "data" / "Ghi chú.txt").read_bytes()
+    with open(failed_file, "r+b") as handle:  # an archivist fixing the failed copy in place
+        handle.write(b"X")
+    assert (sip / "data" / "Ghi chú.txt").read_bytes() == original
