@@ -46,7 +46,7 @@ class MetsFile:
 
 
 def _md_ref(xf: Any, wrapper: str, md_id: str, md_type: str, item: MetsFile) -> None:
-    with xf.element(_m(wrapper), {"ID": md_id, "STATUS": "CURRENT"}):
+    with xf.element(_m(wrapper), {"ID": md_id, "STATUS": "CURRENT", "CREATED": item.created}):
         xf.write(
             etree.Element(
                 _m("mdRef"),
@@ -118,6 +118,7 @@ def write_aip_mets(
                 _m("metsHdr"),
                 {
                     "CREATEDATE": created,
+                    **({"LASTMODDATE": created} if record_status != "NEW" else {}),
                     "RECORDSTATUS": record_status,
                     f"{{{CSIP_NS}}}OAISPACKAGETYPE": "AIP",
                 },
@@ -147,7 +148,10 @@ def write_aip_mets(
                         xf.write(_file(item))
                 for name, files in representations:
                     ids = payload_ids.setdefault(name, [])
-                    with xf.element(_m("fileGrp"), {"ID": f"grp-{name}", "USE": f"Representations/{name}"}):
+                    with xf.element(_m("fileGrp"), {
+                        "ID": f"grp-{name}", "USE": f"Representations/{name}",
+                        f"{{{CSIP_NS}}}CONTENTINFORMATIONTYPE": "MIXED",
+                    }):
                         for item in files:
                             ids.append(item.file_id)
                             xf.write(_file(item))
@@ -170,6 +174,7 @@ def write_aip_mets(
                 etree.SubElement(metadata_files, _m("fptr"), {"FILEID": item.file_id})
             for name, ids in payload_ids.items():
                 rep = etree.SubElement(root_div, _m("div"), {"ID": f"div-{name}", "LABEL": f"Representations/{name}"})
+                etree.SubElement(rep, _m("fptr"), {"FILEID": f"grp-{name}"})  # CSIP104: the fileGrp itself
                 for file_id in ids:
                     etree.SubElement(rep, _m("fptr"), {"FILEID": file_id})
             xf.write(struct)

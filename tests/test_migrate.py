@@ -55,6 +55,10 @@ def test_campaign_dry_run_then_interrupted_then_resumed(kho_home: Path, png_to_t
         assert etree.XMLSchema(etree.parse(str(SCHEMAS / "mets-premis-combined.xsd"))).validate(mets)
         ns = {"m": "http://www.loc.gov/METS/"}
         assert mets.find("m:metsHdr", ns).get("RECORDSTATUS") == "REVISED"
+        assert mets.find("m:metsHdr", ns).get("LASTMODDATE")
+        from packages.eark import validate_eark
+
+        assert validate_eark(stored).valid
         assert (stored / "metadata/other/revisions/METS.r1.xml").is_file(), "the previous revision is kept"
         assert (stored / "representations/rep-02/data/Sơ đồ khu mỏ.tif").read_bytes()[:2] in (b"II", b"MM")
     assert json.loads(run_kho("migrate", "--json", env=png_to_tiff_policy, check=True).stdout)["aips"] == 0
