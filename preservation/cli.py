@@ -520,6 +520,84 @@ def cmd_transfer_list(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_transfer_export(settings: Settings, args: argparse.Namespace) -> int:
+    from preservation.dip import DipError
+    from preservation.transfer import TransferError, export_aips
+
+    try:
+        result = export_aips(_catalog(settings), args.aip_ids, Path(args.output), sender=args.sender or
+                             settings.organization, receiver=args.to, organization=settings.organization)
+    except (TransferError, DipError) as exc:
+        print(f"kho transfer export: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    for package in result.packages:
+        print(f"{package['aip_id']}\t{result.directory / package['package']}\tsha256:{package['sha256']}")
+    print(f"transfer list: {result.transfer_list_csv}" + (f", {result.transfer_list_pdf}" if result.transfer_list_pdf
+                                                           else " (no PDF: LibreOffice not installed)"))
+    return EXIT_OK
+
+
+def cmd_transfer_receive(settings: Settings, args: argparse.Namespace) -> int:
+    from preservation.ingest import Context, IngestError, ingest_path
+    from preservation.transfer import TransferError, make_receipt
+
+    ctx = Context(settings)
+    received: list[dict[str, Any]] = []
+    status = EXIT_OK
+    try:
+        for given in args.packages:
+            path = Path(given)
+            if not path.is_file():
+                print(f"{given}: no such package / không tồn tại", file=sys.stderr)
+                received.append({"package": path.name, "sha256": None, "status": "failed", "reason": "missing"})
+                status = EXIT_REJECTED
+                continue
+            digest = hash_file_sha256(path)
+            try:
+                result = ingest_path(ctx, path)
+            except IngestError as exc:
+                print(f"{given}: {exc}", file=sys.stderr)
+                received.append({"package": path.name, "sha256": digest, "status": "failed", "reason": str(exc)})
+                status = EXIT_REJECTED
+                continue
+            received.append({"package": path.name, "sha256": digest, "status": result.status,
+                             "new_aip_id": result.aip_id if result.status == "stored" else None,
+                             "reason": result.reason or None})
+            print(f"{path.name}: {result.status} {result.aip_id}")
+            if result.status != "stored":
+                status = EXIT_REJECTED
+        receipt = make_receipt(received, receiver=settings.organization, sender=args.sender)
+    except TransferError as exc:
+        print(f"kho transfer receive: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        ctx.close()
+    Path(args.receipt).write_text(json.dumps(receipt, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"receipt / biên bản giao nhận: {args.receipt}")
+    return status
+
+
+def hash_file_sha256(path: Path) -> str:
+    from packages.checksums import hash_file
+
+    return hash_file(path, ["sha256"])["sha256"]
+
+
+def cmd_transfer_receipt(settings: Settings, args: argparse.Namespace) -> int:
+    from preservation.transfer import MANIFEST, TransferError, import_receipt
+
+    try:
+        receipt = json.loads(Path(args.receipt).read_text(encoding="utf-8"))
+        manifest = json.loads((Path(args.export_dir) / MANIFEST).read_text(encoding="utf-8"))
+        done = import_receipt(_catalog(settings), receipt, manifest)
+    except (OSError, ValueError, KeyError, TransferError) as exc:
+        print(f"kho transfer receipt: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    for aip_id in done:
+        print(f"{aip_id}: transferred / đã nộp lưu")
+    return EXIT_OK
+
+
 def cmd_disposal_list(settings: Settings, args: argparse.Namespace) -> int:
     from preservation.disposal import review_list
 
@@ -668,6 +746,21 @@ def build_parser() -> argparse.ArgumentParser:
     transfer_list.add_argument("--all", action="store_true", help="also records that need no hand-over")
     transfer_list.add_argument("--json", action="store_true")
     transfer_list.set_defaults(func=cmd_transfer_list)
+    export_cmd = transfer.add_parser("export", help="export AIPs as E-ARK SIP ZIPs with their PREMIS history")
+    export_cmd.add_argument("aip_ids", nargs="+")
+    export_cmd.add_argument("--to", required=True, help="the receiving archive")
+    export_cmd.add_argument("--sender", help="default: KHO_ORGANIZATION")
+    export_cmd.add_argument("-o", "--output", required=True)
+    export_cmd.set_defaults(func=cmd_transfer_export)
+    receive_cmd = transfer.add_parser("receive", help="ingest handed-over packages; write a receipt")
+    receive_cmd.add_argument("packages", nargs="+")
+    receive_cmd.add_argument("--from", dest="sender", required=True)
+    receive_cmd.add_argument("--receipt", required=True, help="where to write the signed receipt (JSON)")
+    receive_cmd.set_defaults(func=cmd_transfer_receive)
+    receipt_cmd = transfer.add_parser("receipt", help="import the receiver's signed receipt; mark AIPs transferred")
+    receipt_cmd.add_argument("receipt")
+    receipt_cmd.add_argument("--export-dir", required=True, help="the folder `kho transfer export` wrote")
+    receipt_cmd.set_defaults(func=cmd_transfer_receipt)
 
     disposal = sub.add_parser("disposal", help="records whose retention expired (never deleted automatically)")
     disposal_sub = disposal.add_subparsers(dest="disposal_command", required=True)

@@ -412,7 +412,23 @@ def _validate_eark_sip(ctx: Context, ws: Workspace) -> None:
         _reject(ctx, ws, report, [event])
     bag_info = _eark_description(ws.sip_dir, report)
     _register_agents(ws, agents.submitter(bag_info))
+    new_ids = {f.path: str(uuid.uuid4()) for f in payload}
+    imported, imported_agents = _imported_history(ctx, ws.sip_dir, aip_id, new_ids)
+    _register_agents(ws, *imported_agents)
+    if imported:
+        imported.append(
+            premis.new_event(
+                "transfer",
+                "success",
+                aip_id=aip_id,
+                object_ids=[aip_id],
+                agents=[agents.link(kho, "executing program")],
+                detail=f"custody received: package {report.objid} from {bag_info.get('Source-Organization', 'sender')}",
+                outcome_detail=f"{len(imported)} earlier PREMIS events kept",
+            )
+        )
     events = [
+        *imported,
         premis.new_event(
             "validation",
             "warning" if report.warnings else "success",
@@ -438,7 +454,7 @@ def _validate_eark_sip(ctx: Context, ws: Workspace) -> None:
         {
             "files": [
                 {
-                    "id": str(uuid.uuid4()),
+                    "id": new_ids[f.path],
                     "path": f.path,
                     "size": f.size,
                     "digests": {k: f.digests[k] for k in ctx.settings.digests if k in f.digests},
@@ -456,6 +472,78 @@ def _validate_eark_sip(ctx: Context, ws: Workspace) -> None:
             "objid": report.objid,
         },
     )
+
+
+def _imported_history(
+    ctx: Context, root: Path, aip_id: str, new_ids: dict[str, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Events and agents of a package's own PREMIS (an AIP handed over by another archive).
+
+    Object links are rewritten to this AIP's identifiers (matched by path); an event id already in
+    the catalog gets a derived id, so the history is kept whole without colliding."""
+    path = root / aip_layout.PREMIS_PATH
+    if not path.is_file():
+        return [], []
+    ns = {"p": premis.PREMIS_NS}
+    tree = eark.parse_xml(path).getroot()
+    by_old_id: dict[str, str] = {}
+    for obj in tree.iterfind("p:object", ns):
+        old = obj.findtext("p:objectIdentifier/p:objectIdentifierValue", namespaces=ns) or ""
+        name = obj.findtext("p:originalName", namespaces=ns) or ""
+        kind = obj.get(f"{{{premis.XSI_NS}}}type", "")
+        if kind.endswith("intellectualEntity"):
+            by_old_id[old] = aip_id
+        elif name in new_ids:
+            by_old_id[old] = new_ids[name]
+    events: list[dict[str, Any]] = []
+    for element in tree.iterfind("p:event", ns):
+        event_id = element.findtext("p:eventIdentifier/p:eventIdentifierValue", namespaces=ns) or str(uuid.uuid4())
+        event_type = element.findtext("p:eventType", namespaces=ns) or ""
+        outcome = element.findtext("p:eventOutcomeInformation/p:eventOutcome", namespaces=ns) or "success"
+        if event_type not in premis.EVENT_TYPES or outcome not in premis.OUTCOMES:
+            continue
+        events.append(
+            {
+                "id": event_id,
+                "aip_id": aip_id,
+                "event_type": event_type,
+                "event_datetime": element.findtext("p:eventDateTime", namespaces=ns) or premis.now_iso(),
+                "detail": element.findtext("p:eventDetailInformation/p:eventDetail", namespaces=ns) or "",
+                "outcome": outcome,
+                "outcome_detail": element.findtext(
+                    "p:eventOutcomeInformation/p:eventOutcomeDetail/p:eventOutcomeDetailNote", namespaces=ns
+                )
+                or "",
+                "object_ids": [
+                    by_old_id.get(v, v)
+                    for v in element.xpath(
+                        "p:linkingObjectIdentifier/p:linkingObjectIdentifierValue/text()", namespaces=ns
+                    )
+                ],
+                "agents": [
+                    {
+                        "type": a.findtext("p:linkingAgentIdentifierType", namespaces=ns) or "",
+                        "value": a.findtext("p:linkingAgentIdentifierValue", namespaces=ns) or "",
+                        "role": a.findtext("p:linkingAgentRole", namespaces=ns) or "",
+                    }
+                    for a in element.iterfind("p:linkingAgentIdentifier", ns)
+                ],
+            }
+        )
+    known = ctx.catalog.existing_event_ids([str(e["id"]) for e in events])
+    for event in events:
+        if event["id"] in known:
+            event["id"] = str(uuid.uuid5(uuid.UUID(aip_id), event["id"]))
+    imported_agents = [
+        {
+            "type": a.findtext("p:agentIdentifier/p:agentIdentifierType", namespaces=ns) or "",
+            "value": a.findtext("p:agentIdentifier/p:agentIdentifierValue", namespaces=ns) or "",
+            "name": a.findtext("p:agentName", namespaces=ns) or "",
+            "agent_type": a.findtext("p:agentType", namespaces=ns) or "",
+        }
+        for a in tree.iterfind("p:agent", ns)
+    ]
+    return events, [a for a in imported_agents if a["type"] and a["value"]]
 
 
 def _eark_description(root: Path, report: eark.EarkReport) -> dict[str, str]:
@@ -615,10 +703,12 @@ def step_validate_formats(ctx: Context, ws: Workspace) -> None:
     aip_id = ws.aip_id
     files = ws.output("validate_sip")["files"]
     identified = ws.output("identify")
-    results = validate_many([
-        (str(ws.sip_dir / item["path"]), identified[item["path"]]["puid"], identified[item["path"]]["mime"])
-        for item in files
-    ])
+    results = validate_many(
+        [
+            (str(ws.sip_dir / item["path"]), identified[item["path"]]["puid"], identified[item["path"]]["mime"])
+            for item in files
+        ]
+    )
     events, review, tool_agents = [], [], {}
     for item, result in zip(files, results, strict=True):
         agent = agents.tool(result["validator"], result["tool_version"] or "unknown")
@@ -668,6 +758,7 @@ def step_normalise(ctx: Context, ws: Workspace) -> None:
         aip_id=state["aip_id"],
         digests=ctx.settings.digests,
         validate=ctx.validate_output,
+        taken={aip_layout.payload_aip_path(item["path"]) for item in files},  # never the place of an original
     )
     _register_agents(ws, *tool_agents)
     ws.complete_step(

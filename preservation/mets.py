@@ -23,6 +23,7 @@ XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 CSIP_NS = "https://DILCIS.eu/XML/METS/CSIPExtensionMETS"
 METS_SCHEMA = "http://www.loc.gov/METS/ http://www.loc.gov/standards/mets/mets.xsd"
 AIP_PROFILE = "https://earkaip.dilcis.eu/profile/E-ARK-AIP.xml"
+PROFILES = {"AIP": AIP_PROFILE, "SIP": "https://earksip.dilcis.eu/profile/E-ARK-SIP.xml"}
 
 
 def _m(tag: str) -> str:
@@ -95,6 +96,8 @@ def write_aip_mets(
     other_metadata: Iterable[MetsFile],
     representations: Iterable[tuple[str, Iterable[MetsFile]]],
     record_status: str = "NEW",
+    package_type: str = "AIP",
+    objid: str | None = None,
 ) -> None:
     """Write ``target`` in one pass; each representation's files may come from a generator."""
     other = list(other_metadata)
@@ -105,10 +108,10 @@ def write_aip_mets(
         with xf.element(
             _m("mets"),
             {
-                "OBJID": f"urn:uuid:{aip_id}",
+                "OBJID": objid or f"urn:uuid:{aip_id}",
                 "LABEL": label,
                 "TYPE": "Mixed",
-                "PROFILE": AIP_PROFILE,
+                "PROFILE": PROFILES[package_type],
                 f"{{{CSIP_NS}}}CONTENTINFORMATIONTYPE": "MIXED",
                 f"{{{XSI_NS}}}schemaLocation": METS_SCHEMA,
             },
@@ -120,7 +123,7 @@ def write_aip_mets(
                     "CREATEDATE": created,
                     **({"LASTMODDATE": created} if record_status != "NEW" else {}),
                     "RECORDSTATUS": record_status,
-                    f"{{{CSIP_NS}}}OAISPACKAGETYPE": "AIP",
+                    f"{{{CSIP_NS}}}OAISPACKAGETYPE": package_type,
                 },
             )
             creator = etree.SubElement(
@@ -130,7 +133,8 @@ def write_aip_mets(
             etree.SubElement(
                 creator, _m("note"), {f"{{{CSIP_NS}}}NOTETYPE": "SOFTWARE VERSION"}
             ).text = software_version
-            archive = etree.SubElement(header, _m("agent"), {"ROLE": "PRESERVATION", "TYPE": "ORGANIZATION"})
+            role = "CREATOR" if package_type == "SIP" else "PRESERVATION"  # a SIP names its submitter (SIP15)
+            archive = etree.SubElement(header, _m("agent"), {"ROLE": role, "TYPE": "ORGANIZATION"})
             etree.SubElement(archive, _m("name")).text = organization
             xf.write(header)
             _md_ref(xf, "dmdSec", "dmd-dc", "DC", descriptive)

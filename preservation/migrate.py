@@ -201,6 +201,39 @@ def migrate_aip(
         _commit(catalog, aip, derivatives, uploads, events, tool_agents, review)
 
 
+def catalog_objects(rows: list[File]) -> list[dict[str, Any]]:
+    """The AIP's content files as the PREMIS and METS writers take them, from catalog rows."""
+    return [
+        {
+            "id": r.id,
+            "original_name": r.original_path,
+            "aip_path": r.path,
+            "representation": r.representation,
+            "role": r.role,
+            "source_id": r.source_id,
+            "size": r.size,
+            "digests": {"sha256": r.sha256, **({"sha512": r.sha512} if r.sha512 else {})},
+            "puid": r.puid,
+            "format_name": r.format_name,
+            "format_version": r.format_version,
+            "mime": r.mime,
+        }
+        for r in rows
+        if r.role != "metadata"
+    ]
+
+
+def catalog_agents(catalog: Catalog) -> list[dict[str, str]]:
+    return [
+        {"type": a.identifier_type, "value": a.identifier_value, "name": a.name, "agent_type": a.agent_type}
+        for a in catalog.agents()
+    ]
+
+
+def catalog_events(catalog: Catalog, aip_id: str) -> list[dict[str, Any]]:
+    return [_event_dict(e) for e in catalog.events(aip_id)]
+
+
 def _next_revision(rows: list[File]) -> int:
     revisions = [r for r in rows if r.path.startswith(f"{aip_layout.OTHER_DIR}/revisions/")]
     return len(revisions) + 2
@@ -225,30 +258,10 @@ def _write_revision(
     stored = open_location(catalog.copies(aip_id)[0].location)
     stored.get(f"{aip_id}/{aip_layout.METS_NAME}", previous_mets)
     previous_key = f"{aip_layout.OTHER_DIR}/revisions/METS.r{revision - 1}.xml"
-    objects: list[dict[str, Any]] = [
-        {
-            "id": r.id,
-            "original_name": r.original_path,
-            "aip_path": r.path,
-            "representation": r.representation,
-            "role": r.role,
-            "source_id": r.source_id,
-            "size": r.size,
-            "digests": {"sha256": r.sha256, **({"sha512": r.sha512} if r.sha512 else {})},
-            "puid": r.puid,
-            "format_name": r.format_name,
-            "format_version": r.format_version,
-            "mime": r.mime,
-        }
-        for r in rows
-        if r.role != "metadata"
-    ]
+    objects = catalog_objects(rows)
     objects += [{**d, "original_name": d["aip_path"], "role": d["purpose"]} for d in derivatives]
     events = [_event_dict(e) for e in catalog.events(aip_id)] + new_events
-    agent_rows = [
-        {"type": a.identifier_type, "value": a.identifier_value, "name": a.name, "agent_type": a.agent_type}
-        for a in catalog.agents()
-    ]
+    agent_rows = catalog_agents(catalog)
     agent_rows += [
         a for a in tool_agents if (a["type"], a["value"]) not in {(r["type"], r["value"]) for r in agent_rows}
     ]

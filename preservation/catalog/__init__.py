@@ -157,6 +157,13 @@ class Catalog:
         with self.session() as session:
             return session.scalar(select(Event.seq).where(Event.aip_id == aip_id).limit(1)) is not None
 
+    def existing_event_ids(self, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        with self.session() as session:
+            for start in range(0, len(ids), 500):
+                found.update(session.scalars(select(Event.id).where(Event.id.in_(ids[start:start + 500]))))
+        return found
+
     def event_count(self) -> int:
         with self.session() as session:
             return int(session.scalar(select(func.count(Event.seq))) or 0)

@@ -1,0 +1,235 @@
+"""Hand-over (nộp lưu) between archives: export stored AIPs as E-ARK SIP ZIPs carrying their full
+PREMIS history, receive them elsewhere keeping that history, and close the loop with a receipt.
+
+The sender records a PREMIS ``transfer`` event at export but marks an AIP *transferred* only when the
+receiver's receipt is imported and checks out: every package's SHA-256 matches what was sent, and the
+receipt's HMAC-SHA256 (key ``KHO_TRANSFER_KEY``, shared by the two archives) is valid.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from packages import aip as aip_layout
+from packages.checksums import hash_file
+from preservation import agents, premis
+from preservation.catalog import Aip, Catalog
+from preservation.dip import _fetch
+from preservation.mets import MetsFile, write_aip_mets
+from preservation.migrate import catalog_agents, catalog_events, catalog_objects
+
+MANIFEST = "transfer-manifest.json"
+PDF_TIMEOUT = 300
+
+
+class TransferError(RuntimeError):
+    """The transfer cannot go on; the message says why (nothing is marked transferred)."""
+
+
+def _key() -> bytes | None:
+    value = os.environ.get("KHO_TRANSFER_KEY")
+    return value.encode("utf-8") if value else None
+
+
+def sign(document: dict[str, Any]) -> str:
+    key = _key()
+    if key is None:
+        raise TransferError("KHO_TRANSFER_KEY is not set: the receipt cannot be signed or verified")
+    body = json.dumps({k: v for k, v in document.items() if k != "signature"}, sort_keys=True, ensure_ascii=False)
+    return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    return hash_file(path, ["sha256"])["sha256"]
+
+
+@dataclass
+class ExportResult:
+    directory: Path
+    packages: list[dict[str, Any]] = field(default_factory=list)
+    transfer_list_csv: Path | None = None
+    transfer_list_pdf: Path | None = None
+
+
+def export_aips(catalog: Catalog, aip_ids: list[str], out_dir: Path, *, sender: str, receiver: str,
+                organization: str) -> ExportResult:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = ExportResult(directory=out_dir)
+    rows_for_list = []
+    for aip_id in aip_ids:
+        aip = catalog.get_aip(aip_id)
+        if aip is None or aip.deleted_at is not None:
+            raise TransferError(f"AIP {aip_id} not found or disposed of / không tìm thấy")
+        package = _build_package(catalog, aip, out_dir, sender=sender, receiver=receiver, organization=organization)
+        result.packages.append(package)
+        rows_for_list.append((aip, package))
+    result.transfer_list_csv = _write_transfer_list(out_dir, rows_for_list, sender, receiver)
+    result.transfer_list_pdf = _pdf_from_html(out_dir, rows_for_list, sender, receiver)
+    manifest = {"batch": str(uuid.uuid4()), "sender": sender, "receiver": receiver,
+                "exported_at": premis.now_iso(), "packages": result.packages}
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    return result
+
+
+def _build_package(catalog: Catalog, aip: Aip, out_dir: Path, *, sender: str, receiver: str,
+                   organization: str) -> dict[str, Any]:
+    name = f"transfer-{aip.id}"
+    rows = catalog.files(aip.id)
+    with tempfile.TemporaryDirectory(prefix="kho-transfer-") as scratch_name:
+        root = Path(scratch_name) / name
+        for row in rows:
+            if row.role == "metadata" and not row.path.startswith((aip_layout.DESCRIPTIVE_DIR, aip_layout.OTHER_DIR)):
+                continue  # METS and PREMIS are written anew below
+            target = root / row.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _fetch(catalog, aip.id, row, target)  # verified against the catalog, never a bad copy
+        event = premis.new_event(
+            "transfer", "success", aip_id=aip.id, object_ids=[aip.id],
+            agents=[agents.link(agents.kho(), "executing program")],
+            detail=f"exported for hand-over from {sender} to {receiver} as E-ARK SIP {name}.zip",
+            outcome_detail="awaiting the receiver's receipt / chờ biên bản giao nhận")
+        objects = [{**o, "original_name": o["aip_path"]} for o in catalog_objects(rows)]
+        events = [*catalog_events(catalog, aip.id), event]
+        agent_rows = catalog_agents(catalog)
+        premis_path = root / aip_layout.PREMIS_PATH
+        premis_path.parent.mkdir(parents=True, exist_ok=True)
+        with etree.xmlfile(str(premis_path), encoding="UTF-8") as xf:
+            xf.write_declaration()
+            premis.write_premis(xf, entity=premis.entity_element(aip.id, aip.sip_name), files=objects,
+                                events=events, agents=agent_rows)
+        now = premis.now_iso()
+
+        def md(path: str) -> MetsFile:
+            full = root / path
+            return MetsFile(file_id="file-md-" + uuid.uuid5(uuid.NAMESPACE_URL, path).hex, href=path,
+                            size=full.stat().st_size, sha256=_sha256(full),
+                            mime="text/xml" if path.endswith(".xml") else "text/plain", created=now)
+
+        others = sorted(p.relative_to(root).as_posix() for p in (root / aip_layout.OTHER_DIR).rglob("*")
+                        if p.is_file()) if (root / aip_layout.OTHER_DIR).exists() else []
+        representations: dict[str, list[MetsFile]] = {}
+        for obj in objects:
+            representations.setdefault(obj["representation"], []).append(MetsFile(
+                file_id=f"file-{obj['id']}", href=obj["aip_path"], size=obj["size"],
+                sha256=obj["digests"]["sha256"], mime=obj["mime"] or "application/octet-stream", created=now))
+        write_aip_mets(root / aip_layout.METS_NAME, aip_id=aip.id, label=aip.title or aip.sip_name, created=now,
+                       software_version=agents.KHO_VERSION, organization=organization,
+                       descriptive=md(aip_layout.DC_PATH), preservation=md(aip_layout.PREMIS_PATH),
+                       write_embedded_premis=lambda xf: None, other_metadata=[md(p) for p in others],
+                       representations=sorted(representations.items()), package_type="SIP", objid=name)
+        archive = out_dir / f"{name}.zip"
+        partial = archive.with_suffix(".zip.partial")
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as handle:
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                handle.write(path, f"{name}/{path.relative_to(root).as_posix()}")
+        os.replace(partial, archive)
+    digest = _sha256(archive)
+    event["outcome_detail"] += f"; {archive.name} sha256:{digest}"
+    with catalog.session() as session:
+        catalog.append_events(session, [event])
+    return {"aip_id": aip.id, "package": archive.name, "sha256": digest, "size": archive.stat().st_size}
+
+
+def _list_rows(rows: list[tuple[Aip, dict[str, Any]]]) -> list[dict[str, Any]]:
+    out = []
+    for number, (aip, package) in enumerate(rows, start=1):
+        info = {k.lower(): v for k, v in (aip.bag_info or {}).items()}
+        out.append({"stt": number, "fileCode": info.get("filecode", ""), "title": aip.title or aip.sip_name,
+                    "startDate": info.get("startdate", ""), "endDate": info.get("enddate", ""),
+                    "maintenance": info.get("maintenance", ""), "files": aip.file_count,
+                    "package": package["package"], "sha256": package["sha256"]})
+    return out
+
+
+def _write_transfer_list(out_dir: Path, rows: list[tuple[Aip, dict[str, Any]]], sender: str, receiver: str) -> Path:
+    """Mục lục hồ sơ nộp lưu (the transfer list), CSV."""
+    path = out_dir / "muc-luc-ho-so.csv"
+    items = _list_rows(rows)
+    with open(path, "w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(items[0]) if items else ["stt"])
+        writer.writeheader()
+        writer.writerows(items)
+    return path
+
+
+def _pdf_from_html(out_dir: Path, rows: list[tuple[Aip, dict[str, Any]]], sender: str, receiver: str) -> Path | None:
+    """The same list as PDF through LibreOffice (absent: CSV only, and the caller says so)."""
+    import html as html_module
+
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        return None
+    e = html_module.escape
+    body = "".join(f"<tr><td>{r['stt']}</td><td>{e(r['fileCode'])}</td><td>{e(r['title'])}</td>"
+                   f"<td>{e(r['startDate'])} – {e(r['endDate'])}</td><td>{e(r['maintenance'])}</td>"
+                   f"<td>{r['files']}</td></tr>" for r in _list_rows(rows))
+    page = (f'<html><head><meta charset="utf-8"></head><body><h1>MỤC LỤC HỒ SƠ NỘP LƯU</h1>'
+            f"<p>Bên giao / sender: {e(sender)} · Bên nhận / receiver: {e(receiver)} · "
+            f"{datetime.now(UTC):%d/%m/%Y}</p><table border='1'><tr><th>STT</th><th>Mã hồ sơ</th><th>Tiêu đề</th>"
+            f"<th>Thời gian</th><th>Thời hạn</th><th>Số tệp</th></tr>{body}</table></body></html>")
+    with tempfile.TemporaryDirectory(prefix="kho-pdf-") as scratch:
+        source = Path(scratch) / "muc-luc-ho-so.html"
+        source.write_text(page, encoding="utf-8")
+        completed = subprocess.run(
+            [soffice, "--headless", "--norestore", f"-env:UserInstallation=file://{scratch}/profile",
+             "--convert-to", "pdf", "--outdir", scratch, str(source)],
+            capture_output=True, timeout=PDF_TIMEOUT, check=False, env={**os.environ, "HOME": scratch})
+        produced = Path(scratch) / "muc-luc-ho-so.pdf"
+        if completed.returncode != 0 or not produced.is_file():
+            return None
+        target = out_dir / "muc-luc-ho-so.pdf"
+        shutil.copyfile(produced, target)
+        return target
+
+
+def make_receipt(received: list[dict[str, Any]], *, receiver: str, sender: str) -> dict[str, Any]:
+    receipt = {"receipt": str(uuid.uuid4()), "receiver": receiver, "sender": sender,
+               "received_at": premis.now_iso(), "packages": received}
+    receipt["signature"] = sign(receipt)
+    return receipt
+
+
+def import_receipt(catalog: Catalog, receipt: dict[str, Any], manifest: dict[str, Any]) -> list[str]:
+    """Check the receipt against what was sent; mark those AIPs transferred. Returns their ids."""
+    expected = receipt.get("signature", "")
+    if not hmac.compare_digest(expected, sign(receipt)):
+        raise TransferError("the receipt's signature does not verify (wrong key or altered receipt)"
+                            " / chữ ký biên bản không hợp lệ")
+    sent = {p["sha256"]: p for p in manifest["packages"]}
+    done = []
+    events = []
+    for package in receipt["packages"]:
+        if package.get("status") != "stored":
+            continue
+        original = sent.get(package.get("sha256", ""))
+        if original is None:
+            raise TransferError(f"{package.get('package')}: the receiver's SHA-256 matches no package sent")
+        done.append(original["aip_id"])
+        events.append(premis.new_event(
+            "transfer", "success", aip_id=original["aip_id"], object_ids=[original["aip_id"]],
+            agents=[agents.link(agents.kho(), "executing program")],
+            detail=f"custody transferred to {receipt['receiver']} (receipt {receipt['receipt']})",
+            outcome_detail=f"received as AIP {package.get('new_aip_id')}; sha256:{package['sha256']}"))
+    now = datetime.now(UTC)
+    with catalog.session() as session:
+        for aip_id in done:
+            row = session.get(Aip, aip_id)
+            if row is not None:
+                row.transferred_at = now
+        catalog.append_events(session, events)
+    return done
