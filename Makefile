@@ -33,7 +33,7 @@ $(AIRFLOW_HOME)/airflow.db: $(VENV)/.installed airflow.cfg
 
 # Ingest every sample SIP through the real Airflow `ingest` DAG into a fresh var/demo.
 demo: install $(AIRFLOW_HOME)/airflow.db
-	KHO_HOME=$(CURDIR)/var/demo $(BIN)/python -m preservation.demo fixtures/sips
+	KHO_HOME=$(CURDIR)/var/demo KHO_DUPLICATES=new-version $(BIN)/python -m preservation.demo fixtures/sips
 
 test: install
 	$(BIN)/ruff check .
@@ -49,7 +49,7 @@ airflow-standalone: install $(AIRFLOW_HOME)/airflow.db
 	KHO_HOME=$${KHO_HOME:-$(CURDIR)/var} $(BIN)/airflow standalone
 
 fixtures:
-	$(BIN)/python fixtures/generate.py && $(BIN)/python fixtures/generate_eark.py
+	$(BIN)/python fixtures/generate.py && $(BIN)/python fixtures/generate_eark.py && $(BIN)/python fixtures/generate_tt05.py
 
 clean:
 	rm -rf var .airflow .pytest_cache .mypy_cache .ruff_cache

@@ -105,6 +105,9 @@ class SipReport:
     payload_hash: str | None = None
     dossier_access: dict[str, str | None] = field(default_factory=dict)
     file_access: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    tt05: dict[str, object] | None = None  # the TT 05/2025 metadata the SIP carries, in hoso.json form
+    tt05_standard: str | None = None  # TT05, or TT02 when converted
+    tt05_notes: list[str] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -298,20 +301,47 @@ def validate_sip(
             report.files.append(checked)
             if checked.size == 0:
                 report.warnings.append(Problem("zero-byte", path=relpath))
-    from packages import access  # local import: access builds on this module's Problem
+    from packages import access, tt05  # local imports: both build on this module's Problem
 
+    meta, findings = tt05.check_bag(root, {f.path for f in report.files})
+    if meta is not None:  # metadata the SIP carries is always checked; --profile vn makes it mandatory
+        report.problems.extend(findings.problems)
+        report.warnings.extend(findings.warnings)
+        report.tt05_standard, report.tt05_notes = meta.standard, list(meta.conversion_notes)
+        if not findings.problems and meta.hoso is not None:
+            report.tt05 = tt05.to_json(meta)
+            _merge_tt05(report, meta)
+    elif profile == "vn":
+        report.problems.extend(vn_profile.check_bag_info(report.bag_info))
     try:
         report.dossier_access = access.dossier_rule(report.bag_info).to_dict()
     except ValueError as exc:
         report.problems.append(Problem("metadata-invalid", detail=f"embargoUntil: {exc}"))
     rules, rule_problems = access.parse_access_rules(root, {f.path for f in report.files})
     report.problems.extend(rule_problems)
-    report.file_access = {path: rule.to_dict() for path, rule in rules.items()}
+    report.file_access.update({path: rule.to_dict() for path, rule in rules.items()})  # access-rules.csv wins
     if report.valid:
         report.payload_hash = payload_hash(report.files)
-    if profile == "vn":
-        report.problems.extend(vn_profile.check_bag_info(report.bag_info))
     return report
+
+
+def _merge_tt05(report: SipReport, meta: object) -> None:
+    """TT 05 hồ sơ fields become the SIP's descriptive fields (bag-info labels keep precedence), and
+    each document's own mode (chế độ sử dụng) becomes that file's access rule."""
+    from packages.access import MODES
+
+    hoso = getattr(meta, "hoso", None)
+    lowered = {k.lower() for k in report.bag_info}
+    for tag in ("fileCode", "title", "maintenance", "mode", "language", "startDate", "endDate", "confidenceLevel",
+                "keyword", "description"):
+        value = getattr(hoso, tag, None)
+        if value and tag.lower() not in lowered:
+            report.bag_info[tag] = str(value)
+    for document in getattr(meta, "documents", []):
+        path, mode = getattr(document, "file", None), getattr(document, "mode", None)
+        if path and mode in MODES and mode != getattr(hoso, "mode", None):
+            report.file_access.setdefault(path, {"mode": MODES[mode], "embargo_until": None,
+                                                 "basis": "TT 05 tài liệu: chế độ sử dụng"})
 
 
 def _check_file(

@@ -358,6 +358,18 @@ def step_validate_sip(ctx: Context, ws: Workspace) -> None:
             outcome_detail=f"{len(report.files)} files match",
         ),
     ]
+    if report.tt05_standard == "TT 02/2019" and report.tt05:
+        events.append(
+            premis.new_event(
+                "metadata modification",
+                "success",
+                aip_id=aip_id,
+                object_ids=[aip_id],
+                agents=links,
+                detail="TT 02/2019 metadata converted to the TT 05/2025 form (kept as submitted in metadata/other)",
+                outcome_detail="; ".join(report.tt05_notes)[:8000],
+            )
+        )
     files = [{"id": str(uuid.uuid4()), "path": f.path, "size": f.size, "digests": f.digests} for f in report.files]
     ws.complete_step(
         "validate_sip",
@@ -371,6 +383,8 @@ def step_validate_sip(ctx: Context, ws: Workspace) -> None:
             "previous_version": previous_version,
             "dossier_access": report.dossier_access,
             "file_access": report.file_access,
+            "tt05": report.tt05,
+            "tt05_standard": report.tt05_standard,
         },
     )
 
@@ -877,6 +891,7 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
     for name in other_names:  # the SIP's own metadata (bag tag files, E-ARK METS, ...) is kept as submitted
         (other_dir / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ws.sip_dir / name, other_dir / name)
+    descriptive_extra = _write_tt05(ws, validation, payload)
     objects = _file_objects(ws)
     events = ws.events(STEPS)
     agent_list = list(_agents_of(ws).values())
@@ -922,10 +937,32 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
         descriptive=_metadata_file(ws, aip_layout.DC_PATH, "text/xml"),
         preservation=_metadata_file(ws, aip_layout.PREMIS_PATH, "text/xml"),
         write_embedded_premis=embedded,
-        other_metadata=[_metadata_file(ws, f"{aip_layout.OTHER_DIR}/{n}", "text/plain") for n in other_names],
+        other_metadata=[
+            _metadata_file(ws, path, "text/xml" if path.endswith(".xml") else "application/json")
+            for path in descriptive_extra
+        ]
+        + [_metadata_file(ws, f"{aip_layout.OTHER_DIR}/{n}", "text/plain") for n in other_names],
         representations=sorted(representations.items()),
     )
     ws.complete_step("describe", [])
+
+
+def _write_tt05(ws: Workspace, validation: dict[str, Any], payload: set[str]) -> list[str]:
+    """The TT 05/2025 metadata, in its canonical form, under metadata/descriptive (EAD.xml, EAD_doc/, tt05.json)."""
+    if not validation.get("tt05"):
+        return []
+    from packages import tt05
+
+    meta = tt05.load_metadata(ws.sip_dir, payload)
+    if meta is None:
+        return []
+    descriptive = ws.aip_dir / aip_layout.DESCRIPTIVE_DIR
+    shutil.rmtree(descriptive / "EAD_doc", ignore_errors=True)  # a re-run writes the same files again
+    written = tt05.write_ead_xml(meta, descriptive / "EAD.xml")
+    (descriptive / "tt05.json").write_text(
+        json.dumps(validation["tt05"], ensure_ascii=False, indent=1), encoding="utf-8"
+    )
+    return sorted(p.relative_to(ws.aip_dir).as_posix() for p in [*written, descriptive / "tt05.json"])
 
 
 def step_package(ctx: Context, ws: Workspace) -> None:

@@ -36,6 +36,7 @@ EVENT_TYPES = {
     "dissemination",
     "deletion",
     "transfer",
+    "metadata modification",
 }
 OUTCOMES = ("success", "failure", "warning", "not performed")
 
