@@ -324,7 +324,8 @@ def cmd_dip(settings: Settings, args: argparse.Namespace) -> int:
     try:
         result = build_dip(catalog, args.aip_id, requester=args.requester, role=args.role, purpose=args.purpose,
                            out_dir=Path(args.output) if args.output else settings.home / "dips",
-                           files=args.files or None, request_id=args.request_id)
+                           files=args.files or None, request_id=args.request_id,
+                           research_topic=args.research_topic)
     except DipError as exc:
         print(f"kho dip: {exc}", file=sys.stderr)
         return EXIT_REJECTED
@@ -712,7 +713,8 @@ def build_parser() -> argparse.ArgumentParser:
     dip.add_argument("--requester", required=True)
     dip.add_argument("--role", choices=["reader", "archivist", "administrator"], default="reader")
     dip.add_argument("--purpose", default="01", help="TT 05 purpose code or text (01 research ...)")
-    dip.add_argument("--request-id")
+    dip.add_argument("--request-id", help="TT 05 requestID (default: the DIP's UUID)")
+    dip.add_argument("--research-topic", help="TT 05 researchTopic (đề tài nghiên cứu)")
     dip.add_argument("-o", "--output", help="folder for the DIP (default $KHO_HOME/dips)")
     dip.add_argument("--json", action="store_true")
     dip.set_defaults(func=cmd_dip)

@@ -28,6 +28,7 @@ class Settings:
     digests: tuple[str, ...] = ("sha256",)
     duplicates: str = "refuse"
     organization: str = "Kho"
+    archive_code: str = ""  # mã cơ quan lưu trữ: arcFileCode = archive_code + "." + fileCode (TT 05/2025)
     settle_seconds: float = 10.0
     resume_after_seconds: float = 300.0
     extra: dict[str, str] = field(default_factory=dict)
@@ -104,6 +105,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         digests=digests,
         duplicates=duplicates,
         organization=get("organization", "Kho"),
+        archive_code=get("archive_code", ""),
         settle_seconds=settle,
         resume_after_seconds=resume_after,
     )

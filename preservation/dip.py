@@ -125,6 +125,7 @@ def build_dip(
     files: list[str] | None = None,
     request_id: str | None = None,
     today: date | None = None,
+    research_topic: str | None = None,
 ) -> DipResult:
     aip = catalog.get_aip(aip_id)
     if aip is None:
@@ -186,7 +187,8 @@ def build_dip(
             writer.writeheader()
             writer.writerows(withheld)
     _write_index(directory / "index.html", aip, result, requester, purpose)
-    _write_dip_mets(directory / "METS.xml", dip_id, aip, result.delivered, request_id or dip_id, purpose)
+    request = {"requestDate": f"{today:%d/%m/%Y}", **({"researchTopic": research_topic} if research_topic else {})}
+    _write_dip_mets(directory / "METS.xml", dip_id, aip, result.delivered, request_id or dip_id, purpose, request)
     _zip(directory, result.zip_path)
 
     kho = agents.kho()
@@ -243,7 +245,8 @@ Người yêu cầu / requester: {e(requester)} · Mục đích / purpose: {e(pu
 
 
 def _write_dip_mets(path: Path, dip_id: str, aip: Aip, delivered: list[dict[str, Any]], request_id: str,
-                    purpose: str) -> None:
+                    purpose: str, request: dict[str, str]) -> None:
+    """The DIP's METS, carrying the TT 05/2025 request fields (requestID, requestDate, purpose, researchTopic)."""
     def m(tag: str) -> str:
         return f"{{{METS_NS}}}{tag}"
 
@@ -260,6 +263,8 @@ def _write_dip_mets(path: Path, dip_id: str, aip: Aip, delivered: list[dict[str,
     etree.SubElement(header, m("altRecordID"), {"TYPE": "AIP"}).text = f"urn:uuid:{aip.id}"
     etree.SubElement(header, m("altRecordID"), {"TYPE": "requestID"}).text = request_id
     etree.SubElement(header, m("altRecordID"), {"TYPE": "purpose"}).text = purpose
+    for kind, value in request.items():
+        etree.SubElement(header, m("altRecordID"), {"TYPE": kind}).text = value
     file_sec = etree.SubElement(root, m("fileSec"))
     group = etree.SubElement(file_sec, m("fileGrp"), {"USE": "Representations/access"})
     struct = etree.SubElement(root, m("structMap"), {"TYPE": "PHYSICAL", "LABEL": "CSIP"})

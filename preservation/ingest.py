@@ -943,8 +943,18 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
         ]
         + [_metadata_file(ws, f"{aip_layout.OTHER_DIR}/{n}", "text/plain") for n in other_names],
         representations=sorted(representations.items()),
+        alt_record_ids=_alt_record_ids(ctx, validation["bag_info"]),
     )
     ws.complete_step("describe", [])
+
+
+def _alt_record_ids(ctx: Context, bag_info: dict[str, str]) -> dict[str, str]:
+    """TT 05/2025 identifiers of the AIP: mã hồ sơ, and arcFileCode = mã cơ quan lưu trữ + mã hồ sơ."""
+    file_code = next((v for k, v in bag_info.items() if k.lower() == "filecode"), "")
+    ids = {"fileCode": file_code} if file_code else {}
+    if file_code and ctx.settings.archive_code:
+        ids["arcFileCode"] = f"{ctx.settings.archive_code}.{file_code}"
+    return ids
 
 
 def _write_tt05(ws: Workspace, validation: dict[str, Any], payload: set[str]) -> list[str]:

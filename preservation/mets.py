@@ -98,6 +98,7 @@ def write_aip_mets(
     record_status: str = "NEW",
     package_type: str = "AIP",
     objid: str | None = None,
+    alt_record_ids: dict[str, str] | None = None,
 ) -> None:
     """Write ``target`` in one pass; each representation's files may come from a generator."""
     other = list(other_metadata)
@@ -136,6 +137,8 @@ def write_aip_mets(
             role = "CREATOR" if package_type == "SIP" else "PRESERVATION"  # a SIP names its submitter (SIP15)
             archive = etree.SubElement(header, _m("agent"), {"ROLE": role, "TYPE": "ORGANIZATION"})
             etree.SubElement(archive, _m("name")).text = organization
+            for kind, value in (alt_record_ids or {}).items():  # e.g. arcFileCode (TT 05/2025)
+                etree.SubElement(header, _m("altRecordID"), {"TYPE": kind}).text = value
             xf.write(header)
             _md_ref(xf, "dmdSec", "dmd-dc", "DC", descriptive)
             with xf.element(_m("amdSec"), {"ID": "amd"}):

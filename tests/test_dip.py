@@ -38,7 +38,7 @@ def dip(aip_id: str, env: dict[str, str], out: Path, *args: str) -> dict[str, ob
 
 def test_reader_gets_access_copies_and_withheld_list(public_aip: tuple[str, dict[str, str]], tmp_path: Path) -> None:
     aip_id, env = public_aip
-    out = dip(aip_id, env, tmp_path / "dips", "--role", "reader")
+    out = dip(aip_id, env, tmp_path / "dips", "--role", "reader", "--research-topic", "Lịch sử giao thông Hà Tĩnh")
     withheld = {w["file"]: w["reason"] for w in out["withheld"]}  # type: ignore[union-attr]
     assert "confidential" in withheld["data/Ghi chú.txt"] and "embargoed until 01/01/2999" in withheld[
         "data/Danh mục.xml"]
@@ -57,6 +57,8 @@ def test_reader_gets_access_copies_and_withheld_list(public_aip: tuple[str, dict
     assert etree.XMLSchema(etree.parse(str(SCHEMAS / "mets-premis-combined.xsd"))).validate(mets.getroottree())
     ns = {"m": "http://www.loc.gov/METS/"}
     assert mets.findtext(".//m:altRecordID[@TYPE='AIP']", namespaces=ns) == f"urn:uuid:{aip_id}"
+    assert mets.findtext(".//m:altRecordID[@TYPE='researchTopic']", namespaces=ns) == "Lịch sử giao thông Hà Tĩnh"
+    assert mets.findtext(".//m:altRecordID[@TYPE='requestDate']", namespaces=ns)
     rows = list(csv.DictReader(io.StringIO(archive.read(f"{top}/metadata.csv").decode("utf-8"))))
     assert rows and rows[0]["title"] == "Hồ sơ về việc khánh thành cầu Cửa Hội"
     assert "Contact-Name" not in rows[0], "personal data is dropped for readers"

@@ -11,8 +11,12 @@ from tests.conftest import FIXTURE_SIPS, ROOT, run_kho
 
 
 def test_tt05_dossier_is_described_by_its_ead(kho_home: Path) -> None:
-    out = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "tt05-hoso-xml"), "--json", check=True).stdout)
+    out = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "tt05-hoso-xml"), "--json",
+                             env={"KHO_ARCHIVE_CODE": "TTLT-HT"}, check=True).stdout)
     aip_id = str(out["aip_id"])
+    mets = etree.parse(str(kho_home / "storage" / aip_id / "METS.xml"))
+    ns = {"m": "http://www.loc.gov/METS/"}
+    assert mets.findtext(".//m:altRecordID[@TYPE='arcFileCode']", namespaces=ns) == "TTLT-HT.H40.2024.01-VP"
     stored = kho_home / "storage" / aip_id / "metadata" / "descriptive"
     schema = etree.XMLSchema(etree.parse(str(ROOT / "schemas" / "tt05.xsd")))
     assert schema.validate(etree.parse(str(stored / "EAD.xml"))), schema.error_log
