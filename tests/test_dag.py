@@ -112,3 +112,14 @@ def test_format_migration_dag_dry_run_and_run(airflow_env: dict[str, str], kho_h
     assert real.returncode == 0, real.stdout[-3000:] + real.stderr[-3000:]
     shown = json.loads(run_kho("aip", "show", aip_id, "--json", env=kho, check=True).stdout)
     assert any(f["path"].endswith("Sơ đồ khu mỏ.tif") and f["role"] == "preservation" for f in shown["files"])
+
+
+def test_transfer_dag_lists_and_exports(airflow_env: dict[str, str], kho_home: Path, tmp_path: Path) -> None:
+    kho = {"KHO_HOME": str(kho_home)}
+    aip_id = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2024-ubnd-01"), "--json", env=kho,
+                                check=True).stdout)["aip_id"]
+    out = tmp_path / "handover"
+    result = dags_test({**airflow_env, **kho}, "transfer",
+                       {"export": [aip_id], "to": "Trung tâm Lưu trữ lịch sử", "output": str(out)})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (out / f"transfer-{aip_id}.zip").is_file() and (out / "transfer-manifest.json").is_file()
