@@ -972,7 +972,15 @@ def _write_tt05(ws: Workspace, validation: dict[str, Any], payload: set[str]) ->
     (descriptive / "tt05.json").write_text(
         json.dumps(validation["tt05"], ensure_ascii=False, indent=1), encoding="utf-8"
     )
-    return sorted(p.relative_to(ws.aip_dir).as_posix() for p in [*written, descriptive / "tt05.json"])
+    schemas = ws.aip_dir / "schemas"  # E-ARK: the schemas the package's metadata follows travel with it
+    schemas.mkdir(exist_ok=True)
+    (schemas / "tt05.xsd").write_text(tt05.xsd_text(), encoding="utf-8")
+    for kind in ("hoso", "document"):
+        (schemas / f"tt05-{kind}.schema.json").write_text(
+            json.dumps(tt05.json_schema(kind), ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+    extra = [*written, descriptive / "tt05.json", *sorted(schemas.iterdir())]
+    return sorted(p.relative_to(ws.aip_dir).as_posix() for p in extra)
 
 
 def step_package(ctx: Context, ws: Workspace) -> None:

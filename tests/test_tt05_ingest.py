@@ -21,6 +21,9 @@ def test_tt05_dossier_is_described_by_its_ead(kho_home: Path) -> None:
     schema = etree.XMLSchema(etree.parse(str(ROOT / "schemas" / "tt05.xsd")))
     assert schema.validate(etree.parse(str(stored / "EAD.xml"))), schema.error_log
     assert len(list((stored / "EAD_doc").glob("*.xml"))) == 3
+    schemas = kho_home / "storage" / aip_id / "schemas"
+    assert {p.name for p in schemas.iterdir()} == {"tt05.xsd", "tt05-hoso.schema.json", "tt05-document.schema.json"}
+    assert (schemas / "tt05.xsd").read_bytes() == (ROOT / "schemas" / "tt05.xsd").read_bytes()
     assert json.loads((stored / "tt05.json").read_text(encoding="utf-8"))["hoso"]["fileCode"] == "H40.2024.01-VP"
     shown = json.loads(run_kho("aip", "show", aip_id, "--json", check=True).stdout)
     assert shown["title"] == "Hồ sơ về việc khánh thành cầu Cửa Hội"
