@@ -47,6 +47,41 @@ def _step_task(step: str) -> Any:
     return run
 
 
+@task(task_id="normalise_plan")
+def _normalise_plan(workspace: str) -> list[dict[str, Any]]:
+    ctx = pipeline.Context(load_settings())
+    try:
+        ws = Workspace(Path(workspace))
+        with ws.locked():
+            batches = pipeline.normalise_plan(ctx, ws)
+    finally:
+        ctx.close()
+    return [{"workspace": workspace, "batch": batch} for batch in batches]
+
+
+@task(task_id="normalise_batch")
+def _normalise_batch(item: dict[str, Any]) -> None:
+    ctx = pipeline.Context(load_settings())
+    try:
+        pipeline.normalise_batch(ctx, Workspace(Path(item["workspace"])), int(item["batch"]))
+    finally:
+        ctx.close()
+
+
+def _normalise_tasks(workspace: Any) -> Any:
+    """Normalisation as mapped batches (one task per batch of conversions, spread over workers), then
+    the ``normalise`` step, which merges them (and runs any batch that did not)."""
+    batches = _normalise_batch.expand(item=_normalise_plan(workspace))
+
+    @task(task_id="normalise", trigger_rule="none_failed")
+    def merge(workspace: str) -> str:
+        return _run_step("normalise", workspace)
+
+    merged = merge(workspace)
+    batches >> merged
+    return merged
+
+
 @dag(
     dag_id="ingest",
     schedule=None,
@@ -81,6 +116,9 @@ def ingest() -> None:
 
     workspace = receive()
     for step in pipeline.STEPS[1:]:
+        if step == "normalise":
+            workspace = _normalise_tasks(workspace)
+            continue
         workspace = _step_task(step)(workspace)
 
 

@@ -8,6 +8,7 @@ Airflow ``ingest`` DAG runs the very same functions, one task per step.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import os
@@ -756,34 +757,85 @@ def step_validate_formats(ctx: Context, ws: Workspace) -> None:
     )
 
 
-def step_normalise(ctx: Context, ws: Workspace) -> None:
-    """Preservation and access copies as the format policy says (see preservation/normalise.py)."""
-    state = ws.state()
-    policy = cached_policy()
-    files = ws.output("validate_sip")["files"]
-    jobs, notes = normalisation.plan(policy, files, ws.output("identify"))
-    derivatives_dir = ws.work_dir / "derivatives"
-    shutil.rmtree(derivatives_dir, ignore_errors=True)
+NORMALISE_BATCH = 25  # conversions per batch: one Airflow mapped task each (one task per file is too slow)
+
+
+def normalise_plan(ctx: Context, ws: Workspace) -> list[int]:
+    """Decide every conversion the policy asks for and where its output goes; return the batch numbers."""
+    if ws.is_done("normalise"):
+        return []
+    plan_path = ws.work_dir / "normalise-plan.json"
+    if not plan_path.exists():
+        policy = cached_policy()
+        files = ws.output("validate_sip")["files"]
+        jobs, notes = normalisation.plan(policy, files, ws.output("identify"))
+        originals = {aip_layout.payload_aip_path(item["path"]) for item in files}  # never a derivative's place
+        targets = normalisation.assign_paths(policy, jobs, set(originals))
+        ws.work_dir.mkdir(exist_ok=True)
+        write_json_atomic(
+            plan_path,
+            {
+                "jobs": [dataclasses.asdict(job) for job in jobs],
+                "targets": targets,
+                "notes": notes,
+                "policy": str(policy.path),
+            },
+        )
+    jobs_count = len(json.loads(plan_path.read_text(encoding="utf-8"))["jobs"])
+    return list(range((jobs_count + NORMALISE_BATCH - 1) // NORMALISE_BATCH))
+
+
+def normalise_batch(ctx: Context, ws: Workspace, index: int) -> None:
+    """Run one batch of conversions (idempotent; batches may run at once on different workers)."""
+    result_path = ws.work_dir / f"normalise-batch-{index}.json"
+    if ws.is_done("normalise") or result_path.exists():
+        return
+    plan = json.loads((ws.work_dir / "normalise-plan.json").read_text(encoding="utf-8"))
+    part = slice(index * NORMALISE_BATCH, (index + 1) * NORMALISE_BATCH)
+    jobs = [normalisation.Job(**job) for job in plan["jobs"][part]]
     derivatives, events, review, tool_agents = normalisation.run_jobs(
-        policy,
+        cached_policy(),
         jobs,
         sip_dir=ws.sip_dir,
-        derivatives_dir=derivatives_dir,
-        aip_id=state["aip_id"],
+        derivatives_dir=ws.work_dir / "derivatives",
+        aip_id=ws.aip_id,
         digests=ctx.settings.digests,
         validate=ctx.validate_output,
-        taken={aip_layout.payload_aip_path(item["path"]) for item in files},  # never the place of an original
+        targets=plan["targets"][part],
     )
+    write_json_atomic(
+        result_path, {"derivatives": derivatives, "events": events, "review": review, "agents": tool_agents}
+    )
+
+
+def normalise_merge(ctx: Context, ws: Workspace) -> None:
+    """Gather the batches into the normalise step's output and events (in plan order)."""
+    plan = json.loads((ws.work_dir / "normalise-plan.json").read_text(encoding="utf-8"))
+    batches = (len(plan["jobs"]) + NORMALISE_BATCH - 1) // NORMALISE_BATCH
+    derivatives, events, review, tool_agents = [], [], [], []
+    for index in range(batches):
+        path = ws.work_dir / f"normalise-batch-{index}.json"
+        if not path.exists():
+            raise IngestError(f"normalisation batch {index} has not run yet")
+        batch = json.loads(path.read_text(encoding="utf-8"))
+        derivatives += batch["derivatives"]
+        events += batch["events"]
+        review += batch["review"]
+        tool_agents += batch["agents"]
     _register_agents(ws, *tool_agents)
     ws.complete_step(
-        "normalise",
-        events,
-        {
-            "derivatives": derivatives,
-            "review": review + notes,
-            "policy": str(policy.path),
-        },
+        "normalise", events, {"derivatives": derivatives, "review": review + plan["notes"], "policy": plan["policy"]}
     )
+
+
+def step_normalise(ctx: Context, ws: Workspace) -> None:
+    """Preservation and access copies as the format policy says (see preservation/normalise.py).
+
+    In-process the batches run one after another (each converting in parallel threads); the Airflow
+    DAG maps them over workers instead."""
+    for index in normalise_plan(ctx, ws):
+        normalise_batch(ctx, ws, index)
+    normalise_merge(ctx, ws)
 
 
 def step_fixity(ctx: Context, ws: Workspace) -> None:

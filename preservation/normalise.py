@@ -64,6 +64,11 @@ def _derivative_path(job: Job, extension: str, taken: set[str]) -> str:
     return candidate
 
 
+def assign_paths(policy: Policy, jobs: list[Job], taken: set[str]) -> list[str]:
+    """The AIP path of every job's derivative, decided up front so that batches run apart never collide."""
+    return [_derivative_path(job, policy.tools[job.tool].extension, taken) for job in jobs]
+
+
 def run_jobs(
     policy: Policy,
     jobs: list[Job],
@@ -76,6 +81,7 @@ def run_jobs(
     workers: int | None = None,
     event_type: str = "normalization",
     taken: set[str] | None = None,
+    targets: list[str] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str], list[dict[str, str]]]:
     """Run the jobs (in parallel: conversions wait on subprocesses). Returns derivatives, events,
     review reasons and the tool agents used."""
@@ -93,7 +99,7 @@ def run_jobs(
         tool_agents: dict[str, dict[str, str]] = {}
         taken = set() if taken is None else taken  # AIP paths already in use (a migration adds to an AIP)
         kho = agents.kho()
-        for job, conversion in zip(jobs, conversions, strict=True):
+        for index, (job, conversion) in enumerate(zip(jobs, conversions, strict=True)):
             tool = policy.tools[job.tool]
             agent = tool_agents.get(job.tool) or agents.tool(job.tool, tool_version(tool))
             tool_agents[job.tool] = agent
@@ -107,7 +113,7 @@ def run_jobs(
                     outcome_detail=f"{error}; stderr: {conversion.stderr.strip()[-1500:]}".strip()))
                 continue
             assert conversion.output is not None and conversion.identification is not None
-            aip_path = _derivative_path(job, tool.extension, taken)
+            aip_path = targets[index] if targets is not None else _derivative_path(job, tool.extension, taken)
             stored = derivatives_dir / aip_path
             stored.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(conversion.output), stored)

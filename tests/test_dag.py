@@ -123,3 +123,19 @@ def test_transfer_dag_lists_and_exports(airflow_env: dict[str, str], kho_home: P
                        {"export": [aip_id], "to": "Trung tâm Lưu trữ lịch sử", "output": str(out)})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (out / f"transfer-{aip_id}.zip").is_file() and (out / "transfer-manifest.json").is_file()
+
+
+def test_ingest_dag_with_nothing_to_normalise(airflow_env: dict[str, str], kho_home: Path, tmp_path: Path) -> None:
+    """No conversion: the mapped batch task expands to nothing and the ingest still completes."""
+    import shutil
+
+    from tests.test_sip_validation import rewrite_manifest
+
+    sip = tmp_path / "chi-van-ban"
+    shutil.copytree(FIXTURE_SIPS / "hoso-2023-sotnmt-02", sip)
+    for name in ("Công văn 56-STNMT.pdf", "Sơ đồ khu mỏ.png"):
+        (sip / "data" / name).unlink()
+    rewrite_manifest(sip)
+    result = dags_test({**airflow_env, "KHO_HOME": str(kho_home)}, "ingest", {"sip_path": str(sip)})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert len(json_lines(run_kho("aip", "list", "--json", env={"KHO_HOME": str(kho_home)}).stdout)) == 1

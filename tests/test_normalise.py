@@ -116,3 +116,28 @@ def test_policy_explain_and_show() -> None:
     assert run_kho("policy", "check", check=True).returncode == 0
     assert "word-processing" in run_kho("policy", "show", check=True).stdout
     assert run_kho("policy", "explain", "/no/such/file").returncode == 1
+
+
+def test_normalisation_in_batches_gives_the_same_aip(kho_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches (Airflow maps them over workers) must produce what one batch does, with no path collision."""
+    from preservation import ingest
+    from preservation.config import load_settings
+
+    need("soffice", "gs")
+    monkeypatch.setattr(ingest, "NORMALISE_BATCH", 1)
+    ctx = ingest.Context(load_settings())
+    workspace = ingest.start_copy(ctx, FIXTURE_SIPS / "hoso-2024-ubnd-01")
+    for step in ingest.STEPS[: ingest.STEPS.index("normalise")]:
+        ingest.run_step(ctx, workspace, step)
+    batches = ingest.normalise_plan(ctx, workspace)
+    assert batches == [0, 1, 2]
+    for index in reversed(batches):  # any order, as on parallel workers
+        ingest.normalise_batch(ctx, workspace, index)
+    ingest.run_step(ctx, workspace, "normalise")
+    output = workspace.output("normalise")
+    assert sorted(d["aip_path"] for d in output["derivatives"]) == [
+        "representations/rep-02/data/Quyết định 123-QĐ-UBND.pdf", "representations/rep-02/data/Tờ trình.pdf",
+        "representations/rep-03/data/ảnh/Bản đồ.jpg"]
+    result = ingest.run_pipeline(ctx, workspace)
+    assert result.status == "stored"
+    ctx.close()
