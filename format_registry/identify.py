@@ -202,7 +202,11 @@ class Identifier:
         except Exception:  # a broken container is identified by its outer signature only
             return []
         formats = self._fido.puid_format_map
-        return [(formats[p], formats[p].findtext("name")) for p in dict.fromkeys(puids) if p in formats]
+        # FIDO returns container matches in set order, which changes from process to process. Order them
+        # so the answer is stable: newest PRONOM entry first, since FIDO's container check cannot tell the
+        # versions of one family apart (ODF 1.0/1.1/1.2 share their markers) and DROID reports the newest.
+        ordered = sorted((p for p in set(puids) if p in formats), key=_puid_order, reverse=True)
+        return [(formats[p], formats[p].findtext("name")) for p in ordered]
 
     def magic_mime(self, path: Path) -> str | None:
         if self._magic is None:
@@ -304,6 +308,11 @@ def _required_byte(regex: bytes) -> tuple[int, int] | None:
     if match.group(1):
         return offset, int(match.group(1), 16)
     return offset, (match.group(2) or match.group(3))[0]
+
+
+def _puid_order(puid: str) -> tuple[int, int]:
+    prefix, _, number = puid.rpartition("/")
+    return (1 if prefix == "fmt" else 0, int(number) if number.isdigit() else -1)
 
 
 def _compile_signatures(element: Any) -> list[tuple[str, list[tuple[str, re.Pattern[bytes]]] | None]]:
