@@ -378,8 +378,9 @@ def _identify_paths(paths: list[str]) -> list[FormatIdentification]:
 def identify_many(paths: list[Path], workers: int | None = None) -> list[FormatIdentification]:
     """Identify many files, across all cores when there are enough of them (results in input order).
 
-    Workers come from a ``forkserver`` context: no thread state of the caller (an Airflow task,
-    a thread pool) is inherited, and each worker loads the signatures once."""
+    Workers are forked from this process when it runs a single thread (they inherit the loaded
+    signatures); otherwise (an Airflow task, a thread pool) they come from a ``forkserver`` and each
+    loads the signatures once."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -389,6 +390,9 @@ def identify_many(paths: list[Path], workers: int | None = None) -> list[FormatI
         return [identifier.identify(path) for path in paths]
     chunk = max(64, len(paths) // (workers * 8))
     batches = [[str(p) for p in paths[i:i + chunk]] for i in range(0, len(paths), chunk)]
-    context = multiprocessing.get_context("forkserver")
+    method = "fork" if threading.active_count() == 1 else "forkserver"  # fork only with no other thread
+    if method == "fork":
+        shared_identifier()  # loaded once here; forked workers share it copy-on-write
+    context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         return [result for batch in pool.map(_identify_paths, batches) for result in batch]
