@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Debian packages Kho needs at run time: libmagic (identification), conversion tools for normalisation.
 DEBIAN_PACKAGES := libmagic1 ffmpeg ghostscript imagemagick libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui
 
-.PHONY: install system-deps demo test lint typecheck airflow-standalone clean fixtures
+.PHONY: install system-deps demo test bench lint typecheck airflow-standalone clean fixtures
 
 install: system-deps $(VENV)/.installed
 
@@ -39,6 +39,10 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+# Benchmarks side by side with their baselines (bench/README.md); results in bench/results/*.json.
+bench: install
+	$(BIN)/python -m bench all
 
 lint:
 	$(BIN)/ruff check .
