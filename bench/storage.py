@@ -29,14 +29,16 @@ SMALL_FILES = 500
 SMALL_SIZE = 20_000
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
 
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child would report its parent's peak.
 RSS_WORKER = """
-import resource, sys
+import sys
 from pathlib import Path
 from storage_adapters.s3 import S3Storage
 store = S3Storage(sys.argv[2], "aips", endpoint_url=sys.argv[1])
 store.put("aip/big.bin", Path(sys.argv[3]))
 assert store.verify("aip/big.bin", sys.argv[4])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+status = Path("/proc/self/status").read_text()
+print(int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024)
 """
 
 
