@@ -36,6 +36,7 @@ from preservation.catalog import Aip, Catalog, File, StorageCopy
 from preservation.config import Settings
 from preservation.faults import checkpoint
 from preservation.mets import MetsFile, write_aip_mets
+from preservation.retention import retention_expires
 from preservation.workspace import (
     Workspace,
     WorkspaceBusy,
@@ -1078,13 +1079,15 @@ def step_store(ctx: Context, ws: Workspace) -> None:
     aip_id = ws.aip_id
     manifest = ws.output("package")["files"]
     kho = agents.kho()
+    expires = retention_expires(ws.output("validate_sip")["bag_info"])  # the record's own retention period
+    retain_until = datetime(expires.year, expires.month, expires.day, 23, 59, 59, tzinfo=UTC) if expires else None
     events = []
     stored: list[dict[str, str]] = []
     for url in ctx.settings.storage:
         try:
             location = ReplicatedStorage.from_urls([url])  # one location at a time: events per copy
             for number, item in enumerate(manifest, start=1):
-                location.store(f"{aip_id}/{item['key']}", ws.aip_dir / item["key"], item["sha256"])
+                location.store(f"{aip_id}/{item['key']}", ws.aip_dir / item["key"], item["sha256"], retain_until)
                 checkpoint(f"store:after-put:{number}")
         except StorageError as exc:
             ws.record_failure(

@@ -8,6 +8,7 @@ this class fans writes out to all of them and reads from the first location whos
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,14 +27,18 @@ class ReplicatedStorage:
     def from_urls(cls, urls: Sequence[str]) -> ReplicatedStorage:
         return cls([open_location(url) for url in urls])
 
-    def store(self, key: str, source: Path, sha256: str) -> None:
+    def store(self, key: str, source: Path, sha256: str, retain_until: datetime | None = None) -> None:
         """Put ``source`` everywhere it is not already verified, and verify every copy by reading it back.
 
-        Idempotent: a resumed store re-reads the copies already there instead of rewriting them."""
+        Idempotent: a resumed store re-reads the copies already there instead of rewriting them.
+        ``retain_until`` goes to locations that lock objects (S3 Object Lock)."""
         for location in self.locations:
             if location.exists(key) and location.verify(key, sha256):
                 continue
-            location.put(key, source)
+            if retain_until is not None and getattr(location, "object_lock", None):
+                location.put(key, source, retain_until=retain_until)  # type: ignore[call-arg]
+            else:
+                location.put(key, source)
             if not location.verify(key, sha256):
                 raise StorageError(f"{location.url}: {key} read back with a different SHA-256")
 

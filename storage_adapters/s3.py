@@ -383,8 +383,10 @@ class S3Storage:
         if self.kms_key_id:
             args["SSEKMSKeyId"] = self.kms_key_id
         if retention and self.object_lock and self.retention_days:
+            until = datetime.now(UTC) + timedelta(days=self.retention_days)
+            record = getattr(self, "_retain_until", None)
             args["ObjectLockMode"] = self.object_lock
-            args["ObjectLockRetainUntilDate"] = datetime.now(UTC) + timedelta(days=self.retention_days)
+            args["ObjectLockRetainUntilDate"] = max(until, record) if record else until
         return args
 
     def _with_retries(self, call: Callable[[], T], body: _FileRange) -> T:
@@ -441,9 +443,13 @@ class S3Storage:
 
     # -- the StorageLocation protocol --------------------------------------------------------
 
-    def put(self, key: str, source: Path) -> None:
+    def put(self, key: str, source: Path, retain_until: datetime | None = None) -> None:
         """Upload ``source`` atomically: one PutObject up to ``part_size``, else a multipart upload
-        that is completed only when every part arrived intact and aborted on any failure."""
+        that is completed only when every part arrived intact and aborted on any failure.
+
+        With Object Lock configured, ``retain_until`` (the record's own retention, e.g. 10 years after
+        its work ended) extends the location's minimum ``retention_days``; it never shortens it."""
+        self._retain_until = retain_until
         full = self._object_key(key)
         self._require_bucket()
         try:

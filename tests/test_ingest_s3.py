@@ -75,3 +75,16 @@ def test_audit_finds_and_repairs_an_object_corrupted_through_the_s3_api(s3_env: 
     body = s3.get_object(Bucket=s3_env["BUCKET"], Key=key)["Body"].read()  # type: ignore[attr-defined]
     assert body == (FIXTURE_SIPS / "hoso-2023-sotnmt-02/data/Ghi chú.txt").read_bytes()
     assert json.loads(run_kho("fixity", "--json", env=env, check=True).stdout)["failed"] == 0
+
+
+def test_object_lock_retention_follows_the_record(s3_env: dict[str, str], moto_server: MotoServer,
+                                                  sample_sip: Path) -> None:
+    from tests.test_retention import with_bag_info
+
+    env = {**s3_env, "KHO_STORAGE": f"{s3_env['KHO_STORAGE']}?object_lock=GOVERNANCE&retention_days=1"}
+    assert run_kho("storage", "init", env=env).returncode == 0
+    with_bag_info(sample_sip, maintenance="06", endDate="28/12/2024")  # 10 years: kept until 31/12/2034
+    aip_id = json.loads(run_kho("ingest", str(sample_sip), "--json", env=env, check=True).stdout)["aip_id"]
+    head = client(moto_server).head_object(Bucket=s3_env["BUCKET"], Key=f"aips/{aip_id}/METS.xml")  # type: ignore[attr-defined]
+    assert head["ObjectLockMode"] == "GOVERNANCE"
+    assert head["ObjectLockRetainUntilDate"].year == 2034
