@@ -23,6 +23,7 @@ BENCHMARKS = {
     "mets": "write_aip_mets with embedded PREMIS for 1k, 10k, 100k files: seconds, peak RSS, validity",
     "largefile": "kho ingest of one large file (--gb, default 1): peak RSS, MB/s vs openssl",
     "storage": "S3Storage on a local moto endpoint vs boto3 upload_file/download_file; tar vs objects; RSS",
+    "normalise": "DOCX -> PDF/A-2b documents/min: one LibreOffice per document vs one warm LibreOffice",
 }
 
 

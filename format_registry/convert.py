@@ -91,3 +91,46 @@ def tool_version(tool: Tool) -> str:
         if completed.returncode == 0 and line:
             return line[0][:120]
     return "unknown"
+
+
+def run_tool_batch(tool: Tool, sources: list[Path], workdir: Path) -> list[Conversion]:
+    """Convert many files with one process of a ``batch`` tool (LibreOffice), then check each output.
+
+    One start-up for the whole batch instead of one per file; inputs whose names would give the same
+    output name, and any input whose output is missing or wrong after the batch, are converted again
+    one by one, so every file still gets its own verdict and error."""
+    if not tool.batch or len(sources) < 2:
+        return [run_tool(tool, source, workdir / str(n)) for n, source in enumerate(sources)]
+    outdir, scratch = workdir / "batch-out", workdir / "batch-scratch"
+    for folder in (outdir, scratch):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    seen: set[str] = set()
+    batched = [s for s in sources if not (s.stem in seen or seen.add(s.stem))]  # type: ignore[func-returns-value]
+    command: list[str] = []
+    for part in render_command(tool, source=batched[0], output=outdir, outdir=outdir, scratch=scratch):
+        command.extend(str(s) for s in batched) if part == str(batched[0]) else command.append(part)
+    results: dict[Path, Conversion] = {}
+    if shutil.which(command[0]) is not None:
+        started = time.monotonic()
+        env = {**os.environ, "HOME": str(scratch)}
+        try:
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                       start_new_session=True, cwd=scratch)
+            try:
+                _, stderr = process.communicate(timeout=tool.timeout * len(batched))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                _, stderr = process.communicate()
+            seconds = (time.monotonic() - started) / len(batched)
+            err_text = (stderr or b"").decode("utf-8", "replace")[-4000:]
+            for source in batched:
+                target = output_path(tool, source=source, outdir=outdir)
+                if not target.is_file() or target.stat().st_size == 0:
+                    continue  # converted again on its own below, for its own error message
+                found = identify(target)
+                if found.puid in tool.expect or found.mime in tool.expect:
+                    results[source] = Conversion(tool.name, command, target, found, "", err_text, seconds)
+        except OSError:
+            results.clear()
+    return [results.get(source) or run_tool(tool, source, workdir / str(n)) for n, source in enumerate(sources)]

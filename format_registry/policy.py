@@ -62,6 +62,7 @@ class Tool:
     extension: str
     timeout: float
     expect: tuple[str, ...]
+    batch: bool = False  # the tool converts many inputs in one process ({input} stands for all of them)
 
 
 @dataclass
@@ -112,7 +113,8 @@ def load_policy(policy_path: Path | None = None, tools_path: Path | None = None)
     data = _load_yaml(policy_path, "policy.schema.json")
     tools_data = _load_yaml(tools_path, "tools.schema.json")["tools"]
     tools = {name: Tool(name=name, command=tuple(spec["command"]), output=spec["output"],
-                        extension=spec["extension"], timeout=float(spec["timeout"]), expect=tuple(spec["expect"]))
+                        extension=spec["extension"], timeout=float(spec["timeout"]), expect=tuple(spec["expect"]),
+                        batch=bool(spec.get("batch", False)))
              for name, spec in tools_data.items()}
     problems = []
     seen_ids: set[str] = set()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from format_registry.convert import Conversion, run_tool, tool_version
+from format_registry.convert import Conversion, run_tool_batch, tool_version
 from format_registry.policy import Policy
 from packages.aip import payload_relative
 from packages.checksums import hash_file
@@ -28,6 +28,7 @@ from preservation import agents, premis
 PRESERVATION_REP = "rep-02"
 ACCESS_REP = "rep-03"
 REPRESENTATION_OF = {"preservation": PRESERVATION_REP, "access": ACCESS_REP}
+BATCH_TOOL_CHUNK = 25  # files per LibreOffice process
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,7 @@ def run_jobs(
     workers = workers or max(1, min(4, os.cpu_count() or 1))
     scratch_root = Path(tempfile.mkdtemp(prefix="kho-normalise-"))
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            conversions = list(pool.map(
-                lambda pair: run_tool(policy.tools[pair[1].tool], (sip_dir / pair[1].source_path).resolve(),
-                                      scratch_root / str(pair[0])),
-                enumerate(jobs)))
+        conversions = _convert_all(policy, jobs, sip_dir, scratch_root, workers)
         derivatives: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
         review: list[str] = []
@@ -138,6 +135,31 @@ def run_jobs(
         return derivatives, events, review, list(tool_agents.values())
     finally:
         shutil.rmtree(scratch_root, ignore_errors=True)
+
+
+def _convert_all(policy: Policy, jobs: list[Job], sip_dir: Path, scratch: Path, workers: int) -> list[Conversion]:
+    """Every job's conversion, in job order: jobs of a ``batch`` tool (LibreOffice) go to one process per
+    tool and chunk, the others one by one; all of it spread over ``workers`` threads."""
+    units: list[tuple[str, list[int]]] = []
+    by_tool: dict[str, list[int]] = {}
+    for index, job in enumerate(jobs):
+        if policy.tools[job.tool].batch:
+            by_tool.setdefault(job.tool, []).append(index)
+        else:
+            units.append((job.tool, [index]))
+    for tool, indices in by_tool.items():
+        units += [(tool, indices[i:i + BATCH_TOOL_CHUNK]) for i in range(0, len(indices), BATCH_TOOL_CHUNK)]
+
+    def convert(numbered: tuple[int, tuple[str, list[int]]]) -> list[tuple[int, Conversion]]:
+        number, (tool, indices) = numbered
+        sources = [(sip_dir / jobs[i].source_path).resolve() for i in indices]
+        return list(zip(indices, run_tool_batch(policy.tools[tool], sources, scratch / f"unit-{number}"), strict=True))
+
+    done: dict[int, Conversion] = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for pairs in pool.map(convert, enumerate(units)):
+            done.update(pairs)
+    return [done[index] for index in range(len(jobs))]
 
 
 def _accept(conversion: Conversion, validate: Callable[[Path, str | None, str | None], dict[str, Any]] | None) -> str:
