@@ -32,7 +32,7 @@ from packages.checksums import hash_file
 from packages.sip import PayloadFile, Problem, SipReport, payload_hash, validate_sip
 from preservation import agents, premis
 from preservation import normalise as normalisation
-from preservation.catalog import Aip, Catalog, File, StorageCopy
+from preservation.catalog import Aip, Catalog, File, StorageCopy, content_file
 from preservation.config import Settings
 from preservation.faults import checkpoint
 from preservation.mets import MetsFile, write_aip_mets
@@ -1183,26 +1183,14 @@ def step_index(ctx: Context, ws: Workspace) -> None:
             for obj in objects:
                 key = obj["aip_path"]
                 payload_keys.add(key)
+                validated_file = validated.get(obj["original_name"]) or {}
                 session.add(
-                    File(
-                        id=obj["id"],
-                        aip_id=aip_id,
-                        path=key,
-                        original_path=obj["original_name"],
-                        role=obj["role"],
-                        representation=obj["representation"],
-                        source_id=obj["source_id"],
-                        validation_status=(validated.get(obj["original_name"]) or {}).get("status"),
-                        validator=(validated.get(obj["original_name"]) or {}).get("validator"),
+                    content_file(
+                        aip_id,
+                        obj,
+                        validation_status=validated_file.get("status"),
+                        validator=validated_file.get("validator"),
                         **_file_access(file_access, obj, by_id),
-                        size=obj["size"],
-                        sha256=obj["digests"]["sha256"],
-                        sha512=obj["digests"].get("sha512"),
-                        puid=obj["puid"],
-                        format_name=obj["format_name"],
-                        format_version=obj["format_version"],
-                        mime=obj["mime"],
-                        id_method=obj["method"],
                     )
                 )
             for item in package["files"]:

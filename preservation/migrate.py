@@ -25,7 +25,7 @@ from packages import aip as aip_layout
 from packages.checksums import hash_file
 from preservation import agents, premis
 from preservation import normalise as normalisation
-from preservation.catalog import Aip, Catalog, File
+from preservation.catalog import Aip, Catalog, File, content_file
 from preservation.dip import _fetch
 from preservation.faults import checkpoint
 from preservation.mets import MetsFile, write_aip_mets
@@ -378,25 +378,7 @@ def _commit(
 ) -> None:
     with catalog.session() as session:
         for derivative in derivatives:
-            session.add(
-                File(
-                    id=derivative["id"],
-                    aip_id=aip.id,
-                    path=derivative["aip_path"],
-                    original_path=derivative["aip_path"],
-                    role=derivative["purpose"],
-                    representation=derivative["representation"],
-                    source_id=derivative["source_id"],
-                    size=derivative["size"],
-                    sha256=derivative["digests"]["sha256"],
-                    sha512=derivative["digests"].get("sha512"),
-                    puid=derivative["puid"],
-                    format_name=derivative["format_name"],
-                    format_version=derivative["format_version"],
-                    mime=derivative["mime"],
-                    id_method=derivative["method"],
-                )
-            )
+            session.add(content_file(aip.id, {**derivative, "role": derivative["purpose"]}))
         for upload in uploads:
             if upload["role"] != "metadata":
                 continue

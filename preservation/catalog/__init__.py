@@ -20,7 +20,7 @@ from preservation.catalog.models import Agent, Aip, ChainHead, Event, File, Stor
 MIGRATIONS = Path(__file__).parent / "migrations"
 GENESIS_HASH = "0" * 64
 
-__all__ = ["Agent", "Aip", "Catalog", "Event", "File", "StorageCopy", "as_utc", "event_hash"]
+__all__ = ["Agent", "Aip", "Catalog", "Event", "File", "StorageCopy", "as_utc", "content_file", "event_hash"]
 
 
 def event_hash(fields: dict[str, Any], prev_hash: str) -> str:
@@ -44,6 +44,28 @@ def as_utc(value: datetime | str) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def content_file(aip_id: str, obj: dict[str, Any], **extra: Any) -> File:
+    """The catalog row of a content file from the object dict the pipeline carries (original or copy)."""
+    return File(
+        id=obj["id"],
+        aip_id=aip_id,
+        path=obj["aip_path"],
+        original_path=obj.get("original_name", obj["aip_path"]),
+        role=obj["role"],
+        representation=obj["representation"],
+        source_id=obj.get("source_id"),
+        size=obj["size"],
+        sha256=obj["digests"]["sha256"],
+        sha512=obj["digests"].get("sha512"),
+        puid=obj["puid"],
+        format_name=obj["format_name"],
+        format_version=obj["format_version"],
+        mime=obj["mime"],
+        id_method=obj.get("method"),
+        **extra,
+    )
 
 
 class Catalog:
@@ -161,7 +183,7 @@ class Catalog:
         found: set[str] = set()
         with self.session() as session:
             for start in range(0, len(ids), 500):
-                found.update(session.scalars(select(Event.id).where(Event.id.in_(ids[start:start + 500]))))
+                found.update(session.scalars(select(Event.id).where(Event.id.in_(ids[start : start + 500]))))
         return found
 
     def event_count(self) -> int:
@@ -244,8 +266,7 @@ class Catalog:
                 )
             if event_hash(fields, previous) != row.hash:
                 return (
-                    f"event #{row.seq} ({row.id}, {row.event_type}) was edited: "
-                    "its content no longer matches its hash"
+                    f"event #{row.seq} ({row.id}, {row.event_type}) was edited: its content no longer matches its hash"
                 )
             previous, previous_seq = row.hash, row.seq
         with self.session() as session:
