@@ -968,6 +968,8 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
             schema_location=False,
         )
 
+    validated = ws.output("validate_formats").get("validated", {})
+    technical = {f"file-{o['id']}": validated[o["original_name"]] for o in objects if o["original_name"] in validated}
     representations: dict[str, list[MetsFile]] = {}
     for item in objects:
         representations.setdefault(item["representation"], []).append(
@@ -978,6 +980,7 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
                 sha256=item["digests"]["sha256"],
                 mime=item["mime"] or "application/octet-stream",
                 created=_mtime_iso(ws.path / item["workspace_path"]),
+                admid=f"tech-file-{item['id']}" if f"file-{item['id']}" in technical else None,
             )
         )
     write_aip_mets(
@@ -997,6 +1000,7 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
         + [_metadata_file(ws, f"{aip_layout.OTHER_DIR}/{n}", "text/plain") for n in other_names],
         representations=sorted(representations.items()),
         alt_record_ids=_alt_record_ids(ctx, validation["bag_info"]),
+        technical=technical,
     )
     ws.complete_step("describe", [])
 

@@ -44,6 +44,32 @@ class MetsFile:
     sha256: str
     mime: str
     created: str  # ISO 8601
+    admid: str | None = None  # the techMD holding this file's validation verdict
+
+
+KHO_NS = "https://kho.example/ns/validation"
+
+
+def _tech_md(file_id: str, verdict: dict[str, Any]) -> etree._Element:
+    """A file's format validation verdict as a METS techMD (the PREMIS events carry the detail)."""
+    tech = etree.Element(_m("techMD"), {"ID": f"tech-{file_id}", "STATUS": "CURRENT"})
+    wrap = etree.SubElement(tech, _m("mdWrap"), {"MDTYPE": "OTHER", "OTHERMDTYPE": "KHO-VALIDATION"})
+    data = etree.SubElement(wrap, _m("xmlData"))
+    element = etree.SubElement(
+        data,
+        f"{{{KHO_NS}}}validation",
+        {
+            "status": verdict["status"],
+            "validator": verdict.get("validator") or "",
+            "toolVersion": verdict.get("tool_version") or "",
+        },
+        nsmap={"kho": KHO_NS},
+    )
+    for message in verdict.get("messages", [])[:10]:
+        etree.SubElement(element, f"{{{KHO_NS}}}message", {"severity": message.get("severity", "")}).text = message.get(
+            "text", ""
+        )[:500]
+    return tech
 
 
 def _md_ref(xf: Any, wrapper: str, md_id: str, md_type: str, item: MetsFile) -> None:
@@ -76,6 +102,7 @@ def _file(item: MetsFile) -> etree._Element:
             "CREATED": item.created,
             "CHECKSUM": item.sha256,
             "CHECKSUMTYPE": "SHA-256",
+            **({"ADMID": item.admid} if item.admid else {}),
         },
     )
     etree.SubElement(element, _m("FLocat"), {"LOCTYPE": "URL", _x("type"): "simple", _x("href"): item.href})
@@ -99,6 +126,7 @@ def write_aip_mets(
     package_type: str = "AIP",
     objid: str | None = None,
     alt_record_ids: dict[str, str] | None = None,
+    technical: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """Write ``target`` in one pass; each representation's files may come from a generator."""
     other = list(other_metadata)
@@ -142,6 +170,8 @@ def write_aip_mets(
             xf.write(header)
             _md_ref(xf, "dmdSec", "dmd-dc", "DC", descriptive)
             with xf.element(_m("amdSec"), {"ID": "amd"}):
+                for file_id, verdict in (technical or {}).items():  # techMD precedes digiprovMD (METS order)
+                    xf.write(_tech_md(file_id, verdict))
                 _md_ref(xf, "digiprovMD", "digiprov-premis-file", "PREMIS", preservation)
                 with (
                     xf.element(_m("digiprovMD"), {"ID": "digiprov-premis-embedded", "STATUS": "CURRENT"}),
@@ -155,10 +185,14 @@ def write_aip_mets(
                         xf.write(_file(item))
                 for name, files in representations:
                     ids = payload_ids.setdefault(name, [])
-                    with xf.element(_m("fileGrp"), {
-                        "ID": f"grp-{name}", "USE": f"Representations/{name}",
-                        f"{{{CSIP_NS}}}CONTENTINFORMATIONTYPE": "MIXED",
-                    }):
+                    with xf.element(
+                        _m("fileGrp"),
+                        {
+                            "ID": f"grp-{name}",
+                            "USE": f"Representations/{name}",
+                            f"{{{CSIP_NS}}}CONTENTINFORMATIONTYPE": "MIXED",
+                        },
+                    ):
                         for item in files:
                             ids.append(item.file_id)
                             xf.write(_file(item))

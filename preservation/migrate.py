@@ -289,6 +289,11 @@ def _write_revision(
     dc = metadata[aip_layout.DC_PATH]
     others = [md(p, r.size, r.sha256) for p, r in sorted(metadata.items()) if p.startswith(f"{aip_layout.OTHER_DIR}/")]
     others.append(md(previous_key, previous_mets.stat().st_size, previous_sha))
+    technical: dict[str, dict[str, Any]] = {  # the validation verdicts stay in the revised METS
+        f"file-{r.id}": {"status": r.validation_status, "validator": r.validator, "tool_version": "", "messages": []}
+        for r in rows
+        if r.validation_status
+    }
     representations: dict[str, list[MetsFile]] = {}
     for obj in objects:
         representations.setdefault(obj["representation"], []).append(
@@ -299,6 +304,7 @@ def _write_revision(
                 sha256=obj["digests"]["sha256"],
                 mime=obj["mime"] or "application/octet-stream",
                 created=now,
+                admid=f"tech-file-{obj['id']}" if f"file-{obj['id']}" in technical else None,
             )
         )
 
@@ -326,6 +332,7 @@ def _write_revision(
         other_metadata=others,
         representations=sorted(representations.items()),
         record_status="REVISED",
+        technical=technical,
     )
     uploads = [
         {

@@ -20,6 +20,20 @@ def test_ingest_records_a_validation_event_per_file(kho_home: Path) -> None:
     validations = [e for e in shown["events"] if e["type"] == "validation" and "format validation" in e["detail"]]
     assert len(validations) == 6
     assert shown["needs_review"] is False
+    # the verdicts are in the METS too: one techMD per original, linked from its file entry
+    from lxml import etree
+
+    from tests.conftest import SCHEMAS
+
+    mets = etree.parse(str(kho_home / "storage" / str(out["aip_id"]) / "METS.xml"))
+    assert etree.XMLSchema(etree.parse(str(SCHEMAS / "mets-premis-combined.xsd"))).validate(mets)
+    ns = {"m": "http://www.loc.gov/METS/", "k": "https://kho.example/ns/validation"}
+    pdf = next(f for f in mets.iterfind(".//m:file", ns)
+               if f.find("m:FLocat", ns).get("{http://www.w3.org/1999/xlink}href").endswith("123-QĐ-UBND.pdf")
+               and "rep-01" in f.find("m:FLocat", ns).get("{http://www.w3.org/1999/xlink}href"))
+    tech = mets.find(f".//m:techMD[@ID='{pdf.get('ADMID')}']", ns)
+    assert tech.find(".//k:validation", ns).get("status") == "valid"
+    assert tech.find(".//k:validation", ns).get("validator") == "pikepdf"
 
 
 def test_invalid_original_is_kept_and_flags_review(kho_home: Path, sample_sip: Path) -> None:
