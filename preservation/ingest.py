@@ -35,7 +35,7 @@ from preservation import normalise as normalisation
 from preservation.catalog import Aip, Catalog, File, StorageCopy, content_file
 from preservation.config import Settings
 from preservation.faults import checkpoint
-from preservation.mets import MetsFile, write_aip_mets
+from preservation.mets import MetsFile, representation_files, write_aip_mets
 from preservation.retention import retention_expires
 from preservation.workspace import (
     Workspace,
@@ -970,19 +970,9 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
 
     validated = ws.output("validate_formats").get("validated", {})
     technical = {f"file-{o['id']}": validated[o["original_name"]] for o in objects if o["original_name"] in validated}
-    representations: dict[str, list[MetsFile]] = {}
-    for item in objects:
-        representations.setdefault(item["representation"], []).append(
-            MetsFile(
-                file_id=f"file-{item['id']}",
-                href=item["aip_path"],
-                size=item["size"],
-                sha256=item["digests"]["sha256"],
-                mime=item["mime"] or "application/octet-stream",
-                created=_mtime_iso(ws.path / item["workspace_path"]),
-                admid=f"tech-file-{item['id']}" if f"file-{item['id']}" in technical else None,
-            )
-        )
+    representations = representation_files(
+        objects, lambda item: _mtime_iso(ws.path / item["workspace_path"]), technical
+    )
     write_aip_mets(
         root / aip_layout.METS_NAME,
         aip_id=aip_id,
@@ -998,7 +988,7 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
             for path in descriptive_extra
         ]
         + [_metadata_file(ws, f"{aip_layout.OTHER_DIR}/{n}", "text/plain") for n in other_names],
-        representations=sorted(representations.items()),
+        representations=representations,
         alt_record_ids=_alt_record_ids(ctx, validation["bag_info"]),
         technical=technical,
     )

@@ -50,6 +50,22 @@ class MetsFile:
 KHO_NS = "https://kho.example/ns/validation"
 
 
+def representation_files(
+    objects: Iterable[dict[str, Any]], created: Callable[[dict[str, Any]], str], technical: dict[str, Any] | None = None
+) -> list[tuple[str, list[MetsFile]]]:
+    """The content files grouped by representation, as ``write_aip_mets`` takes them; a file with a
+    validation verdict in ``technical`` points at its techMD."""
+    groups: dict[str, list[MetsFile]] = {}
+    for obj in objects:
+        file_id = f"file-{obj['id']}"
+        groups.setdefault(obj["representation"], []).append(MetsFile(
+            file_id=file_id, href=obj["aip_path"], size=obj["size"], sha256=obj["digests"]["sha256"],
+            mime=obj["mime"] or "application/octet-stream", created=created(obj),
+            admid=f"tech-{file_id}" if technical and file_id in technical else None,
+        ))
+    return sorted(groups.items())
+
+
 def _tech_md(file_id: str, verdict: dict[str, Any]) -> etree._Element:
     """A file's format validation verdict as a METS techMD (the PREMIS events carry the detail)."""
     tech = etree.Element(_m("techMD"), {"ID": f"tech-{file_id}", "STATUS": "CURRENT"})

@@ -28,7 +28,7 @@ from preservation import normalise as normalisation
 from preservation.catalog import Aip, Catalog, File, content_file
 from preservation.dip import _fetch
 from preservation.faults import checkpoint
-from preservation.mets import MetsFile, write_aip_mets
+from preservation.mets import MetsFile, representation_files, write_aip_mets
 from storage_adapters.base import StorageError
 from storage_adapters.registry import open_location
 
@@ -294,19 +294,7 @@ def _write_revision(
         for r in rows
         if r.validation_status
     }
-    representations: dict[str, list[MetsFile]] = {}
-    for obj in objects:
-        representations.setdefault(obj["representation"], []).append(
-            MetsFile(
-                file_id=f"file-{obj['id']}",
-                href=obj["aip_path"],
-                size=obj["size"],
-                sha256=obj["digests"]["sha256"],
-                mime=obj["mime"] or "application/octet-stream",
-                created=now,
-                admid=f"tech-file-{obj['id']}" if f"file-{obj['id']}" in technical else None,
-            )
-        )
+    representations = representation_files(objects, lambda _obj: now, technical)
 
     def embedded(xf: Any) -> None:
         premis.write_premis(
@@ -330,7 +318,7 @@ def _write_revision(
         preservation=md(aip_layout.PREMIS_PATH, premis_path.stat().st_size, premis_sha),
         write_embedded_premis=embedded,
         other_metadata=others,
-        representations=sorted(representations.items()),
+        representations=representations,
         record_status="REVISED",
         technical=technical,
     )

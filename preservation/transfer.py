@@ -30,7 +30,7 @@ from packages.checksums import hash_file
 from preservation import agents, premis
 from preservation.catalog import Aip, Catalog
 from preservation.dip import _fetch
-from preservation.mets import MetsFile, write_aip_mets
+from preservation.mets import MetsFile, representation_files, write_aip_mets
 from preservation.migrate import catalog_agents, catalog_events, catalog_objects
 
 MANIFEST = "transfer-manifest.json"
@@ -122,16 +122,12 @@ def _build_package(catalog: Catalog, aip: Aip, out_dir: Path, *, sender: str, re
 
         others = sorted(p.relative_to(root).as_posix() for p in (root / aip_layout.OTHER_DIR).rglob("*")
                         if p.is_file()) if (root / aip_layout.OTHER_DIR).exists() else []
-        representations: dict[str, list[MetsFile]] = {}
-        for obj in objects:
-            representations.setdefault(obj["representation"], []).append(MetsFile(
-                file_id=f"file-{obj['id']}", href=obj["aip_path"], size=obj["size"],
-                sha256=obj["digests"]["sha256"], mime=obj["mime"] or "application/octet-stream", created=now))
+        representations = representation_files(objects, lambda _obj: now)
         write_aip_mets(root / aip_layout.METS_NAME, aip_id=aip.id, label=aip.title or aip.sip_name, created=now,
                        software_version=agents.KHO_VERSION, organization=organization,
                        descriptive=md(aip_layout.DC_PATH), preservation=md(aip_layout.PREMIS_PATH),
                        write_embedded_premis=lambda xf: None, other_metadata=[md(p) for p in others],
-                       representations=sorted(representations.items()), package_type="SIP", objid=name)
+                       representations=representations, package_type="SIP", objid=name)
         archive = out_dir / f"{name}.zip"
         partial = archive.with_suffix(".zip.partial")
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as handle:
