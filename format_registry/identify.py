@@ -101,6 +101,7 @@ class Identifier:
         formats = self._fido.formats
         self._always: set[int] = set()
         self._by_offset: dict[int, dict[int, set[int]]] = {}  # offset -> byte found there -> formats
+        self._windows: list[tuple[int, int, int, bytes]] = []  # format, lowest, highest offset, byte
         for number, element in enumerate(formats):
             signatures = element.findall("signature")
             if not signatures:
@@ -113,10 +114,12 @@ class Identifier:
                         break
                 if required is None:
                     self._always.add(number)
-                else:
-                    offset, byte = required
-                    self._by_offset.setdefault(offset, {}).setdefault(byte, set()).add(number)
-        self._head_size = max(self._by_offset, default=0) + 1
+                elif required[0] == required[1]:
+                    low, _, byte = required
+                    self._by_offset.setdefault(low, {}).setdefault(byte, set()).add(number)
+                else:  # ".{m,n}X": X somewhere in that window
+                    self._windows.append((number, required[0], required[1], bytes([required[2]])))
+        self._head_size = max([*self._by_offset, *(w[2] for w in self._windows)], default=0) + 1
         self._puids = [element.findtext("puid") for element in formats]
         priority = self._fido.puid_has_priority_over_map
         self._priority = [priority.get(puid, frozenset()) for puid in self._puids]
@@ -178,6 +181,9 @@ class Identifier:
         for offset, by_byte in self._by_offset.items():
             if offset < len(head):
                 numbers.update(by_byte.get(head[offset], ()))
+        for number, low, high, byte in self._windows:
+            if number not in numbers and head.find(byte, low, high + 1) != -1:
+                numbers.add(number)
         return sorted(numbers)
 
     def _container_kind(self, path: Path, matches: list[tuple[Any, str]]) -> str | None:
@@ -282,32 +288,32 @@ _FIXED_SKIP = re.compile(rb"\.\{(\d+)(?:,(\d+))?\}")
 MAX_INDEXED_OFFSET = 4096
 
 
-def _required_byte(regex: bytes) -> tuple[int, int] | None:
-    """(offset, byte) that a FIDO BOF regex (``(?s)\\A...``) requires, or None if it has no such byte.
+def _required_byte(regex: bytes) -> tuple[int, int, int] | None:
+    """(lowest offset, highest offset, byte): a FIDO BOF regex (``(?s)\\A...``) requires that byte somewhere
+    in that window of the file's head; None if it has no such byte.
 
-    Handles a literal first token, optionally after a fixed-width skip ``.{n}`` / ``.{n,n}``; anything
-    else (ranges, classes, groups, top-level alternatives) gives None, so the format is always tried."""
+    Handles a literal first token, optionally after a skip ``.{n}``, ``.{n,n}`` or ``.{m,n}``; anything
+    else (classes, groups, top-level alternatives) gives None, so the format is always tried."""
     prefix = b"(?s)\\A"
     if not regex.startswith(prefix):
         return None
     rest = regex[len(prefix):]
     if _has_top_level_alternative(rest):
         return None
-    offset = 0
+    low = high = 0
     skip = _FIXED_SKIP.match(rest)
     if skip:
-        low, high = int(skip.group(1)), skip.group(2)
-        if high is not None and int(high) != low:
-            return None
-        offset, rest = low, rest[skip.end():]
-    if offset > MAX_INDEXED_OFFSET:
+        low = int(skip.group(1))
+        high = int(skip.group(2)) if skip.group(2) is not None else low
+        rest = rest[skip.end():]
+    if high > MAX_INDEXED_OFFSET:
         return None
     match = _FIRST_TOKEN.match(rest)
     if not match or rest[match.end():match.end() + 1] in (b"?", b"*", b"{"):
         return None
     if match.group(1):
-        return offset, int(match.group(1), 16)
-    return offset, (match.group(2) or match.group(3))[0]
+        return low, high, int(match.group(1), 16)
+    return low, high, (match.group(2) or match.group(3))[0]
 
 
 def _puid_order(puid: str) -> tuple[int, int]:
