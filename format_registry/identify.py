@@ -245,6 +245,10 @@ class Identifier:
                 None, "Empty file", None, "application/x-empty", "none", self.tool, warning="zero-byte file"
             )
         if matchtype == "extension":
+            if mime_magic != "text/plain" and any(_text(m[0], "mime") == "text/plain" for m in matches):
+                # libmagic's weak audio/video heuristics fire on some UTF-8 Vietnamese text ("V\xe1..."
+                # reads as an MPEG-4 LATM sync word); text that decodes cleanly is text.
+                mime_magic = "text/plain" if _is_utf8_text(path) else mime_magic
             narrowed = [m for m in matches if _text(m[0], "mime") and _text(m[0], "mime") == mime_magic]
             if narrowed:
                 matches = narrowed
@@ -279,6 +283,26 @@ class Identifier:
                 warning="no single PRONOM format matched",
             )
         return FormatIdentification(None, None, None, None, "none", self.tool, warning="format not identified")
+
+
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
+TEXT_SNIFF_BYTES = 65536
+
+
+def _is_utf8_text(path: Path) -> bool:
+    """The file's first 64 kB are UTF-8 without control characters (a cut multi-byte tail allowed)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(TEXT_SNIFF_BYTES)
+    except OSError:
+        return False
+    if not head or _CONTROL.search(head):
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return len(head) == TEXT_SNIFF_BYTES and exc.start >= len(head) - 3 and exc.reason == "unexpected end of data"
+    return True
 
 
 _FIRST_TOKEN = re.compile(rb"\\x([0-9a-fA-F]{2})|\\([^0-9A-Za-z])|([^.\[\](){}*+?|^$\\])", re.S)

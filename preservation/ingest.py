@@ -24,6 +24,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import insert
+
 from format_registry.identify import Identifier, identify_many, shared_identifier
 from format_registry.policy import cached_policy
 from packages import aip as aip_layout
@@ -32,7 +34,7 @@ from packages.checksums import hash_file
 from packages.sip import PayloadFile, Problem, SipReport, payload_hash, validate_sip
 from preservation import agents, premis
 from preservation import normalise as normalisation
-from preservation.catalog import Aip, Catalog, File, StorageCopy, content_file
+from preservation.catalog import Aip, Catalog, File, StorageCopy, content_file_row
 from preservation.config import Settings
 from preservation.faults import checkpoint
 from preservation.mets import MetsFile, representation_files, write_aip_mets
@@ -1174,12 +1176,13 @@ def step_index(ctx: Context, ws: Workspace) -> None:
             )
             session.flush()
             payload_keys = set()
+            rows = []
             for obj in objects:
                 key = obj["aip_path"]
                 payload_keys.add(key)
                 validated_file = validated.get(obj["original_name"]) or {}
-                session.add(
-                    content_file(
+                rows.append(
+                    content_file_row(
                         aip_id,
                         obj,
                         validation_status=validated_file.get("status"),
@@ -1189,18 +1192,19 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                 )
             for item in package["files"]:
                 if item["key"] not in payload_keys:
-                    session.add(
-                        File(
-                            id=str(uuid.uuid5(uuid.UUID(aip_id), item["key"])),
-                            aip_id=aip_id,
-                            path=item["key"],
-                            original_path=item["key"],
-                            role="metadata",
-                            size=item["size"],
-                            sha256=item["sha256"],
-                            mime="text/xml" if item["key"].endswith(".xml") else "text/plain",
-                        )
+                    rows.append(
+                        {
+                            "id": str(uuid.uuid5(uuid.UUID(aip_id), item["key"])),
+                            "aip_id": aip_id,
+                            "path": item["key"],
+                            "original_path": item["key"],
+                            "role": "metadata",
+                            "size": item["size"],
+                            "sha256": item["sha256"],
+                            "mime": "text/xml" if item["key"].endswith(".xml") else "text/plain",
+                        }
                     )
+            session.execute(insert(File), rows)  # one executemany instead of an ORM object per file
             for copy in copies:
                 session.add(
                     StorageCopy(

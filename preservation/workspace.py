@@ -30,8 +30,9 @@ class WorkspaceBusy(RuntimeError):
 
 def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))  # no indent: the C encoder, 10x faster
     with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, ensure_ascii=False, indent=1)
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)

@@ -57,3 +57,22 @@ def test_identify_many_uses_a_pool_and_keeps_order(tmp_path: Path) -> None:
     assert len(pooled) == 600
     assert [(r.puid, r.mime) for r in pooled[:60]] == [(r.puid, r.mime) for r in sequential]
     assert [(r.puid, r.mime) for r in pooled[540:]] == [(r.puid, r.mime) for r in sequential]
+
+
+def test_vietnamese_text_that_libmagic_takes_for_audio_is_plain_text(tmp_path: Path) -> None:
+    """libmagic reads "V\\xe1\\xbb\\xa5" as an MPEG-4 LATM sync word; the .txt candidates and a clean
+    UTF-8 decode win over that guess. Binary bytes in a .txt are not called text."""
+    text = tmp_path / "công-văn.txt"
+    text.write_text(
+        "Vụ tờ đồng tháng từ điện tháng vận mật cơ Việt cán dựng dung phát thu phát. "
+        "Sự hỏa thôn viễn dụng tài môi bằng đào Cần thường bảo triển thập lưu.\n" * 20,
+        encoding="utf-8",
+    )
+    import magic
+
+    assert magic.from_file(str(text), mime=True) != "text/plain"  # the misfire this test is about
+    found = identify(text)
+    assert (found.puid, found.mime, found.method) == ("x-fmt/111", "text/plain", "extension")
+    binary = tmp_path / "không-phải-văn-bản.txt"
+    binary.write_bytes("Vụ tờ đồng".encode() + bytes(range(0, 32)) * 8)
+    assert identify(binary).puid != "x-fmt/111"

@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Text, cast, create_engine, event, func, select, update
+from sqlalchemy import Engine, Text, cast, create_engine, event, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from preservation.catalog.models import Agent, Aip, ChainHead, Event, File, StorageCopy
@@ -20,7 +20,10 @@ from preservation.catalog.models import Agent, Aip, ChainHead, Event, File, Stor
 MIGRATIONS = Path(__file__).parent / "migrations"
 GENESIS_HASH = "0" * 64
 
-__all__ = ["Agent", "Aip", "Catalog", "Event", "File", "StorageCopy", "as_utc", "content_file", "event_hash"]
+__all__ = [
+    "Agent", "Aip", "Catalog", "Event", "File", "StorageCopy",
+    "as_utc", "content_file", "content_file_row", "event_hash",
+]  # fmt: skip
 
 
 def event_hash(fields: dict[str, Any], prev_hash: str) -> str:
@@ -48,7 +51,12 @@ def as_utc(value: datetime | str) -> datetime:
 
 def content_file(aip_id: str, obj: dict[str, Any], **extra: Any) -> File:
     """The catalog row of a content file from the object dict the pipeline carries (original or copy)."""
-    return File(
+    return File(**content_file_row(aip_id, obj, **extra))
+
+
+def content_file_row(aip_id: str, obj: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """``content_file`` as a plain column dict, for bulk inserts (ORM objects cost ~0.1 ms each)."""
+    return dict(
         id=obj["id"],
         aip_id=aip_id,
         path=obj["aip_path"],
@@ -110,24 +118,26 @@ class Catalog:
             session.add(head)
             session.flush()
         prev = head.last_hash
+        rows = []
         for fields in events:
             digest = event_hash(fields, prev)
-            row = Event(
-                id=fields["id"],
-                aip_id=fields.get("aip_id"),
-                object_ids=list(fields.get("object_ids") or []),
-                event_type=fields["event_type"],
-                event_datetime=as_utc(fields["event_datetime"]),
-                detail=fields.get("detail", ""),
-                outcome=fields["outcome"],
-                outcome_detail=fields.get("outcome_detail", ""),
-                agents=list(fields.get("agents") or []),
-                prev_hash=prev,
-                hash=digest,
-            )
-            session.add(row)
+            rows.append({
+                "id": fields["id"],
+                "aip_id": fields.get("aip_id"),
+                "object_ids": list(fields.get("object_ids") or []),
+                "event_type": fields["event_type"],
+                "event_datetime": as_utc(fields["event_datetime"]),
+                "detail": fields.get("detail", ""),
+                "outcome": fields["outcome"],
+                "outcome_detail": fields.get("outcome_detail", ""),
+                "agents": list(fields.get("agents") or []),
+                "prev_hash": prev,
+                "hash": digest,
+            })  # fmt: skip
             prev = digest
-            head.count += 1
+        if rows:  # one executemany: thousands of ORM objects per AIP cost more than the hashing
+            session.execute(insert(Event), rows)
+        head.count += len(rows)
         head.last_hash = prev
 
     def ensure_agents(self, session: Session, agents: Iterable[dict[str, str]]) -> None:
