@@ -62,15 +62,11 @@ class Identifier:
             nocontainer=True,  # container signatures are matched below, parsed once rather than per file
             format_files=[versions.pronom_signature, versions.fido_extension_signature],
         )
-        from xml.etree import ElementTree
+        from format_registry import containers
 
-        from fido.package import OlePackage, ZipPackage
-
-        container_doc = ElementTree.parse(os.path.join(CONFIG_DIR, versions.pronom_container_signature))  # noqa: S314 - FIDO's own bundled file
-        self._containers = {
-            "zip": (ZipPackage, self._fido.extract_signatures(container_doc, signature_type="ZIP")),
-            "ole": (OlePackage, self._fido.extract_signatures(container_doc, signature_type="OLE2")),
-        }
+        self._containers = containers.from_fido(
+            self._fido, Path(CONFIG_DIR) / versions.pronom_container_signature
+        )
         self._all_formats = list(self._fido.formats)
         self._candidates: list[int] = list(range(len(self._all_formats)))
         self._optimised = optimised
@@ -202,17 +198,13 @@ class Identifier:
         return None
 
     def _match_container(self, path: Path, kind: str) -> list[tuple[Any, str]]:
-        package_class, signatures = self._containers[kind]
-        try:
-            puids = package_class(os.fspath(path), signatures).detect_formats()
-        except Exception:  # a broken container is identified by its outer signature only
-            return []
         formats = self._fido.puid_format_map
-        # FIDO returns container matches in set order, which changes from process to process. Order them
-        # so the answer is stable: newest PRONOM entry first, since FIDO's container check cannot tell the
-        # versions of one family apart (ODF 1.0/1.1/1.2 share their markers) and DROID reports the newest.
-        ordered = sorted((p for p in set(puids) if p in formats), key=_puid_order, reverse=True)
-        return [(formats[p], formats[p].findtext("name")) for p in ordered]
+        # Every file of each container signature is checked and PRONOM priorities applied (DROID's
+        # semantics, not FIDO's first-file check); what is left is ordered most specific signature
+        # first, then newest PRONOM entry, so the answer is stable.
+        found = [(p, specificity) for p, specificity in self._containers.match(path, kind) if p in formats]
+        ordered = sorted(found, key=lambda item: (item[1], _puid_order(item[0])), reverse=True)
+        return [(formats[p], formats[p].findtext("name")) for p, _ in ordered]
 
     def magic_mime(self, path: Path) -> str | None:
         if self._magic is None:
