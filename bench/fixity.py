@@ -3,7 +3,7 @@
 Two sets: a few large files (``--gb``, default 1 GB in 4 WAV files) and many small ones
 (``--files``, default 20,000 mixed real files). Two digest configurations: sha256, and
 sha256+sha512 (Kho reads once for both; the tools run once per algorithm). Kho is timed in one
-process and in a 2-process pool (bench-side: the product has no pool); the tools run on one
+process (``hash_file``) and in 2 processes (``hash_many``, as SIP validation runs); the tools run on one
 core, batched like ``xargs -n 1000`` (``sha256sum`` for the sha256 configuration only), and
 openssl also as two processes at once, to show what both cores deliver at that moment. Files
 are in the page cache (read once before timing), so the figures are CPU throughput, not disk
@@ -13,10 +13,9 @@ speed. Every digest is checked against openssl's.
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import re
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +36,14 @@ def kho_serial(paths: list[str], algorithms: tuple[str, ...]) -> list[dict[str, 
 
 
 def kho_pool(paths: list[str], algorithms: tuple[str, ...], workers: int = 2) -> list[dict[str, str]]:
-    """The same ``hash_file`` in a pool of ``workers`` forked processes (pool start-up included)."""
-    from packages.checksums import hash_file
+    """The product's ``hash_many`` with ``workers`` processes (pool start-up included), as SIP
+    validation uses it."""
+    from packages.checksums import hash_many
 
-    chunk = 1 if len(paths) < 64 else 128
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        return list(pool.map(functools.partial(hash_file, algorithms=algorithms), paths, chunksize=chunk))
+    found = hash_many(paths, algorithms, workers=workers)
+    if any(isinstance(f, str) for f in found):
+        raise RuntimeError(next(f for f in found if isinstance(f, str)))
+    return [f for f in found if isinstance(f, dict)]
 
 
 def tool_pass(
@@ -117,7 +118,7 @@ def measure_set(result: Result, label: str, root: Path, runs: int, targets: tupl
                           Target("ratio_min", targets[1], f">= {targets[1]}x openssl (1 core)"),
                           other_baselines={**others, "openssl, 2 processes at once (the machine's 2-core ceiling now)":
                                            openssl2},
-                          note="2-process pool implemented in bench/fixity.py (fork, pool start-up included)"))
+                          note="packages.checksums.hash_many, 2 worker processes (fork, pool start-up included)"))
     return {"files": len(paths), "megabytes": round(total_mb, 1), "digest_mismatches": mismatches}
 
 

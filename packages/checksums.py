@@ -48,3 +48,56 @@ def hash_file(path: Path | str, algorithms: Iterable[str]) -> dict[str, str]:
             if total == expected and count < CHUNK_SIZE:  # the whole file is read: skip the empty last read
                 break
     return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (a container's cpuset, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+POOL_MIN_FILES = 256  # fewer files than this: forking workers costs more than hashing them
+POOL_MIN_BYTES = 64 * 1024 * 1024
+
+
+def _hash_batch(paths: list[str], algorithms: tuple[str, ...]) -> list[dict[str, str] | str]:
+    results: list[dict[str, str] | str] = []
+    for path in paths:
+        try:
+            results.append(hash_file(path, algorithms))
+        except OSError as exc:
+            results.append(str(exc))
+    return results
+
+
+def hash_many(
+    paths: list[Path] | list[str], algorithms: Iterable[str], workers: int | None = None
+) -> list[dict[str, str] | str]:
+    """``hash_file`` of every path, in input order, across all cores when there is enough work; a
+    file that cannot be read gives its error text instead of digests.
+
+    SHA-256 of small files is bound by per-file system calls and interpreter work, not by the
+    digest, so threads would queue on the GIL: batches go to worker processes (forked when this
+    process runs one thread, else from a forkserver), a few batches per worker to even out sizes."""
+    algorithms = tuple(dict.fromkeys(algorithms))
+    names = [os.fspath(p) for p in paths]
+    workers = workers or usable_cpus()
+    if workers < 2 or len(names) < 2:
+        return _hash_batch(names, algorithms)
+    if len(names) < POOL_MIN_FILES:
+        total = 0
+        for name in names:
+            try:
+                total += os.stat(name).st_size
+            except OSError:
+                continue
+        if total < POOL_MIN_BYTES:
+            return _hash_batch(names, algorithms)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+
+    size = max(1, -(-len(names) // (workers * 4)))
+    batches = [names[i : i + size] for i in range(0, len(names), size)]
+    method = "fork" if threading.active_count() == 1 else "forkserver"  # fork only with no other thread
+    with ProcessPoolExecutor(min(workers, len(batches)), mp_context=multiprocessing.get_context(method)) as pool:
+        return [r for batch in pool.map(partial(_hash_batch, algorithms=algorithms), batches) for r in batch]

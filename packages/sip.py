@@ -22,7 +22,7 @@ from pathlib import Path
 
 import bagit
 
-from packages.checksums import SUPPORTED, hash_file
+from packages.checksums import SUPPORTED, hash_file, hash_many
 
 LOGGER = logging.getLogger(__name__)
 HEX_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
@@ -295,8 +295,19 @@ def validate_sip(
     wanted = list(dict.fromkeys([*keep_digests, "sha256"]))
     for relpath in sorted(manifest_tags):
         _check_file(root, relpath, manifest_tags[relpath], [], report)
-    for relpath in sorted(manifest_payload):
-        checked = _check_file(root, relpath, manifest_payload[relpath], wanted, report)
+    payload_order = sorted(manifest_payload)
+    digests_of = dict(
+        zip(
+            payload_order,
+            hash_many(
+                [root / relpath for relpath in payload_order],
+                list(dict.fromkeys([*wanted, *(a for d in manifest_payload.values() for a in d)])),
+            ),
+            strict=True,
+        )
+    )  # one read of each file for every digest needed, across all cores
+    for relpath in payload_order:
+        checked = _check_file(root, relpath, manifest_payload[relpath], wanted, report, digests_of[relpath])
         if checked is not None:
             report.files.append(checked)
             if checked.size == 0:
@@ -345,13 +356,21 @@ def _merge_tt05(report: SipReport, meta: object) -> None:
 
 
 def _check_file(
-    root: Path, relpath: str, expected: dict[str, str], keep: list[str], report: SipReport
+    root: Path,
+    relpath: str,
+    expected: dict[str, str],
+    keep: list[str],
+    report: SipReport,
+    hashed: dict[str, str] | str | None = None,
 ) -> PayloadFile | None:
+    """Compare a file's digests (``hashed``: computed already, or the error text of reading it)."""
     full = root / relpath
     algorithms = list(dict.fromkeys([*expected, *keep]))
     try:
         size = full.stat().st_size
-        digests = hash_file(full, algorithms)
+        digests = hash_file(full, algorithms) if hashed is None else hashed
+        if isinstance(digests, str):
+            raise OSError(digests)
     except OSError as exc:
         report.problems.append(Problem("unreadable", detail=str(exc), path=relpath))
         return None
