@@ -26,6 +26,8 @@ import yaml
 
 from bench import corpus as corpus_mod
 from bench.common import (
+    BENCH_DIR,
+    RESULTS_DIR,
     Completed,
     Figure,
     Result,
@@ -39,6 +41,7 @@ from bench.common import (
 from bench.identify import kho_worker
 
 DEFAULT_FILES = 2000
+PROFILES_DIR = RESULTS_DIR / "profiles"
 NORMALISE_SHARE = 40  # the default-policy run ingests files // 40 files
 
 
@@ -78,11 +81,15 @@ def floor(bag: Path, runs: int) -> tuple[list[float], list[float], dict[str, flo
     return totals, cpu_totals, {k: round(statistics.median(v), 3) for k, v in parts.items()}
 
 
-def kho_ingest(bag: Path, home: Path, report: Path, env_extra: dict[str, str], profile: int = 0) -> Completed:
-    """One ``kho ingest BAG --json`` in a fresh KHO_HOME; checks that the AIP was stored."""
+def kho_ingest(bag: Path, home: Path, report: Path, env_extra: dict[str, str], profile: int = 0,
+               sampled: Path | None = None) -> Completed:  # fmt: skip
+    """One ``kho ingest BAG --json`` in a fresh KHO_HOME; checks that the AIP was stored.
+    ``profile``: cProfile top N; ``sampled``: pyinstrument's call tree written there."""
     argv = [sys.executable, "-m", "bench.kho_timed", "--report", str(report)]
     if profile:
         argv += ["--profile", str(profile)]
+    if sampled is not None:
+        argv += ["--pyinstrument", str(sampled)]
     done = run_timed([*argv, "--", "ingest", str(bag), "--json"], env=kho_env(home, **env_extra),
                      cwd=Path(__file__).resolve().parent.parent).check()  # fmt: skip
     status = json.loads(done.stdout.decode().strip().splitlines()[-1])
@@ -129,7 +136,17 @@ def measure(result: Result, label: str, bag: Path, tmp: Path, runs: int, env_ext
         data = json.loads(report.read_text(encoding="utf-8"))
         details["profile_tottime"] = data["profile_tottime"]
         details["profile_cumtime"] = data["profile_cumtime"]
+        details["pyinstrument"] = sampled_profile(f"ingest-{label}", bag, tmp / f"home-{label}-sampled", env_extra)
     return details
+
+
+def sampled_profile(name: str, bag: Path, home: Path, env_extra: dict[str, str]) -> str:
+    """One more ingest under pyinstrument (separately from cProfile, whose overhead would skew it);
+    the call tree goes to bench/results/profiles/NAME.txt, whose path is returned."""
+    PROFILES_DIR.mkdir(parents=True, exist_ok=True)
+    target = PROFILES_DIR / f"{name.replace(' ', '-')}.txt"
+    kho_ingest(bag, home, home.with_suffix(".json"), env_extra, sampled=target)
+    return str(target.relative_to(BENCH_DIR.parent))
 
 
 def run(files: int | None = None, runs: int = 3, seed: int = 1, profile: bool = False, keep: bool = False,

@@ -1,12 +1,14 @@
 """``kho`` exactly as the console script runs it (``preservation.cli.main``), plus a record of
 how long each ingest step took and, optionally, a cProfile summary.
 
-``python -m bench.kho_timed --report FILE [--profile N] -- ingest PATH --json``
+``python -m bench.kho_timed --report FILE [--profile N] [--pyinstrument TEXT] -- ingest PATH --json``
 
 The report (JSON) holds ``steps`` ({step: seconds}, the SIP copy made before the first step
 included), ``import_seconds`` and, with
 ``--profile N``, the N functions with the most own time and the N with the most cumulative
-time. Wrapping ``run_step`` costs a few microseconds per step.
+time. ``--pyinstrument TEXT`` writes pyinstrument's sampled call tree (wall time, this process; the
+worker processes it starts show up as the waits for them). Wrapping ``run_step`` costs a few
+microseconds per step.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--report", type=Path, required=True)
     parser.add_argument("--profile", type=int, default=0, help="keep the top N functions (0: no profiler)")
+    parser.add_argument("--pyinstrument", type=Path, help="write pyinstrument's call tree (text) here")
     parser.add_argument("kho_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     kho_args = args.kho_args[1:] if args.kho_args[:1] == ["--"] else args.kho_args
@@ -76,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
 
     ingest.start_copy = timed_start_copy  # ingest_path looks it up at call time
     profile = cProfile.Profile() if args.profile else None
+    sampler = None
+    if args.pyinstrument:
+        from pyinstrument import Profiler
+
+        sampler = Profiler(interval=0.001)
+        sampler.start()
     if profile:
         profile.enable()
     try:
@@ -83,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if profile:
             profile.disable()
+        if sampler is not None:
+            sampler.stop()
+            args.pyinstrument.write_text(sampler.output_text(unicode=True, color=False), encoding="utf-8")
         report: dict[str, Any] = {
             "steps": {k: round(v, 4) for k, v in steps.items()},
             "import_seconds": round(import_seconds, 4),

@@ -15,7 +15,7 @@ from typing import Any
 
 from bench import corpus as corpus_mod
 from bench.common import Figure, Result, Target, run_timed, temp_dir
-from bench.ingest import keep_only_policy, kho_ingest
+from bench.ingest import keep_only_policy, kho_ingest, sampled_profile
 
 DEFAULT_GB = 1.0
 
@@ -59,6 +59,8 @@ def run(gb: float | None = None, runs: int = 3, seed: int = 1, profile: bool = F
             data = json.loads(report.read_text(encoding="utf-8"))
             result.extra["profile_tottime"] = data["profile_tottime"]
             result.extra["profile_cumtime"] = data["profile_cumtime"]
+            result.extra["pyinstrument"] = sampled_profile("largefile", bag, tmp / "home-sampled",
+                                                           {"KHO_POLICY": str(policy)})  # fmt: skip
     result.notes += [
         "peak RSS = VmHWM of the kho process itself (reported by bench.kho_timed at exit)",
         "page cache warm for openssl; kho writes the SIP copy and the stored copy (fsync) to ext4",
