@@ -131,11 +131,16 @@ _CONTAINER_PUIDS: dict[str, str] = {
     **{f"fmt/{n}": "odf" for n in (424, 444, 1752, 1753, 1754, 1755, 1756)},
     **{f"fmt/{n}": "ooxml" for n in (189, 214, 215, 412, 445, 487, 523, 597, 598, 629, 631)},
 }
-_AV_PUIDS = frozenset(
-    {"fmt/1", "fmt/2", "fmt/6", "fmt/141", "fmt/142", "fmt/143", "fmt/527", "fmt/713"}  # WAVE, BWF, RF64
+# WAVE, BWF, RF64, AIFF/AIFC, Sun AU: av.validate_audio judges uncompressed ones in-process.
+_PCM_PUIDS = frozenset(
+    {"fmt/1", "fmt/2", "fmt/6", "fmt/141", "fmt/142", "fmt/143", "fmt/527", "fmt/712", "fmt/713"}
     | {f"fmt/{n}" for n in range(703, 712)}
-    | {"fmt/414", "x-fmt/135", "x-fmt/136"}  # AIFF
-    | {"fmt/134", "fmt/198", "fmt/347", "x-fmt/279", "fmt/279", "fmt/132", "fmt/203", "fmt/946", "fmt/947"}
+    | {"fmt/414", "x-fmt/135", "x-fmt/136"}  # AIFF, AIFC
+    | {"x-fmt/139"}  # NeXT/Sun sound
+)
+_MIDI_PUIDS = frozenset({"x-fmt/230", "fmt/956"})  # Standard MIDI File, RIFF-based MIDI
+_AV_PUIDS = frozenset(
+    {"fmt/134", "fmt/198", "fmt/347", "x-fmt/279", "fmt/279", "fmt/132", "fmt/203", "fmt/946", "fmt/947"}
     | {"fmt/199", "x-fmt/384", "fmt/569", "fmt/573", "fmt/5", "fmt/133", "fmt/585", "x-fmt/385", "x-fmt/386"}
     | {"fmt/640", "fmt/649", "fmt/945", "x-fmt/152", "fmt/357", "x-fmt/382", "fmt/337"}
     | {f"fmt/{n}" for n in (200, 783, 784, 785, 786, 787, 788, 789, 790, 791)}  # MXF
@@ -175,6 +180,22 @@ _MIME_KIND: dict[str, str] = {
     ),
     **dict.fromkeys(("application/xml", "text/xml", "text/x-opml", "application/xml-dtd"), "xml"),
     **dict.fromkeys(("application/zip", "application/x-zip-compressed", "application/epub+zip"), "container"),
+    **dict.fromkeys(
+        (
+            "audio/wav",
+            "audio/x-wav",
+            "audio/wave",
+            "audio/x-wave",
+            "audio/vnd.wave",
+            "audio/aiff",
+            "audio/x-aiff",
+            "audio/x-aifc",
+            "audio/basic",
+            "audio/x-au",
+        ),
+        "pcm",
+    ),
+    **dict.fromkeys(("audio/midi", "audio/x-midi", "audio/mid"), "midi"),
     "application/mxf": "av",
     "application/ogg": "av",
     "application/mp4": "av",
@@ -192,6 +213,8 @@ _MIME_KIND: dict[str, str] = {
         "text",
     ),
 }
+_KIND_MODULES = {"pcm": "av"}  # validator families that live in another family's module
+
 _NO_BUILTIN_MIMES = frozenset(
     {
         "text/html",
@@ -201,8 +224,6 @@ _NO_BUILTIN_MIMES = frozenset(
         "image/wmf",
         "image/x-wmf",
         "image/svg+xml-compressed",
-        "audio/midi",
-        "audio/x-midi",
         "audio/prs.sid",
         "audio/xm",
         "image/heif",
@@ -225,6 +246,8 @@ def builtin_kind(puid: str | None, mime: str | None) -> str | None:
         ("jp2", _JP2_PUIDS),
         ("image", _IMAGE_PUIDS),
         ("xml", _XML_PUIDS),
+        ("pcm", _PCM_PUIDS),
+        ("midi", _MIDI_PUIDS),
         ("av", _AV_PUIDS),
         ("text", _TEXT_PUIDS),
     ):
@@ -274,7 +297,7 @@ def run_builtin(
     schema_catalog: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> ValidationResult:
     """Run one built-in validator family on a file (imports its library on first use)."""
-    module = importlib.import_module(f"{__name__}.{kind}")
+    module = importlib.import_module(f"{__name__}.{_KIND_MODULES.get(kind, kind)}")
     if kind == "pdf":
         result: ValidationResult = module.validate_pdf(path)
     elif kind == "image":
@@ -288,6 +311,10 @@ def run_builtin(
         result = module.validate_container(path, kind=container_kind(puid, mime))
     elif kind == "av":
         result = module.validate_av(path, timeout=timeout)
+    elif kind == "pcm":
+        result = module.validate_audio(path, timeout=timeout)
+    elif kind == "midi":
+        result = module.validate_midi(path)
     elif kind == "text":
         result = module.validate_text(path, mime=mime, puid=puid)
     else:

@@ -1,27 +1,41 @@
-"""Audio/video validation: ffprobe must parse the container, ffmpeg must decode every audio/video stream.
+"""Audio/video validation: uncompressed WAVE, AIFF and Sun AU by their structure, in-process; everything
+else by ffprobe (the container must parse) and ffmpeg (every audio/video stream must decode).
 
-``ffprobe -v error -show_format -show_streams -of json`` failing, or finding no stream, makes the file
-invalid; a clean probe makes it well-formed. A full decode (``ffmpeg -v error -i FILE -f null -``)
-that reports errors makes it invalid too (a truncated or corrupted stream often probes fine). Both
-runs share ``timeout`` and are killed with their process group when it expires; a decode cut short
-leaves the probe's verdict. ffprobe is not a conformance checker, so for most formats "well-formed" is
-the best verdict. WAVE (RIFF/RF64/BW64) and AIFF are simple enough to check completely: their chunk
-structure is walked here (sizes against the file, chunk ids, one fmt/COMM before the data, PCM
-block alignment), and a clean walk plus a clean decode makes them "valid".
+:func:`validate_audio` takes WAVE (RIFF/RF64/BW64), AIFF/AIFC and Sun/NeXT AU. Their structure is walked
+here: chunk sizes against the file, chunk ids, one fmt/COMM before the data, header fields, frame
+alignment, sample data for every frame COMM declares, AU's data offset and size. When the payload is
+uncompressed (PCM, IEEE float, G.711 µ-law/A-law) the walk alone gives the verdict, "valid" when clean
+and "invalid" on a structural error, and no subprocess runs: such samples have no bitstream a decoder
+could fault (every byte pattern is a sample), so truncation and size mismatches, which are structural,
+are all there is to find; JHOVE's WAVE and AIFF modules judge them the same way. Probing and decoding
+cost ~130 ms per file and dominated ingest (docs/decisions/0005). A structural error also settles the
+verdict in-process; only a clean file with a compressed payload (ADPCM, MP3-in-WAV, ...) is decoded.
 
-Executables come from ``$KHO_FFPROBE``/``$KHO_FFMPEG`` or PATH; without ffprobe nothing is validated.
+:func:`validate_av`: ``ffprobe -v error -show_format -show_streams -of json`` failing, or finding no
+stream, makes the file invalid; a clean probe makes it well-formed. A full decode (``ffmpeg -v error
+-i FILE -f null -``) that reports errors makes it invalid too (a truncated or corrupted stream often
+probes fine). Both runs share ``timeout`` and are killed with their process group when it expires; a
+decode cut short leaves the probe's verdict. ffprobe is not a conformance checker, so for most formats
+"well-formed" is the best verdict; for WAVE, AIFF and AU the structural walk is added, and a clean walk
+plus a clean decode makes them "valid".
+
+Executables come from ``$KHO_FFPROBE``/``$KHO_FFMPEG`` or PATH; without ffprobe only uncompressed
+WAVE, AIFF and AU files are validated.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import re
 import shutil
 import struct
 import time
-from functools import lru_cache
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +60,47 @@ _STREAM_KEYS = (
     "duration",
     "bit_rate",
 )
+# In-process verdicts name the structure that was checked.
+_VALIDATORS = {"WAVE": "kho-riff", "AIFF": "kho-aiff", "AIFC": "kho-aiff", "AU": "kho-au"}
+# WAVE_FORMAT_EXTENSIBLE's SubFormat is a format tag in the first 4 bytes of this GUID (KSDATAFORMAT_SUBTYPE_*).
+_GUID_TAIL = b"\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
+# AIFC compression types whose samples are stored as they are: bytes per sample (None: from COMM's sampleSize).
+_AIFC_UNCOMPRESSED: dict[bytes, tuple[int | None, str]] = {
+    b"NONE": (None, "PCM"),
+    b"twos": (None, "PCM"),
+    b"sowt": (None, "PCM, little-endian"),
+    b"raw ": (None, "PCM, offset binary"),
+    b"in24": (3, "PCM"),
+    b"in32": (4, "PCM"),
+    b"fl32": (4, "IEEE float"),
+    b"FL32": (4, "IEEE float"),
+    b"fl64": (8, "IEEE float"),
+    b"FL64": (8, "IEEE float"),
+    b"ulaw": (1, "G.711 mu-law"),
+    b"ULAW": (1, "G.711 mu-law"),
+    b"alaw": (1, "G.711 A-law"),
+    b"ALAW": (1, "G.711 A-law"),
+}
+# Sun/NeXT AU encodings with one fixed-size code word per sample: (bytes per sample, name).
+_AU_UNCOMPRESSED = {
+    1: (1, "G.711 mu-law"),
+    2: (1, "PCM"),
+    3: (2, "PCM"),
+    4: (3, "PCM"),
+    5: (4, "PCM"),
+    6: (4, "IEEE float"),
+    7: (8, "IEEE float"),
+    27: (1, "G.711 A-law"),
+}
+
+
+@functools.cache
+def kho_version() -> str:
+    """The tool version of Kho's in-process checks: Kho's own release."""
+    try:
+        return package_version("kho")
+    except PackageNotFoundError:
+        return "1"
 
 
 def find_tool(name: str) -> str | None:
@@ -53,7 +108,6 @@ def find_tool(name: str) -> str | None:
     return shutil.which(os.environ.get(f"KHO_{name.upper()}") or name)
 
 
-@lru_cache(maxsize=8)
 @functools.lru_cache(maxsize=8)
 def tool_version(executable: str) -> str:
     """``ffprobe -version``, asked once per process: a second subprocess per file was a third of the cost."""
@@ -72,6 +126,41 @@ def _stderr_messages(stderr: bytes, message_id: str, severity: str, target: str 
     if len(lines) > MAX_TOOL_MESSAGES:
         messages.append(Message(message_id, "info", f"{len(lines) - MAX_TOOL_MESSAGES} more lines not shown"))
     return messages
+
+
+@dataclass
+class Structure:
+    """What the structural walk of a WAVE, AIFF/AIFC or Sun AU file found."""
+
+    profile: str  # WAVE, AIFF, AIFC or AU
+    messages: list[Message] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    uncompressed: bool = False  # samples stored as they are (PCM, float, G.711): the walk is the whole check
+
+    @property
+    def validator(self) -> str:
+        return _VALIDATORS[self.profile]
+
+
+def check_structure(path: Path) -> Structure | None:
+    """Walk a WAVE (RIFF/RF64/BW64), AIFF/AIFC or Sun AU file's structure; None for any other file."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+
+        def data_at(offset: int, length: int) -> bytes:
+            fh.seek(offset)
+            return fh.read(length)
+
+        if head[:4] == b".snd":
+            return _check_au(size, data_at)
+        if len(head) < 12:
+            return None
+        if head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
+            return _check_wave(head, size, data_at)
+        if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+            return _check_aiff(head, size, data_at)
+    return None
 
 
 def _walk_chunks(
@@ -106,37 +195,54 @@ def _walk_chunks(
     return chunks, messages
 
 
-def check_wave_aiff(path: Path) -> tuple[str | None, list[Message], dict[str, Any]]:
-    """Walk a WAVE (RIFF/RF64/BW64) or AIFF/AIFC file's chunks; (profile or None, messages, details)."""
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        head = fh.read(12)
-        if len(head) < 12:
-            return None, [], {}
-
-        def data_at(offset: int, length: int) -> bytes:
-            fh.seek(offset)
-            return fh.read(length)
-
-        if head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
-            return _check_wave(head, size, data_at)
-        if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-            return _check_aiff(head, size, data_at)
-    return None, [], {}
-
-
 def _declared_end(declared: int, size: int, messages: list[Message]) -> int:
+    """Where the outer RIFF/FORM chunk ends. Bytes after it are a warning when they could be another
+    chunk; fewer than a chunk header (apart from the outer chunk's pad byte) are damage, an error."""
     if declared > size:
         messages.append(Message("riff.truncated", "error", f"header declares {declared} bytes, file has {size}", size))
         return size
-    if declared < size:
-        messages.append(Message("riff.trailing", "warning", f"{size - declared} bytes after the main chunk", declared))
+    extra = size - declared
+    if extra == 1 and declared & 1:
+        return declared  # the pad byte of an odd-sized outer chunk
+    if 0 < extra < 8:
+        text = f"{extra} stray bytes after the main chunk, too few for a chunk"
+        messages.append(Message("riff.trailing", "error", text, declared))
+    elif extra:
+        messages.append(Message("riff.trailing", "warning", f"{extra} bytes after the main chunk", declared))
     return declared
 
 
-def _check_wave(head: bytes, size: int, data_at: Any) -> tuple[str, list[Message], dict[str, Any]]:
-    messages: list[Message] = []
-    details: dict[str, Any] = {}
+def _wave_encoding(codec: int | None, bits: int) -> str | None:
+    """The name of an uncompressed WAVE sample encoding; None for compressed (or implausible) ones."""
+    if codec == 1 and 8 <= bits <= 32:
+        return "PCM"
+    if codec == 3 and bits in (32, 64):
+        return "IEEE float"
+    if codec in (6, 7) and bits == 8:
+        return "G.711 A-law" if codec == 6 else "G.711 mu-law"
+    return None
+
+
+def _extensible_codec(raw: bytes, bits: int, messages: list[Message], details: dict[str, Any]) -> int | None:
+    """The format tag in WAVE_FORMAT_EXTENSIBLE's SubFormat GUID; None when missing or not a tag GUID."""
+    if len(raw) < 40 or struct.unpack("<H", raw[16:18])[0] < 22:
+        messages.append(Message("wave.fmt", "warning", "WAVE_FORMAT_EXTENSIBLE without its 22-byte extension"))
+        return None
+    valid_bits, mask = struct.unpack("<HI", raw[18:24])
+    details.update(valid_bits_per_sample=valid_bits, channel_mask=mask)
+    if valid_bits > bits:
+        messages.append(Message("wave.fmt", "warning", f"{valid_bits} valid bits in {bits}-bit samples"))
+    if raw[28:40] != _GUID_TAIL:
+        details["sub_format"] = raw[24:40].hex()
+        return None
+    codec: int = struct.unpack("<I", raw[24:28])[0]
+    details["sub_format"] = codec
+    return codec
+
+
+def _check_wave(head: bytes, size: int, data_at: Any) -> Structure:
+    found = Structure("WAVE")
+    messages, details = found.messages, found.details
     kind = head[:4].decode("ascii")
     sizes64: dict[bytes, int] = {}
     riff_size = struct.unpack("<I", head[4:8])[0]
@@ -144,7 +250,7 @@ def _check_wave(head: bytes, size: int, data_at: Any) -> tuple[str, list[Message
         first = data_at(12, 36)
         if first[:4] != b"ds64" or len(first) < 28:
             messages.append(Message("rf64.ds64", "error", f"{kind} file without a ds64 chunk first", 12))
-            return "WAVE", messages, details
+            return found
         riff64, data64 = struct.unpack("<QQ", first[8:24])
         sizes64[b"data"] = data64
         if riff_size == 0xFFFFFFFF:
@@ -169,24 +275,49 @@ def _check_wave(head: bytes, size: int, data_at: Any) -> tuple[str, list[Message
     fmt = next((c for c in chunks if c[0] == b"fmt "), None)
     data = next((c for c in chunks if c[0] == b"data"), None)
     if fmt is not None and fmt[2] >= 16:
-        tag, channels, rate, byte_rate, align, bits = struct.unpack("<HHIIHH", data_at(fmt[1], 16))
+        raw = data_at(fmt[1], min(fmt[2], 40))
+        tag, channels, rate, byte_rate, align, bits = struct.unpack("<HHIIHH", raw[:16])
         details.update(format_tag=tag, channels=channels, sample_rate=rate, bits_per_sample=bits, block_align=align)
-        if tag in (1, 3, 0xFFFE) and channels and bits:
+        codec = _extensible_codec(raw, bits, messages, details) if tag == 0xFFFE else tag
+        encoding = _wave_encoding(codec, bits)
+        if (encoding is not None or tag in (1, 3, 0xFFFE)) and channels and bits:
             expected_align = channels * ((bits + 7) // 8)
             if align != expected_align:
                 messages.append(Message("wave.fmt", "warning", f"block align {align}, expected {expected_align}"))
             elif byte_rate != rate * align:
                 messages.append(Message("wave.fmt", "warning", f"byte rate {byte_rate}, expected {rate * align}"))
-            elif data is not None and align and data[2] % align:
-                messages.append(Message("wave.data", "warning", f"data size {data[2]} is not a multiple of {align}"))
+            if data is not None and data[2] % expected_align:
+                text = f"data size {data[2]} is not a multiple of the {expected_align}-byte frame"
+                messages.append(Message("wave.data", "warning", text))
+        if encoding is not None:
+            found.uncompressed = True
+            details["encoding"] = encoding
+            if not channels or not rate:
+                messages.append(Message("wave.fmt", "error", f"{channels} channels at {rate} Hz"))
+            elif data is not None:
+                details["duration"] = round(data[2] / (rate * channels * ((bits + 7) // 8)), 6)
     elif fmt is not None:
         messages.append(Message("wave.fmt", "error", f"fmt chunk of {fmt[2]} bytes, at least 16 needed"))
-    return "WAVE", messages, details
+    return found
 
 
-def _check_aiff(head: bytes, size: int, data_at: Any) -> tuple[str, list[Message], dict[str, Any]]:
-    messages: list[Message] = []
-    details: dict[str, Any] = {}
+def _extended(raw: bytes) -> float:
+    """An 80-bit IEEE 754 extended float (AIFF's sample rate); NaN for the reserved exponent."""
+    exponent, mantissa = struct.unpack(">HQ", raw)
+    sign = -1.0 if exponent & 0x8000 else 1.0
+    exponent &= 0x7FFF
+    if exponent == 0x7FFF:
+        return math.nan
+    try:
+        return sign * math.ldexp(mantissa, exponent - 16383 - 63)
+    except OverflowError:
+        return sign * math.inf
+
+
+def _check_aiff(head: bytes, size: int, data_at: Any) -> Structure:
+    found = Structure(head[8:12].decode("ascii"))
+    messages, details = found.messages, found.details
+    aifc = found.profile == "AIFC"
     end = _declared_end(struct.unpack(">I", head[4:8])[0] + 8, size, messages)
     chunks, walk = _walk_chunks(data_at, 12, end, lambda _id, value: value, little=False)
     messages += walk
@@ -194,13 +325,126 @@ def _check_aiff(head: bytes, size: int, data_at: Any) -> tuple[str, list[Message
     details["chunks"] = [c.decode("latin-1") for c in ids]
     if ids.count(b"COMM") != 1 and not walk:
         messages.append(Message("aiff.comm", "error", f"{ids.count(b'COMM')} COMM chunks, exactly one required"))
+    if ids.count(b"SSND") > 1:
+        messages.append(Message("aiff.ssnd", "error", f"{ids.count(b'SSND')} SSND chunks, at most one allowed"))
+    if aifc and b"FVER" not in ids and not walk:
+        messages.append(Message("aifc.fver", "warning", "no FVER chunk, which AIFF-C requires"))
     comm = next((c for c in chunks if c[0] == b"COMM"), None)
-    if comm is not None and comm[2] >= 18:
-        channels, frames, bits = struct.unpack(">hIh", data_at(comm[1], 8))
-        details.update(channels=channels, sample_frames=frames, bits_per_sample=bits)
-        if frames > 0 and b"SSND" not in ids and not walk:
-            messages.append(Message("aiff.ssnd", "error", f"{frames} sample frames but no SSND chunk"))
-    return head[8:12].decode("ascii"), messages, details
+    ssnd = next((c for c in chunks if c[0] == b"SSND"), None)
+    needed = 22 if aifc else 18
+    if comm is None:
+        return found
+    if comm[2] < needed:
+        messages.append(Message("aiff.comm", "error", f"COMM chunk of {comm[2]} bytes, at least {needed} needed"))
+        return found
+    raw = data_at(comm[1], needed)
+    channels, frames, bits = struct.unpack(">hIh", raw[:8])
+    rate = _extended(raw[8:18])
+    compression = raw[18:22] if aifc else b"NONE"
+    rate_ok = math.isfinite(rate) and rate > 0
+    details.update(
+        channels=channels,
+        sample_frames=frames,
+        bits_per_sample=bits,
+        sample_rate=(int(rate) if rate.is_integer() else rate) if rate_ok else None,
+    )
+    if aifc:
+        details["compression_type"] = compression.decode("latin-1")
+    if frames > 0 and ssnd is None and not walk:
+        messages.append(Message("aiff.ssnd", "error", f"{frames} sample frames but no SSND chunk"))
+    if compression not in _AIFC_UNCOMPRESSED:
+        return found
+    width, encoding = _AIFC_UNCOMPRESSED[compression]
+    found.uncompressed = True
+    details["encoding"] = encoding
+    if width is None:
+        if not 1 <= bits <= 32:
+            messages.append(Message("aiff.comm", "error", f"sample size of {bits} bits, 1 to 32 allowed"))
+            return found
+        width = (bits + 7) // 8
+    if channels < 1 or not rate_ok:
+        messages.append(Message("aiff.comm", "error", f"{channels} channels at {rate:g} Hz"))
+        return found
+    if math.isfinite(frames / rate):
+        details["duration"] = round(frames / rate, 6)
+    if ssnd is not None and ssnd[2] < 8:
+        messages.append(Message("aiff.ssnd", "error", f"SSND chunk of {ssnd[2]} bytes, at least 8 needed"))
+    elif ssnd is not None:
+        available = ssnd[2] - 8 - struct.unpack(">I", data_at(ssnd[1], 4))[0]
+        need = frames * channels * width
+        if available < need:
+            text = f"SSND holds {max(available, 0)} bytes of samples, {frames} sample frames need {need}"
+            messages.append(Message("aiff.ssnd", "error", text, ssnd[1] - 8))
+        elif available > need:
+            text = f"{available - need} bytes in SSND after the last sample frame"
+            messages.append(Message("aiff.ssnd", "warning", text, ssnd[1] - 8))
+    return found
+
+
+def _check_au(size: int, data_at: Any) -> Structure:
+    """Sun/NeXT AU: a 24-byte big-endian header (magic, data offset, data size, encoding, rate, channels)."""
+    found = Structure("AU")
+    messages, details = found.messages, found.details
+    header = data_at(0, 24)
+    if len(header) < 24:
+        messages.append(Message("au.header", "error", f"file of {size} bytes, the header alone needs 24"))
+        return found
+    offset, length, encoding, rate, channels = struct.unpack(">5I", header[4:])
+    details.update(au_encoding=encoding, sample_rate=rate, channels=channels, data_offset=offset)
+    if offset < 24:
+        messages.append(Message("au.header", "error", f"data offset {offset}, at least 24 required", 4))
+        return found
+    if offset > size:
+        messages.append(Message("au.truncated", "error", f"data offset {offset} beyond the end of the file", 4))
+        return found
+    available = size - offset
+    if length == 0xFFFFFFFF:
+        messages.append(Message("au.size", "info", "data size not stated: the data runs to the end of the file", 8))
+        length = available
+    elif length > available:
+        text = f"header declares {length} data bytes, {available} follow the header"
+        messages.append(Message("au.truncated", "error", text, size))
+        length = available
+    elif length < available:
+        text = f"{available - length} bytes after the data"
+        messages.append(Message("au.trailing", "warning", text, offset + length))
+    if not channels or not rate:
+        messages.append(Message("au.header", "error", f"{channels} channels at {rate} Hz", 16))
+    if encoding not in _AU_UNCOMPRESSED:
+        return found
+    width, name = _AU_UNCOMPRESSED[encoding]
+    found.uncompressed = True
+    details.update(encoding=name, bits_per_sample=8 * width)
+    if channels and rate:
+        frame = channels * width
+        if length % frame:
+            text = f"data size {length} is not a multiple of the {frame}-byte frame"
+            messages.append(Message("au.data", "warning", text))
+        details["duration"] = round(length / (frame * rate), 6)
+    return found
+
+
+def validate_audio(path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT) -> ValidationResult:
+    """WAVE, AIFF/AIFC or Sun AU: the structural walk's verdict when it settles the matter, else ffprobe's.
+
+    An uncompressed payload leaves a decoder nothing to find that the walk has not, and a structural
+    error makes a file invalid whatever a decoder says, so both are judged here, without a subprocess.
+    A clean file with a compressed payload, or a file that is none of these formats after all, goes to
+    :func:`validate_av` for a probe and a full decode.
+    """
+    path = Path(path)
+    found = check_structure(path)
+    if found is None or not (found.uncompressed or any(m.severity == "error" for m in found.messages)):
+        return validate_av(path, timeout=timeout)
+    messages = tuple(dict.fromkeys(found.messages))
+    return ValidationResult(
+        status_from_messages(messages, VALID),
+        found.validator,
+        kho_version(),
+        found.profile,
+        messages,
+        {**found.details, "decoded": False},
+    )
 
 
 def _stream_details(probe: dict[str, Any]) -> dict[str, Any]:
@@ -249,10 +493,12 @@ def validate_av(
         messages += _stderr_messages(run.stderr, "ffprobe.error", "warning", target)
         if not details["streams"]:
             messages.append(Message("ffprobe.streams", "error", "no audio or video streams found"))
-    profile, structure, structure_details = check_wave_aiff(path)
-    messages += structure
-    details.update(structure_details)
-    best = VALID if profile is not None else WELL_FORMED
+    structure = check_structure(path)
+    if structure is not None:
+        messages += structure.messages
+        details.update(structure.details)
+        module = structure.profile
+    best = VALID if structure is not None else WELL_FORMED
     if not any(m.severity == "error" for m in messages) and decode:
         ffmpeg = find_tool("ffmpeg")
         remaining = timeout - (time.monotonic() - started)
@@ -291,4 +537,4 @@ def validate_av(
     elif not decode:
         best = WELL_FORMED
     unique = tuple(dict.fromkeys(messages))
-    return ValidationResult(status_from_messages(unique, best), "ffprobe", version, profile or module, unique, details)
+    return ValidationResult(status_from_messages(unique, best), "ffprobe", version, module, unique, details)
