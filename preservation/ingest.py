@@ -928,6 +928,9 @@ def _file_objects(ws: Workspace) -> list[dict[str, Any]]:
     return objects
 
 
+PREMIS_ELEMENTS_IN_MEMORY = 60_000  # files + events; beyond this PREMIS elements are built per document
+
+
 def step_describe(ctx: Context, ws: Workspace) -> None:
     """Write Dublin Core, PREMIS and METS for the AIP, and keep the SIP's bag tag files."""
     state = ws.state()
@@ -950,6 +953,13 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
     objects = _file_objects(ws)
     events = ws.events(STEPS)
     agent_list = list(_agents_of(ws).values())
+    # PREMIS goes into premis.xml and into METS: build each element once when they fit in memory
+    # comfortably (an element of a few hundred bytes each), else twice, streamed.
+    premis_files: list[Any] = objects
+    premis_events: list[Any] = events
+    if len(objects) + len(events) <= PREMIS_ELEMENTS_IN_MEMORY:
+        premis_files = [premis.file_element(o) for o in objects]
+        premis_events = [premis.event_element(e) for e in events]
     label = validation["bag_info"].get("title") or state["sip_name"]
     entity = premis.entity_element(aip_id, state["sip_name"])
     premis_path = root / aip_layout.PREMIS_PATH
@@ -958,14 +968,14 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
 
     with etree.xmlfile(str(premis_path), encoding="UTF-8") as xf:
         xf.write_declaration()
-        premis.write_premis(xf, entity=entity, files=objects, events=events, agents=agent_list)
+        premis.write_premis(xf, entity=entity, files=premis_files, events=premis_events, agents=agent_list)
 
     def embedded(xf: Any) -> None:
         premis.write_premis(
             xf,
             entity=premis.entity_element(aip_id, state["sip_name"]),
-            files=objects,
-            events=events,
+            files=premis_files,
+            events=premis_events,
             agents=agent_list,
             schema_location=False,
         )

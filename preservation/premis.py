@@ -174,8 +174,8 @@ def write_premis(
     xf: Any,
     *,
     entity: etree._Element | list[etree._Element] | None,
-    files: Iterable[dict[str, Any]],
-    events: Iterable[dict[str, Any]],
+    files: Iterable[dict[str, Any] | etree._Element],
+    events: Iterable[dict[str, Any] | etree._Element],
     agents: Iterable[dict[str, str]],
     schema_location: bool = True,
 ) -> None:
@@ -186,9 +186,9 @@ def write_premis(
     with xf.element(_q("premis"), attrs, nsmap={"premis": PREMIS_NS, "xsi": XSI_NS}):
         for element in entity if isinstance(entity, list) else [entity] if entity is not None else []:
             xf.write(element)
-        for item in files:
-            xf.write(file_element(item))
+        for item in files:  # dicts, or elements built once for the several documents that carry them
+            xf.write(item if isinstance(item, etree._Element) else file_element(item))
         for event in events:
-            xf.write(event_element(event))
+            xf.write(event if isinstance(event, etree._Element) else event_element(event))
         for agent in agents:
             xf.write(agent_element(agent))
