@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -27,6 +28,8 @@ def validate_many(jobs: Sequence[Job], workers: int | None = None) -> list[dict[
         return _validate_batch(jobs)
     chunk = max(8, len(jobs) // (workers * 8))
     batches = [list(jobs[i:i + chunk]) for i in range(0, len(jobs), chunk)]
-    context = multiprocessing.get_context("forkserver")  # nothing of the caller's threads is inherited
+    # fork when this process runs one thread (no lock can be inherited held); otherwise a forkserver
+    method = "fork" if threading.active_count() == 1 else "forkserver"
+    context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         return [result for batch in pool.map(_validate_batch, batches) for result in batch]
