@@ -119,6 +119,17 @@ class Identifier:
         self._puids = [element.findtext("puid") for element in formats]
         priority = self._fido.puid_has_priority_over_map
         self._priority = [priority.get(puid, frozenset()) for puid in self._puids]
+        # for each format, the formats that have priority over it (FIDO's _as_good_as_any, as a set test)
+        numbers_of: dict[str | None, list[int]] = {}
+        for number, puid in enumerate(self._puids):
+            numbers_of.setdefault(puid, []).append(number)
+        outranked: list[set[int]] = [set() for _ in formats]
+        for other, lower in enumerate(self._priority):
+            for puid in lower:
+                for number in numbers_of.get(puid, []):
+                    if number != other:
+                        outranked[number].add(other)
+        self._outranked_by = [frozenset(o) for o in outranked]
         self._compiled = [_compile_signatures(element) for element in formats]
         self._fido.match_formats = self._match_formats
         self._by_extension: dict[str, list[int]] = {}
@@ -141,10 +152,13 @@ class Identifier:
         """FIDO's ``match_formats`` (same order, same priority rules, same result) over the candidate
         formats only, with every regex compiled once instead of looked up per file and format."""
         found: list[tuple[int, str]] = []
+        found_numbers: set[int] = set()
+        outranked_by = self._outranked_by
+        compiled = self._compiled
         for number in self._candidates:
-            if not self._as_good_as_any(number, found):
-                continue
-            for name, patterns in self._compiled[number]:
+            if found_numbers and not outranked_by[number].isdisjoint(found_numbers):
+                continue  # a format already found has priority over this one
+            for name, patterns in compiled[number]:
                 if patterns is None:  # a regex FIDO cannot compile: FIDO skips the rest of the format
                     break
                 for position, regex in patterns:
@@ -158,7 +172,8 @@ class Identifier:
                         break
                 else:
                     found.append((number, name))
-        found = [m for m in found if self._as_good_as_any(m[0], found)]
+                    found_numbers.add(number)
+        found = [m for m in found if outranked_by[m[0]].isdisjoint(found_numbers)]
         return [(self._all_formats[number], name) for number, name in found]
 
     def _as_good_as_any(self, number: int, found: list[tuple[int, str]]) -> bool:
@@ -297,7 +312,8 @@ def _is_utf8_text(path: Path) -> bool:
     return True
 
 
-_FIRST_TOKEN = re.compile(rb"\\x([0-9a-fA-F]{2})|\\([^0-9A-Za-z])|([^.\[\](){}*+?|^$\\])", re.S)
+_FIRST_TOKEN = re.compile(rb"\\x([0-9a-fA-F]{2})|\\([^0-9A-Za-z])|([^.\[\](){}*+?|^$\\])|\\([nrtfva])", re.S)
+_CONTROL_ESCAPES = {b"n": 10, b"r": 13, b"t": 9, b"f": 12, b"v": 11, b"a": 7}
 
 
 _FIXED_SKIP = re.compile(rb"\.\{(\d+)(?:,(\d+))?\}")
@@ -329,6 +345,8 @@ def _required_byte(regex: bytes) -> tuple[int, int, int] | None:
         return None
     if match.group(1):
         return low, high, int(match.group(1), 16)
+    if match.group(4):
+        return low, high, _CONTROL_ESCAPES[match.group(4)]
     return low, high, (match.group(2) or match.group(3))[0]
 
 
