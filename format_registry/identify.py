@@ -130,7 +130,11 @@ class Identifier:
                     if number != other:
                         outranked[number].add(other)
         self._outranked_by = [frozenset(o) for o in outranked]
-        self._compiled = [_compile_signatures(element) for element in formats]
+        # compiled on first use: a file is a candidate for ~160 of ~2,250 formats, and compiling all
+        # of them was most of a process's start-up (every Airflow task and worker pays it)
+        self._compiled: list[list[tuple[str, list[tuple[str, re.Pattern[bytes]]] | None]] | None] = [None] * len(
+            formats
+        )
         self._fido.match_formats = self._match_formats
         self._by_extension: dict[str, list[int]] = {}
         for number, element in enumerate(formats):
@@ -158,7 +162,10 @@ class Identifier:
         for number in self._candidates:
             if found_numbers and not outranked_by[number].isdisjoint(found_numbers):
                 continue  # a format already found has priority over this one
-            for name, patterns in compiled[number]:
+            signatures = compiled[number]
+            if signatures is None:
+                signatures = compiled[number] = _compile_signatures(self._all_formats[number])
+            for name, patterns in signatures:
                 if patterns is None:  # a regex FIDO cannot compile: FIDO skips the rest of the format
                     break
                 for position, regex in patterns:
