@@ -1092,9 +1092,11 @@ def step_store(ctx: Context, ws: Workspace) -> None:
     for url in ctx.settings.storage:
         try:
             location = ReplicatedStorage.from_urls([url])  # one location at a time: events per copy
-            for number, item in enumerate(manifest, start=1):
-                location.store(f"{aip_id}/{item['key']}", ws.aip_dir / item["key"], item["sha256"], retain_until)
-                checkpoint(f"store:after-put:{number}")
+            location.store_many(
+                [(f"{aip_id}/{item['key']}", ws.aip_dir / item["key"], item["sha256"]) for item in manifest],
+                retain_until,
+                on_stored=lambda number: checkpoint(f"store:after-put:{number}"),
+            )  # a batch: one flush to disk, parallel read-back, where the location can
         except StorageError as exc:
             ws.record_failure(
                 premis.new_event(

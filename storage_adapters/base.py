@@ -7,9 +7,13 @@ expected checksum.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
+
+StoreItem = tuple[str, Path, str]
+"""One object to store: (key, source file, expected SHA-256 hex)."""
 
 
 class StorageError(RuntimeError):
@@ -38,6 +42,23 @@ class StorageLocation(Protocol):
 
     def verify(self, key: str, sha256: str) -> bool:
         """True when the stored object's SHA-256, read back from the location, equals ``sha256``."""
+
+
+@runtime_checkable
+class BatchStorageLocation(Protocol):
+    """A location that can store many objects at once, with fewer round trips or flushes than
+    one ``put`` + ``verify`` per object, and the same guarantees as ``ReplicatedStorage.store``."""
+
+    def store_many(
+        self,
+        items: Sequence[StoreItem],
+        retain_until: datetime | None = None,
+        on_stored: Callable[[int], None] | None = None,
+    ) -> None:
+        """Store and read back every item; skip (after re-verifying) those already there.
+
+        ``on_stored(n)`` is called with n = 1..len(items) only once the objects are durable and
+        verified. Raises StorageError naming the location and key on the first failure."""
 
 
 def check_key(key: str) -> str:

@@ -21,7 +21,8 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,7 +40,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from storage_adapters.base import StorageError, check_key
+from storage_adapters.base import StorageError, StoreItem, check_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -55,6 +56,7 @@ MAX_OBJECT_SIZE = 5 * 1024 * 1024 * MiB
 MAX_KEY_BYTES = 1024
 PROBE_DIR = ".kho-probe"
 INCOMPLETE_UPLOAD_DAYS = 7
+UPLOAD_WORKERS = 4  # parallel objects in store_many; below botocore's 10 pooled connections
 
 SSE_MODES = ("AES256", "aws:kms")
 LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
@@ -376,7 +378,9 @@ class S3Storage:
             raise self._fail("reach the S3 endpoint for bucket", self.bucket, exc) from exc
         self._bucket_ok = True
 
-    def _write_args(self, sha256_hex: str, *, retention: bool = True) -> dict[str, Any]:
+    def _write_args(
+        self, sha256_hex: str, *, retention: bool = True, retain_until: datetime | None = None
+    ) -> dict[str, Any]:
         args: dict[str, Any] = {"Metadata": {"sha256": sha256_hex}}
         if self.sse:
             args["ServerSideEncryption"] = self.sse
@@ -384,9 +388,8 @@ class S3Storage:
             args["SSEKMSKeyId"] = self.kms_key_id
         if retention and self.object_lock and self.retention_days:
             until = datetime.now(UTC) + timedelta(days=self.retention_days)
-            record = getattr(self, "_retain_until", None)
             args["ObjectLockMode"] = self.object_lock
-            args["ObjectLockRetainUntilDate"] = max(until, record) if record else until
+            args["ObjectLockRetainUntilDate"] = max(until, retain_until) if retain_until else until
         return args
 
     def _with_retries(self, call: Callable[[], T], body: _FileRange) -> T:
@@ -449,7 +452,6 @@ class S3Storage:
 
         With Object Lock configured, ``retain_until`` (the record's own retention, e.g. 10 years after
         its work ended) extends the location's minimum ``retention_days``; it never shortens it."""
-        self._retain_until = retain_until
         full = self._object_key(key)
         self._require_bucket()
         try:
@@ -464,11 +466,19 @@ class S3Storage:
             except OSError as exc:
                 raise StorageError(f"{self.url}: cannot store {key}: reading {source}: {exc}") from exc
             if len(plan) == 1:
-                self._put_single(key, full, handle, plan[0], sha256_hex)
+                self._put_single(key, full, handle, plan[0], sha256_hex, retain_until)
             else:
-                self._put_multipart(key, full, handle, plan, sha256_hex)
+                self._put_multipart(key, full, handle, plan, sha256_hex, retain_until)
 
-    def _put_single(self, key: str, full: str, handle: BinaryIO, part: tuple[int, int, str], sha256_hex: str) -> None:
+    def _put_single(
+        self,
+        key: str,
+        full: str,
+        handle: BinaryIO,
+        part: tuple[int, int, str],
+        sha256_hex: str,
+        retain_until: datetime | None = None,
+    ) -> None:
         offset, length, checksum = part
         body = _FileRange(handle, offset, length)
         call = functools.partial(
@@ -479,7 +489,7 @@ class S3Storage:
             ContentLength=length,
             ChecksumAlgorithm="SHA256",
             ChecksumSHA256=checksum,
-            **self._write_args(sha256_hex),
+            **self._write_args(sha256_hex, retain_until=retain_until),
         )
         try:
             self._with_retries(call, body)
@@ -491,11 +501,20 @@ class S3Storage:
             raise StorageError(f"{self.url}: cannot store {key}: the source file changed during the upload")
 
     def _put_multipart(
-        self, key: str, full: str, handle: BinaryIO, plan: list[tuple[int, int, str]], sha256_hex: str
+        self,
+        key: str,
+        full: str,
+        handle: BinaryIO,
+        plan: list[tuple[int, int, str]],
+        sha256_hex: str,
+        retain_until: datetime | None = None,
     ) -> None:
         try:
             created = self.client.create_multipart_upload(
-                Bucket=self.bucket, Key=full, ChecksumAlgorithm="SHA256", **self._write_args(sha256_hex)
+                Bucket=self.bucket,
+                Key=full,
+                ChecksumAlgorithm="SHA256",
+                **self._write_args(sha256_hex, retain_until=retain_until),
             )
         except (BotoCoreError, ClientError) as exc:
             raise self._fail("start the upload of", key, exc) from exc
@@ -533,6 +552,50 @@ class S3Storage:
             if leftover:
                 error = StorageError(f"{error}; {leftover}")
             raise error from exc
+
+    def store_many(
+        self,
+        items: Sequence[StoreItem],
+        retain_until: datetime | None = None,
+        on_stored: Callable[[int], None] | None = None,
+    ) -> None:
+        """``ReplicatedStorage.store`` for many objects, a few at a time: small objects are bound by
+        request latency, not bandwidth, so parallel requests (the client is thread-safe) win.
+
+        Each object is still skipped only when it reads back right, else put and read back.
+        ``on_stored(n)`` says the first n items are done. The first failure stops the batch (uploads
+        already started finish; each is atomic) and is raised."""
+        if not items:
+            return
+        keys = [key for key, _source, _sha in items]
+        if len(set(keys)) != len(keys):  # two threads must never race to write one key
+            raise StorageError(f"{self.url}: {next(k for k in keys if keys.count(k) > 1)} is given more than once")
+        self._require_bucket()  # once, before the threads: a missing bucket fails fast and clearly
+
+        def store(item: StoreItem) -> None:
+            key, source, sha256 = item
+            if self.exists(key) and self.verify(key, sha256):
+                return
+            self.put(key, source, retain_until)
+            if not self.verify(key, sha256):
+                raise StorageError(f"{self.url}: {key} read back with a different SHA-256")
+
+        done = [False] * len(items)
+        reported = 0
+        with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS, thread_name_prefix="kho-s3") as pool:
+            futures = {pool.submit(store, item): index for index, item in enumerate(items)}
+            try:
+                for future in as_completed(futures):
+                    future.result()
+                    done[futures[future]] = True
+                    while reported < len(items) and done[reported]:
+                        reported += 1
+                        if on_stored is not None:
+                            on_stored(reported)
+            except BaseException:
+                for pending in futures:
+                    pending.cancel()
+                raise
 
     def _abort(self, full: str, upload_id: str) -> str | None:
         """Abort the upload so no parts linger (and bill); return a note when that failed too."""

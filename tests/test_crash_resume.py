@@ -32,7 +32,7 @@ def assert_exactly_one_aip(kho_home: Path) -> str:
     "after:receive",          # claimed and AIP id assigned, nothing else
     "identify:file:3",        # in the middle of a step
     "after:describe",         # METS written, not yet packaged
-    "store:after-put:4",      # some objects stored, not all
+    "store:after-put:4",      # objects stored (a local batch is durable at once), store step not finished
     "index:committed",        # catalogued, workspace not yet removed
 ])
 def test_kill_then_ingest_again_finishes_the_same_aip(kho_home: Path, point: str) -> None:
