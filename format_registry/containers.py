@@ -26,7 +26,7 @@ MAX_PART_BYTES = 16 * 1024 * 1024  # a part bigger than this is read this far (s
 @dataclass(frozen=True)
 class ContainerFile:
     path: str
-    patterns: tuple[re.Pattern[bytes], ...]  # any one must match; none: the part's presence is enough
+    patterns: tuple[bytes, ...]  # regexes, any one must match; none: the part's presence is enough
 
 
 @dataclass(frozen=True)
@@ -99,14 +99,14 @@ def _subsequence(element: ElementTree.Element) -> bytes:
     return core
 
 
-def _byte_sequence(element: ElementTree.Element) -> re.Pattern[bytes]:
+def _byte_sequence(element: ElementTree.Element) -> bytes:
     """Subsequences in position order; each offset counts from the end of the one before (or BOF/EOF)."""
     parts = sorted(element.findall("SubSequence"), key=lambda s: int(s.get("Position") or 1))
     chunks = [(_offsets(s, "SubSeqMinOffset", "SubSeqMaxOffset"), _subsequence(s)) for s in parts]
     if element.get("Reference") == "EOFoffset":  # position 1 is nearest the end
         body = b"".join(core + gap for gap, core in reversed(chunks))
-        return re.compile(b"(?s)" + body + b"\\Z")
-    return re.compile(b"(?s)\\A" + b"".join(gap + core for gap, core in chunks))
+        return b"(?s)" + body + b"\\Z"
+    return b"(?s)\\A" + b"".join(gap + core for gap, core in chunks)
 
 
 def load_signatures(path: Path) -> list[ContainerSignature]:
@@ -184,6 +184,7 @@ class ContainerMatcher:
         for signature in signatures:
             self._by_kind.setdefault(signature.kind, []).append(signature)
         self._priority_over = priority_over
+        self._patterns: dict[bytes, re.Pattern[bytes]] = {}
 
     def match(self, path: Path, kind: str) -> list[tuple[str, int]]:
         """(PUID, specificity) of each matching container signature, formats outranked by another
@@ -209,15 +210,21 @@ class ContainerMatcher:
         outranked = {lower for puid in found for lower in self._priority_over(puid)}
         return [(p, specificity) for p, specificity in found.items() if p not in outranked]
 
-    @staticmethod
-    def _matches(signature: ContainerSignature, parts: _Parts) -> bool:
+    def _matches(self, signature: ContainerSignature, parts: _Parts) -> bool:
         for part in signature.files:
             name = parts.resolve(part.path)
             if name is None:
                 return False
-            if part.patterns and not any(p.search(parts.data(name)) for p in part.patterns):
+            if part.patterns and not any(self._compiled(p).search(parts.data(name)) for p in part.patterns):
                 return False
         return True
+
+    def _compiled(self, pattern: bytes) -> re.Pattern[bytes]:
+        """Compiled on first use: most signatures never get past their part-name check."""
+        found = self._patterns.get(pattern)
+        if found is None:
+            found = self._patterns[pattern] = re.compile(pattern)
+        return found
 
 
 def from_fido(fido: Any, container_file: Path) -> ContainerMatcher:

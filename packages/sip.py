@@ -228,9 +228,18 @@ def _read_manifests(root: Path, report: SipReport) -> tuple[dict[str, dict[str, 
     return payload, tag
 
 
+class _TagFilesOnlyBag(bagit.Bag):
+    """bagit-python's own reading of bagit.txt and bag-info.txt (version, encoding, folded lines),
+    without its manifest pass: Kho has parsed the manifests strictly already, and bagit's second,
+    lenient parse cost 0.3 s per 2,000 files."""
+
+    def _load_manifests(self) -> None:
+        return None
+
+
 def _read_bag_info(root: Path, report: SipReport) -> bagit.Bag | None:
     try:
-        bag = bagit.Bag(str(root))
+        bag = _TagFilesOnlyBag(str(root))
     except UnicodeDecodeError as exc:
         report.problems.append(Problem("bag-info-encoding", detail=str(exc)))
         return None

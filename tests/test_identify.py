@@ -126,3 +126,16 @@ def test_broken_zip_falls_back_to_the_outer_signature(tmp_path: Path) -> None:
     broken.write_bytes(b"PK\x03\x04" + b"\x00" * 200)
     found = identify(broken)
     assert found.method != "container"
+
+
+def test_every_bundled_container_signature_compiles() -> None:
+    """Patterns are compiled lazily, where a broken one would only show as a missed match."""
+    from fido import CONFIG_DIR
+    from fido.versions import get_local_versions
+
+    from format_registry.containers import load_signatures
+
+    signatures = load_signatures(Path(CONFIG_DIR) / get_local_versions(CONFIG_DIR).pronom_container_signature)
+    patterns = [p for s in signatures for f in s.files for p in f.patterns]
+    assert len(signatures) > 150 and len(patterns) > 150
+    assert all(re.compile(p) for p in patterns)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -12,12 +13,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Text, cast, create_engine, event, func, insert, select, update
+from sqlalchemy import Engine, Table, Text, cast, create_engine, event, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from preservation.catalog.models import Agent, Aip, ChainHead, Event, File, StorageCopy
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+EVENTS_TABLE = typing.cast(Table, Event.__table__)
 GENESIS_HASH = "0" * 64
 
 __all__ = [
@@ -136,7 +138,7 @@ class Catalog:
             })  # fmt: skip
             prev = digest
         if rows:  # one executemany: thousands of ORM objects per AIP cost more than the hashing
-            session.execute(insert(Event), rows)
+            session.connection().execute(insert(EVENTS_TABLE), rows)  # Core executemany, no ORM pass
         head.count += len(rows)
         head.last_hash = prev
 
