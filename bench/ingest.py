@@ -100,6 +100,9 @@ def kho_ingest(bag: Path, home: Path, report: Path, env_extra: dict[str, str], p
 
 def measure(result: Result, label: str, bag: Path, tmp: Path, runs: int, env_extra: dict[str, str],
             profile: bool) -> dict[str, Any]:  # fmt: skip
+    """Kho against the floor. The issue's <= 2x target is for ingest without normalisation; with the
+    shipped policy the conversions (LibreOffice, Ghostscript, ffmpeg) are reported, not targeted."""
+    converting = "KHO_POLICY" not in env_extra
     files = len(payload_files(bag / "data"))
     megabytes = sum(p.stat().st_size for p in payload_files(bag / "data")) / 1e6
     floor_runs, floor_cpu, floor_parts = floor(bag, runs)
@@ -114,7 +117,8 @@ def measure(result: Result, label: str, bag: Path, tmp: Path, runs: int, env_ext
         rss.append(steps[-1]["peak_rss_mb"])
         shutil.rmtree(home, ignore_errors=True)
     result.add(Figure(f"ingest {files:,} files, {label}", "s", seconds, "floor: cat + openssl + identify",
-                      floor_runs, Target("ratio_max", 2, "<= 2x floor"), higher_is_better=False,
+                      floor_runs, Target("ratio_max", 2, "<= 2x floor") if not converting else None,
+                      higher_is_better=False,
                       cpu_runs=cpu, baseline_cpu_runs=floor_cpu))
     result.add(Figure(f"ingest {files:,} files, {label}: throughput", "files/s", [files / s for s in seconds],
                       note=f"{megabytes:.1f} MB payload; MB/s median {megabytes / statistics.median(seconds):.1f}"))
