@@ -77,7 +77,8 @@ def hash_many(
 
     SHA-256 of small files is bound by per-file system calls and interpreter work, not by the
     digest, so threads would queue on the GIL: batches go to worker processes (forked when this
-    process runs one thread, else from a forkserver), a few batches per worker to even out sizes."""
+    process runs one thread, else from a forkserver), in batches of at most 256 files so that no
+    worker is left with a long tail."""
     algorithms = tuple(dict.fromkeys(algorithms))
     names = [os.fspath(p) for p in paths]
     workers = workers or usable_cpus()
@@ -96,7 +97,7 @@ def hash_many(
     from concurrent.futures import ProcessPoolExecutor
     from functools import partial
 
-    size = max(1, -(-len(names) // (workers * 4)))
+    size = max(1, min(256, -(-len(names) // (workers * 4))))  # small batches: no long tail on one worker
     batches = [names[i : i + size] for i in range(0, len(names), size)]
     method = "fork" if threading.active_count() == 1 else "forkserver"  # fork only with no other thread
     with ProcessPoolExecutor(min(workers, len(batches)), mp_context=multiprocessing.get_context(method)) as pool:
