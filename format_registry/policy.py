@@ -15,7 +15,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 HERE = Path(__file__).resolve().parent
@@ -100,6 +99,8 @@ def _load_yaml(path: Path, schema_name: str) -> dict[str, Any]:
     except (OSError, yaml.YAMLError) as exc:
         raise PolicyError(f"{path}: cannot read: {exc}") from exc
     schema = json.loads((SCHEMAS / schema_name).read_text(encoding="utf-8"))
+    import jsonschema  # only when a policy file is checked (~50 ms of imports)
+
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
     if errors:
         lines = [f"{path}: {'/'.join(str(p) for p in e.path) or '(top)'}: {e.message}" for e in errors[:20]]

@@ -7,10 +7,12 @@ expected checksum.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
+from urllib.parse import unquote
 
 StoreItem = tuple[str, Path, str]
 """One object to store: (key, source file, expected SHA-256 hex)."""
@@ -67,3 +69,12 @@ def check_key(key: str) -> str:
     if not key or key.startswith("/") or "\\" in key or "\x00" in key or any(p in ("", ".", "..") for p in parts):
         raise StorageError(f"unsafe storage key {key!r}")
     return key
+
+
+_USERINFO = re.compile(r"//[^/?#&]*@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` without any ``user:password@`` (also inside a percent-encoded ``endpoint_url=``),
+    for error messages and logs."""
+    return _USERINFO.sub("//…@", unquote(url))

@@ -40,7 +40,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from storage_adapters.base import StorageError, StoreItem, check_key
+from storage_adapters.base import StorageError, StoreItem, check_key, redact_url
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -76,7 +76,6 @@ MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchVersion
 MISSING_BUCKET_CODES = frozenset({"NoSuchBucket"})
 # Errors after which sending the same part again can help (botocore has already retried them).
 RETRYABLE_TRANSFER_ERRORS = (BotoConnectionError, HTTPClientError)
-_USERINFO = re.compile(r"//[^/?#&]*@")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$")
 
 T = TypeVar("T")
@@ -98,12 +97,6 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, NoCredentialsError):
         return "no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ?profile=)"
     return f"{type(exc).__name__}: {exc}"
-
-
-def redact_url(url: str) -> str:
-    """``url`` without any ``user:password@`` (also inside a percent-encoded ``endpoint_url=``),
-    for error messages and logs."""
-    return _USERINFO.sub("//…@", unquote(url))
 
 
 def _b64(digest: bytes) -> str:

@@ -11,8 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, Table, Text, cast, create_engine, event, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -91,6 +89,9 @@ class Catalog:
         self.upgrade()
 
     def upgrade(self) -> None:
+        from alembic import command  # ~0.1 s of imports, needed only to migrate
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:
