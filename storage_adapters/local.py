@@ -175,6 +175,10 @@ class LocalStorage:
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
+    def path_of(self, key: str) -> Path:
+        """Where the object lives on disk (the key checked), for callers that hash many at once."""
+        return self._path(key)
+
     def put(self, key: str, source: Path) -> None:
         target = self._path(key)
         partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")

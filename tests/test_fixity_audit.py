@@ -89,3 +89,39 @@ def test_storage_init_and_check(kho_home: Path, tmp_path: Path) -> None:
     assert run_kho("storage", "init", env=env).returncode == 0
     report = json.loads(run_kho("storage", "check", "--json", env=env, check=True).stdout)
     assert report["reachable"] and report["writable"]
+
+
+def test_local_copy_check_hashes_many_objects_and_names_each_bad_one(tmp_path: Path) -> None:
+    """Enough objects for hash_many's worker pool: the damaged, missing and unreadable ones are each
+    reported, the others counted with their bytes."""
+    import hashlib
+
+    from preservation.catalog import File
+    from preservation.fixity import check_copy
+    from storage_adapters.local import LocalStorage
+
+    location = LocalStorage(tmp_path / "kho")
+    aip_id = "3f1c9a52-0d0e-4c39-9d3b-0a8f4a4f2b11"
+    files = []
+    for number in range(300):
+        data = f"tài liệu {number}\n".encode() * (number + 1)
+        path = location.path_of(f"{aip_id}/representations/rep-01/data/tệp-{number:03d}.txt")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        files.append(File(path=f"representations/rep-01/data/tệp-{number:03d}.txt",
+                          sha256=hashlib.sha256(data).hexdigest(), size=len(data)))  # fmt: skip
+    flip_a_byte(location.path_of(f"{aip_id}/{files[10].path}"))
+    location.path_of(f"{aip_id}/{files[20].path}").unlink()
+    unreadable = location.path_of(f"{aip_id}/{files[30].path}")
+    unreadable.unlink()
+    unreadable.mkdir()
+
+    result = check_copy(location, aip_id, files)
+
+    assert result.files == 300 and not result.ok
+    bad = {b.path: b for b in result.bad}
+    assert set(bad) == {files[10].path, files[20].path, files[30].path}
+    assert bad[files[10].path].error == "checksum mismatch" and bad[files[10].path].found
+    assert bad[files[20].path].error == "missing"
+    assert bad[files[30].path].found is None and "Is a directory" in bad[files[30].path].error
+    assert result.bytes == sum(f.size for i, f in enumerate(files) if i not in (20, 30))
