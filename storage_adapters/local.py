@@ -110,6 +110,27 @@ def _copy_file(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
+_PARTIAL_NAME = re.compile(r"^\.(.+)\.[0-9a-f]{32}\.partial$", re.S)
+
+
+def _remove_stale_partials(targets: list[Path]) -> None:
+    """Remove ``.partial`` files an interrupted store left for these keys (a killed ingest that is
+    now resumed; one AIP is only ever stored by the ingest holding its workspace lock)."""
+    wanted: dict[Path, set[str]] = {}
+    for target in targets:
+        wanted.setdefault(target.parent, set()).add(target.name)
+    for folder, names in wanted.items():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue  # no folder yet: nothing was left in it
+        for entry in entries:
+            found = _PARTIAL_NAME.match(entry.name)
+            if found and found.group(1) in names:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
 def _fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -220,6 +241,7 @@ class LocalStorage:
         targets = [self._path(key) for key, _source, _sha in items]
         sizes = self._source_sizes(items)
         todo = self._not_yet_stored(items, targets, sizes)
+        _remove_stale_partials(targets)
         token = uuid.uuid4().hex
         written: list[tuple[int, Path]] = []  # (item index, partial)
         key = items[0][0]

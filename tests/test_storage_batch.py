@@ -365,3 +365,26 @@ def test_s3_store_many_honours_retain_until(moto_server: MotoServer, aws_env: No
     store.store_many(extra)
     head = raw.head_object(Bucket=store.bucket, Key=f"archive/{extra[0][0]}")
     assert timedelta(days=29) < head["ObjectLockRetainUntilDate"] - datetime.now(UTC) <= timedelta(days=30)
+
+
+def test_partials_left_by_a_killed_store_are_removed_on_resume(tmp_path: Path, items: list[StoreItem]) -> None:
+    """A SIGKILL between the copies and their rename leaves ``.partial`` files; the resumed store
+    removes those of its own keys (and only those) and stores everything."""
+    root = tmp_path / "kho"
+    location = LocalStorage(root)
+    first_key, second_key = items[0][0], items[1][0]
+    left = []
+    for key in (first_key, second_key):
+        target = root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        stale = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+        stale.write_bytes(b"half of a copy")
+        left.append(stale)
+    stranger = root / "khác" / f".tệp-khác.{uuid.uuid4().hex}.partial"  # not a key of this batch
+    stranger.parent.mkdir(parents=True)
+    stranger.write_bytes(b"someone else's")
+
+    location.store_many(items[1:])  # the first key is not in this batch: its partial stays
+
+    assert stored_correctly(root, items[1:])
+    assert left[0].exists() and not left[1].exists() and stranger.exists()
