@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import uuid
@@ -388,3 +389,58 @@ def test_partials_left_by_a_killed_store_are_removed_on_resume(tmp_path: Path, i
 
     assert stored_correctly(root, items[1:])
     assert left[0].exists() and not left[1].exists() and stranger.exists()
+
+
+@pytest.fixture
+def pipelined(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 3 MiB object of ``items`` takes the large-object path (read back during the copy) in
+    small steps, so the read-back thread really runs behind the copy."""
+    monkeypatch.setattr(local, "PIPELINE_BYTES", 1024 * 1024)
+    monkeypatch.setattr(local, "PIPELINE_STEP", 64 * 1024)
+
+
+@pytest.mark.usefixtures("pipelined")
+def test_large_object_read_back_during_the_copy(tmp_path: Path, items: list[StoreItem]) -> None:
+    root = tmp_path / "kho"
+    big = next(item for item in items if item[0].endswith("big.bin"))
+    assert big[1].stat().st_size >= local.PIPELINE_BYTES
+    LocalStorage(root).store_many(items)
+    assert stored_correctly(root, items) and not partials(root)
+
+
+@pytest.mark.usefixtures("pipelined")
+def test_large_object_damaged_while_copied_is_refused(
+    tmp_path: Path, items: list[StoreItem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A byte changed in the target right after a step is copied (as a failing disk or a buggy
+    file system would) is seen by the read-back; nothing is stored under the key."""
+    real = local._copy_range
+    steps: list[int] = []
+
+    def damaging(src: int, dst: int, count: int) -> int:
+        copied = real(src, dst, count)
+        steps.append(copied)
+        if len(steps) == 5 and copied:
+            offset = os.lseek(dst, 0, os.SEEK_CUR) - 1
+            os.pwrite(dst, b"\x00" if os.pread(src, 1, offset) != b"\x00" else b"\x01", offset)
+        return copied
+
+    monkeypatch.setattr(local, "_copy_range", damaging)
+    root = tmp_path / "kho"
+    big_key = next(key for key, _source, _sha in items if key.endswith("big.bin"))
+    with pytest.raises(StorageError, match=r"big\.bin read back with a different SHA-256"):
+        LocalStorage(root).store_many(items)
+    assert len(steps) > 5 and not (root / big_key).exists() and not partials(root)
+
+
+@pytest.mark.usefixtures("pipelined")
+def test_large_object_without_kernel_copy(
+    tmp_path: Path, items: list[StoreItem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unsupported(src: int, dst: int, count: int) -> int:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(local, "_copy_range", unsupported)
+    root = tmp_path / "kho"
+    LocalStorage(root).store_many(items)
+    assert stored_correctly(root, items) and not partials(root)
