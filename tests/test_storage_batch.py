@@ -304,17 +304,6 @@ def test_threaded_and_serial_hashing_agree(tmp_path: Path, items: list[StoreItem
 # -- S3 (a real moto server) ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-
-
 def s3_location(server: MotoServer, query: str = "") -> S3Storage:
     url = f"s3://kho-batch-{uuid.uuid4().hex[:12]}/archive?endpoint_url={server.endpoint_url}{query}"
     store = S3Storage.from_url(url, part_size=MIN_PART_SIZE, max_attempts=2, connect_timeout=2, read_timeout=10)
