@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Debian packages Kho needs at run time: libmagic (identification), conversion tools for normalisation.
 DEBIAN_PACKAGES := libmagic1 ffmpeg ghostscript imagemagick libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui
 
-.PHONY: install system-deps demo test bench lint typecheck airflow-standalone clean fixtures
+.PHONY: install system-deps demo test bench lint typecheck airflow-standalone cluster cluster-down clean fixtures
 
 install: system-deps $(VENV)/.installed
 
@@ -26,14 +26,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[airflow,dev]'
 	touch $@
 
-$(AIRFLOW_HOME)/airflow.db: $(VENV)/.installed airflow.cfg
-	mkdir -p $(AIRFLOW_HOME)
-	$(BIN)/airflow db migrate >/dev/null
-	touch $@
-
-# Ingest every sample SIP through the real Airflow `ingest` DAG into a fresh var/demo.
-demo: install $(AIRFLOW_HOME)/airflow.db
-	KHO_HOME=$(CURDIR)/var/demo KHO_DUPLICATES=new-version $(BIN)/python -m preservation.demo fixtures/sips
+# Ingest every sample SIP through the real Airflow `ingest` DAG into a fresh var/demo, with an Airflow
+# home of its own (.airflow-demo): a running `make airflow-standalone` never sees the demo's runs.
+demo: install
+	AIRFLOW_HOME=$(CURDIR)/.airflow-demo KHO_HOME=$(CURDIR)/var/demo KHO_DUPLICATES=new-version \
+	  $(BIN)/python -m preservation.demo fixtures/sips
 
 test: install
 	$(BIN)/ruff check .
@@ -48,12 +45,21 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# The Airflow UI and scheduler on http://localhost:8080, watching var/ingest/ (KHO_HOME=var).
-airflow-standalone: install $(AIRFLOW_HOME)/airflow.db
-	KHO_HOME=$${KHO_HOME:-$(CURDIR)/var} $(BIN)/airflow standalone
+# Airflow on this machine: API server + UI on http://127.0.0.1:8080, scheduler (LocalExecutor), DAG
+# processor, watching $(KHO_HOME)/ingest (KHO_HOME=var by default). Prints the admin password; Ctrl-C stops.
+airflow-standalone: install
+	KHO_HOME=$${KHO_HOME:-$(CURDIR)/var} $(BIN)/python -m preservation.deploy.standalone
+
+# Airflow with the CeleryExecutor on this machine's PostgreSQL and Redis, KHO_WORKERS (2) Celery workers;
+# writes $(KHO_HOME)/cluster.env for the kho CLI. `make cluster-down` stops it.
+cluster: install
+	KHO_HOME=$${KHO_HOME:-$(CURDIR)/var} $(BIN)/python -m preservation.deploy.cluster up
+
+cluster-down:
+	KHO_HOME=$${KHO_HOME:-$(CURDIR)/var} $(BIN)/python -m preservation.deploy.cluster down
 
 fixtures:
 	$(BIN)/python fixtures/generate.py && $(BIN)/python fixtures/generate_eark.py && $(BIN)/python fixtures/generate_tt05.py
 
 clean:
-	rm -rf var .airflow .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var .airflow .airflow-demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,9 @@
 """``make demo``: ingest each sample SIP through the real Airflow ``ingest`` DAG
-(``airflow dags test``) and print what became of it."""
+(``airflow dags test``) and print what became of it.
+
+The demo has an Airflow home of its own (``AIRFLOW_HOME``, ``.airflow-demo`` from the Makefile) and a
+``KHO_HOME`` of its own: a scheduler of ``make airflow-standalone`` running at the same time never
+sees the demo's runs, and the demo's rejections never land in that installation's ``failed/``."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from pathlib import Path
 
 from preservation.catalog import Catalog
 from preservation.config import load_settings
+from preservation.deploy import REPO, Deployment, airflow_program, migrate_database
 from preservation.ingest import Context, result_for, summary_line
 
 DAG_TIMEOUT = 900
@@ -24,8 +29,17 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(settings.home)  # the demo always starts from an empty KHO_HOME
     ctx = Context(settings)
     catalog = Catalog(settings.database_url)
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    print(f"Kho demo: KHO_HOME={settings.home}, Airflow DAG 'ingest' via `airflow dags test`\n")
+    deployment = Deployment(
+        airflow_home=Path(os.environ.get("AIRFLOW_HOME", str(REPO / ".airflow-demo"))).resolve(),
+        kho_home=settings.home,
+    )
+    migrate_database(deployment)
+    env = deployment.env()
+    airflow = airflow_program()
+    print(
+        f"Kho demo: KHO_HOME={settings.home}, AIRFLOW_HOME={deployment.airflow_home}, "
+        "Airflow DAG 'ingest' via `airflow dags test`\n"
+    )
     for sip in sorted(p for p in sips_root.iterdir() if p.is_dir()):
         known = {a.id for a in catalog.list_aips()}
         failed_before = set(os.listdir(settings.failed_dir))
@@ -33,6 +47,7 @@ def main(argv: list[str]) -> int:
             [airflow, "dags", "test", "ingest", "-c", json.dumps({"sip_path": str(sip)})],
             capture_output=True,
             text=True,
+            env=env,
             timeout=DAG_TIMEOUT,
             check=False,
         )
