@@ -8,6 +8,8 @@ export AIRFLOW_CONFIG := $(CURDIR)/airflow.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Debian packages Kho needs at run time: libmagic (identification), conversion tools for normalisation.
 DEBIAN_PACKAGES := libmagic1 ffmpeg ghostscript imagemagick libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui
+# What the tests need besides: a real S3 server (Ceph RADOS Gateway, a throw-away one-node cluster).
+TEST_DEBIAN_PACKAGES := radosgw ceph-mon ceph-osd
 
 .PHONY: install system-deps demo test bench lint typecheck airflow-standalone cluster cluster-down clean fixtures
 
@@ -18,6 +20,11 @@ system-deps:
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else echo "Kho needs Debian packages:$$missing (sudo apt-get install -y$$missing)"; exit 1; fi; \
+	fi
+	@missing=""; for p in $(TEST_DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "The tests use Debian packages:$$missing (sudo apt-get install -y --no-install-recommends$$missing); their tests are skipped"; fi; \
 	fi
 
 $(VENV)/.installed: pyproject.toml
