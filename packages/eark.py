@@ -15,6 +15,7 @@ each referenced file is hashed once, so that ingest can reuse the digests (``Ear
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import re
@@ -53,6 +54,13 @@ from packages.sip import path_is_safe
 METS_NAME = "METS.xml"
 MAX_ZIP_BYTES = 256 * 1024**3  # uncompressed; a larger transfer should arrive as a folder
 MAX_ZIP_ENTRIES = 1_000_000
+# Uncompressed / compressed size of a whole archive. DEFLATE reaches ~1030:1 on zeros; real records rarely
+# pass 20:1 (Apache POI's zip-bomb guard uses 100:1). Checked only when the archive unpacks to more than
+# ZIP_RATIO_FLOOR, so small, very compressible packages (XML, text) are never refused for it.
+MAX_ZIP_RATIO = 100.0
+ZIP_RATIO_FLOOR = 64 * 1024**2
+# Unpacking needs the declared size free, plus this margin for everything else the ingest writes.
+ZIP_FREE_SPACE_MARGIN = 256 * 1024**2
 # A date without time zone may be local time anywhere (UTC+14 at most); one with a zone gets clock skew only.
 FUTURE_SLACK_NAIVE = timedelta(hours=14)
 FUTURE_SLACK_AWARE = timedelta(minutes=5)
@@ -82,6 +90,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "zip-encrypted": ("encrypted ZIP entry", "mục ZIP bị mã hóa"),
     "zip-too-large": ("the ZIP unpacks beyond the size limit", "tệp ZIP giải nén vượt quá giới hạn dung lượng"),
     "zip-too-many": ("the ZIP has too many entries", "tệp ZIP có quá nhiều mục"),
+    "zip-ratio": ("the ZIP unpacks to far more than its compressed size (a ZIP bomb?)",
+                  "tệp ZIP giải nén lớn bất thường so với kích thước nén (nghi ZIP bomb)"),
     "zip-name-encoding": (
         "ZIP entry name not marked as UTF-8 (read as CP437); Vietnamese names may be garbled",
         "tên mục trong ZIP không đánh dấu UTF-8 (đọc theo CP437); tên tiếng Việt có thể bị lỗi",
@@ -1100,10 +1110,19 @@ def _zip_root(names: Iterable[str]) -> str | None:
     return None
 
 
-def _unpack_zip(archive: Path, target: Path, report: EarkReport, max_bytes: int, max_entries: int) -> list[str] | None:
-    """Check every entry first and write nothing if one is unsafe; then unpack into ``target``.
+class ZipSpaceError(OSError):
+    """Not enough free space to unpack a ZIP: a fault of this machine that passes (free space, rerun),
+    not a property of the package, so it is never a reason to reject the package."""
 
-    Returns the file names unpacked, None when the ZIP was refused or unreadable.
+
+def _unpack_zip(archive: Path, target: Path, report: EarkReport, max_bytes: int, max_entries: int,
+                max_ratio: float = MAX_ZIP_RATIO) -> list[str] | None:
+    """Check every entry first and write nothing if one is unsafe, the archive would unpack to more than
+    ``max_bytes`` or ``max_ratio`` times its compressed size, or the disk lacks room for it; then unpack
+    into ``target``.
+
+    Returns the file names unpacked, None when the ZIP was refused or unreadable; raises ``ZipSpaceError``
+    when the disk is (or becomes) too full.
     """
 
     def fail(code: str, detail: str = "", path: str | None = None) -> None:
@@ -1117,6 +1136,13 @@ def _unpack_zip(archive: Path, target: Path, report: EarkReport, max_bytes: int,
             declared = sum(info.file_size for info in infos)
             if declared > max_bytes:
                 fail("zip-too-large", f"{declared} > {max_bytes} bytes")
+            compressed = sum(info.compress_size for info in infos)
+            if declared > ZIP_RATIO_FLOOR and declared > max_ratio * max(compressed, 1):
+                fail(
+                    "zip-ratio",
+                    f"{declared} bytes from {compressed} compressed: {declared / max(compressed, 1):.0f}:1 > "
+                    f"{max_ratio:.0f}:1 (KHO_ZIP_MAX_RATIO)",
+                )
             seen: set[str] = set()
             for info in infos:
                 name = info.filename[:-1] if info.is_dir() else info.filename
@@ -1134,6 +1160,13 @@ def _unpack_zip(archive: Path, target: Path, report: EarkReport, max_bytes: int,
                 seen.add(name)
             if report.failures:
                 return None
+            free = shutil.disk_usage(target).free
+            if declared + ZIP_FREE_SPACE_MARGIN > free:
+                raise ZipSpaceError(
+                    errno.ENOSPC,
+                    f"not enough free space to unpack {archive.name}: {declared} bytes + "
+                    f"{ZIP_FREE_SPACE_MARGIN} margin needed, {free} free in {target} / không đủ dung lượng trống",
+                )
             written = 0
             for info in infos:
                 name = info.filename[:-1] if info.is_dir() else info.filename
@@ -1149,7 +1182,14 @@ def _unpack_zip(archive: Path, target: Path, report: EarkReport, max_bytes: int,
                             fail("zip-too-large", f"more than {max_bytes} bytes")
                             return None
                         sink.write(chunk)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError, EOFError) as exc:
+    except ZipSpaceError:
+        raise
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ZipSpaceError(exc.errno, f"disk full while unpacking {archive.name}: {exc}") from exc
+        fail("zip-unreadable", str(exc))
+        return None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as exc:
         fail("zip-unreadable", str(exc))
         return None
     return [info.filename for info in infos if not info.is_dir()]
@@ -1157,11 +1197,11 @@ def _unpack_zip(archive: Path, target: Path, report: EarkReport, max_bytes: int,
 
 @contextmanager
 def _unpacked(archive: Path, report: EarkReport, max_bytes: int, max_entries: int,
-              workdir: Path | None) -> Iterator[tuple[Path, str] | None]:
+              workdir: Path | None, max_ratio: float = MAX_ZIP_RATIO) -> Iterator[tuple[Path, str] | None]:
     """Yield (package root, package name) of an unpacked ZIP, or None; the temporary copy is always removed."""
     scratch = Path(tempfile.mkdtemp(prefix="kho-eark-", dir=workdir))
     try:
-        names = _unpack_zip(archive, scratch, report, max_bytes, max_entries)
+        names = _unpack_zip(archive, scratch, report, max_bytes, max_entries, max_ratio)
         if names is None:
             yield None
             return
@@ -1184,6 +1224,7 @@ def validate_eark(
     keep_digests: Iterable[str] = ("sha256",),
     max_zip_bytes: int = MAX_ZIP_BYTES,
     max_zip_entries: int = MAX_ZIP_ENTRIES,
+    max_zip_ratio: float = MAX_ZIP_RATIO,
     workdir: Path | None = None,
     now: datetime | None = None,
     package_name: str | None = None,
@@ -1201,7 +1242,7 @@ def validate_eark(
         report.package_name = package_name or source.resolve().name  # a workspace copy keeps the SIP's name
         _Package(source, report.package_name, report, keep, moment).run()
     elif source.is_file() and (source.suffix.lower() == ".zip" or zipfile.is_zipfile(source)):
-        with _unpacked(source, report, max_zip_bytes, max_zip_entries, workdir) as unpacked:
+        with _unpacked(source, report, max_zip_bytes, max_zip_entries, workdir, max_zip_ratio) as unpacked:
             if unpacked is not None:
                 root, name = unpacked
                 report.package_name = name
@@ -1249,7 +1290,7 @@ def is_eark_package(path: Path | str) -> bool:
 
 
 def unpack_package(archive: Path | str, target: Path, *, max_bytes: int = MAX_ZIP_BYTES,
-                   max_entries: int = MAX_ZIP_ENTRIES) -> EarkReport:
+                   max_entries: int = MAX_ZIP_ENTRIES, max_ratio: float = MAX_ZIP_RATIO) -> EarkReport:
     """Unpack a zipped E-ARK package so that ``target`` is its root folder (for ingest, which keeps it).
 
     Every entry is checked before anything is written; failures are in the returned report."""
@@ -1258,7 +1299,7 @@ def unpack_package(archive: Path | str, target: Path, *, max_bytes: int = MAX_ZI
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     try:
-        names = _unpack_zip(Path(archive), scratch, report, max_bytes, max_entries)
+        names = _unpack_zip(Path(archive), scratch, report, max_bytes, max_entries, max_ratio)
         if names is None:
             return report
         top = _zip_root(names)
