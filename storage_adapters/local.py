@@ -110,7 +110,20 @@ def _copy_file(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-_PARTIAL_NAME = re.compile(r"^\.(.+)\.[0-9a-f]{32}\.partial$", re.S)
+# A partial's name must fit wherever its object's name fits: ".<name>.<token>.partial" added 41 bytes, so a
+# 214-byte name (Vietnamese names reach that quickly) could never be stored. The partial is named after a
+# digest of its object's name instead; the old form is still recognised when cleaning up.
+_PARTIAL_NAME = re.compile(r"^\.kho-([0-9a-f]{16})-[0-9a-f]{32}\.partial$")
+_OLD_PARTIAL_NAME = re.compile(r"^\.(.+)\.[0-9a-f]{32}\.partial$", re.S)
+
+
+def _name_digest(name: str) -> str:
+    return hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def partial_path(target: Path, token: str | None = None) -> Path:
+    """Where an object is written before it is verified and renamed: beside it, under a short name."""
+    return target.with_name(f".kho-{_name_digest(target.name)}-{token or uuid.uuid4().hex}.partial")
 
 
 def _remove_stale_partials(targets: list[Path]) -> None:
@@ -118,14 +131,14 @@ def _remove_stale_partials(targets: list[Path]) -> None:
     now resumed; one AIP is only ever stored by the ingest holding its workspace lock)."""
     wanted: dict[Path, set[str]] = {}
     for target in targets:
-        wanted.setdefault(target.parent, set()).add(target.name)
+        wanted.setdefault(target.parent, set()).update((target.name, _name_digest(target.name)))
     for folder, names in wanted.items():
         try:
             entries = list(os.scandir(folder))
         except OSError:
             continue  # no folder yet: nothing was left in it
         for entry in entries:
-            found = _PARTIAL_NAME.match(entry.name)
+            found = _PARTIAL_NAME.match(entry.name) or _OLD_PARTIAL_NAME.match(entry.name)
             if found and found.group(1) in names:
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
@@ -286,7 +299,7 @@ class LocalStorage:
 
     def put(self, key: str, source: Path) -> None:
         target = self._path(key)
-        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+        partial = partial_path(target)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             with open(source, "rb") as src, open(partial, "wb") as dst:
@@ -342,7 +355,7 @@ class LocalStorage:
                 if target.parent not in folders:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     folders.add(target.parent)
-                partial = target.with_name(f".{target.name}.{token}.partial")
+                partial = partial_path(target, token)
                 written.append((index, partial))
                 if sizes[index] >= PIPELINE_BYTES:  # large: read back during the copy
                     read_back[index] = _copy_file_reading_back(source, partial)
@@ -431,7 +444,7 @@ class LocalStorage:
 
     def get(self, key: str, destination: Path) -> None:
         destination = Path(destination)
-        partial = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.partial")
+        partial = partial_path(destination)
         try:
             shutil.copyfile(self._path(key), partial)
             os.replace(partial, destination)

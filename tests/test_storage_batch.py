@@ -433,3 +433,35 @@ def test_large_object_without_kernel_copy(
     root = tmp_path / "kho"
     LocalStorage(root).store_many(items)
     assert stored_correctly(root, items) and not partials(root)
+
+
+def test_partials_of_both_name_forms_are_removed_on_resume(tmp_path: Path, items: list[StoreItem]) -> None:
+    """Partials are now named after a digest of their object's name; those an older Kho left (the name
+    itself) are still recognised."""
+    root = tmp_path / "kho"
+    key = items[1][0]
+    target = root / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    new_form, old_form = local.partial_path(target), target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+    for stale in (new_form, old_form):
+        stale.write_bytes(b"half of a copy")
+    LocalStorage(root).store_many(items[1:3])
+    assert not new_form.exists() and not old_form.exists() and stored_correctly(root, items[1:3])
+
+
+@pytest.mark.parametrize("how", ["put", "store_many"])
+def test_a_name_of_255_bytes_is_stored(tmp_path: Path, how: str) -> None:
+    """The finding: a name of 214 UTF-8 bytes or more failed at every retry (ENAMETOOLONG on its
+    ``.<name>.<token>.partial``). The longest name ext4 holds is 255 bytes; it must store."""
+    name = ("Quyết định phê duyệt " * 20).encode()[:251].decode("utf-8", "ignore").rstrip() + ".pdf"
+    assert 250 <= len(name.encode()) <= 255
+    source = tmp_path / "src" / name
+    source.parent.mkdir()
+    source.write_bytes(b"%PDF-1.7 ho so")
+    root = tmp_path / "kho"
+    key = f"{AIP}/representations/rep-01/data/{name}"
+    if how == "put":
+        LocalStorage(root).put(key, source)
+    else:
+        LocalStorage(root).store_many([(key, source, sha256(source.read_bytes()))])
+    assert (root / key).read_bytes() == source.read_bytes() and not partials(root)
