@@ -31,6 +31,7 @@ class Settings:
     archive_code: str = ""  # mã cơ quan lưu trữ: arcFileCode = archive_code + "." + fileCode (TT 05/2025)
     settle_seconds: float = 10.0
     resume_after_seconds: float = 300.0
+    api_max_body_bytes: int = 1024 * 1024  # a request body larger than this is refused (413) unread
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -97,6 +98,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         resume_after = float(get("resume_after_seconds", "300"))
     except ValueError as exc:
         raise ConfigError(f"KHO_SETTLE_SECONDS / KHO_RESUME_AFTER_SECONDS must be numbers: {exc}") from exc
+    try:
+        api_max_body = int(get("api_max_body_bytes", str(1024 * 1024)))
+    except ValueError as exc:
+        raise ConfigError(f"KHO_API_MAX_BODY_BYTES must be a whole number of bytes: {exc}") from exc
     return Settings(
         home=home,
         ingest_dir=ingest_dir,
@@ -108,4 +113,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         archive_code=get("archive_code", ""),
         settle_seconds=settle,
         resume_after_seconds=resume_after,
+        api_max_body_bytes=api_max_body,
     )

@@ -229,6 +229,64 @@ def test_dip_request_download_and_ownership(archive: Archive) -> None:
     assert [d["path"] for d in selected["delivered"]] == ["representations/access/data/ảnh/Lễ khánh thành.jpg"]
 
 
+def test_a_dip_belongs_to_the_token_that_asked_not_to_a_display_name(archive: Archive) -> None:
+    """The finding: a second reader token with the same display name downloaded the first reader's DIP."""
+    twin = "reader-mai-twin-0e1d2c3b4a59687f"
+    app = create_app(load_settings({"KHO_HOME": str(archive.home)}),
+                     tokens={**TOKENS, twin: ("Nguyễn Thị Mai", "reader")})
+    with TestClient(app) as client:
+        dip = client.post(f"/aips/{archive.public}/dips", headers=auth(MAI), json={"purpose": "01"}).json()
+        assert client.get(dip["download_url"], headers=auth(MAI)).status_code == 200
+        body = assert_error(client.get(dip["download_url"], headers=auth(twin)), 403)
+        assert "another requester" in body["error"]
+        sidecar = (archive.home / "dips" / f"{dip['dip_name']}.json").read_text(encoding="utf-8")
+        assert MAI not in sidecar and twin not in sidecar, "the token itself is never stored"
+
+
+def test_bodies_are_refused_unread_without_a_token_or_over_the_limit(archive: Archive) -> None:
+    url = f"/aips/{archive.public}/dips"
+    big = b'{"purpose": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    assert_error(archive.client.post(url, content=big, headers={"Content-Type": "application/json"}), 401)
+    assert_error(archive.client.post(url, content=big, headers={**auth(MAI), "Content-Type": "application/json"}),
+                 413)
+    chunked = archive.client.post(url, content=iter([big[:600_000], big[600_000:]]),
+                                  headers={**auth(MAI), "Content-Type": "application/json"})
+    assert_error(chunked, 413)
+    small = archive.client.post(url, json={"purpose": "01"}, headers=auth(MAI))
+    assert small.status_code == 201, small.text
+
+
+@pytest.mark.anyio
+async def test_the_guard_reads_nothing_before_authentication_and_stops_at_the_limit() -> None:
+    """At the ASGI level, where memory is spent: an unauthenticated request's body is never received,
+    and an authenticated one is received only until it passes the limit."""
+    from preservation.api import BodyGuard
+
+    reached: list[str] = []
+    pulled = 0
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+
+    async def receive() -> dict[str, Any]:
+        nonlocal pulled
+        pulled += 1
+        return {"type": "http.request", "body": b"x" * 1024, "more_body": True}  # an endless body
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    guard = BodyGuard(app, TOKENS, max_bytes=10 * 1024)
+    scope = {"type": "http", "method": "POST", "path": "/aips/x/dips", "headers": []}
+    await guard(scope, receive, send)
+    assert pulled == 0 and not reached and sent[0]["status"] == 401
+    sent.clear()
+    await guard({**scope, "headers": [(b"authorization", f"Bearer {MAI}".encode())]}, receive, send)
+    assert pulled == 11 and not reached and sent[0]["status"] == 413
+
+
 @pytest.mark.parametrize(("token", "target", "body", "status"), [
     (MAI, "unknown", {"purpose": "x"}, 404),
     (MAI, "restricted", {"purpose": "x"}, 404),
