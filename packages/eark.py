@@ -1274,8 +1274,14 @@ def is_eark_package(path: Path | str) -> bool:
             mets = source / METS_NAME
             if mets.is_symlink() or not mets.is_file():
                 return False
-            with open(mets, "rb") as handle:
-                return _looks_like_csip(handle)
+            try:
+                with open(mets, "rb") as handle:
+                    return _looks_like_csip(handle)
+            except etree.XMLSyntaxError:
+                # A root METS.xml that does not parse (say, an entity attack) and no bagit.txt: the sender
+                # meant an E-ARK package, and its validation must say what is wrong with the METS, not
+                # that it is "not a BagIt bag".
+                return not (source / "bagit.txt").exists()
         if source.is_file() and zipfile.is_zipfile(source):
             with zipfile.ZipFile(source) as archive:
                 names = [n for n in archive.namelist() if not n.endswith("/")]

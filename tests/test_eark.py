@@ -562,6 +562,19 @@ def test_external_entity_is_not_resolved(tmp_path: Path) -> None:
     assert "TOP-SECRET-VALUE" not in "".join(tree.getroot().itertext())
 
 
+def test_a_billion_laughs_mets_is_an_eark_package_refused_for_its_xml(tmp_path: Path) -> None:
+    """The finding: such a package was refused as "not a BagIt bag", which sends the sender the wrong way."""
+    laughs = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    doctype = f'<!DOCTYPE mets [<!ENTITY l0 "ha">{laughs}]>\n'
+    edits = {ROOT: [('<?xml version="1.0" encoding="UTF-8"?>\n', '<?xml version="1.0" encoding="UTF-8"?>\n' + doctype),
+                    ("<name>Kho test builder</name>", "<name>&l9;</name>")]}
+    package = build_package(tmp_path, edits)
+    assert is_eark_package(package)
+    report = validate_eark(package, now=NOW)
+    assert not report.valid and "ha" * 100 not in repr(report.to_dict())
+    assert [p.text for p in report.failures] == ["CSIPSTR4: METS.xml is not well-formed XML"]
+
+
 def test_symlink_in_package_is_refused(tmp_path: Path) -> None:
     package = build_package(tmp_path)
     os.symlink("/etc/passwd", package / "documentation" / "passwd")
