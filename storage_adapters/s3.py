@@ -44,6 +44,7 @@ from storage_adapters.base import StorageError, StoreItem, check_key, redact_url
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.literals import ObjectLockRetentionModeType
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 MiB = 1024 * 1024
@@ -502,12 +503,13 @@ class S3Storage:
         sha256_hex: str,
         retain_until: datetime | None = None,
     ) -> None:
+        write_args = self._write_args(sha256_hex, retain_until=retain_until)
         try:
             created = self.client.create_multipart_upload(
                 Bucket=self.bucket,
                 Key=full,
                 ChecksumAlgorithm="SHA256",
-                **self._write_args(sha256_hex, retain_until=retain_until),
+                **write_args,
             )
         except (BotoCoreError, ClientError) as exc:
             raise self._fail("start the upload of", key, exc) from exc
@@ -534,7 +536,7 @@ class S3Storage:
                         f"{self.url}: cannot store {key}: the source file changed during the upload (part {number})"
                     )
                 parts.append({"ETag": response["ETag"], "PartNumber": number, "ChecksumSHA256": checksum})
-            self.client.complete_multipart_upload(
+            completed = self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=full, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
         except BaseException as exc:
@@ -544,6 +546,37 @@ class S3Storage:
             error = self._fail("store", key, exc)
             if leftover:
                 error = StorageError(f"{error}; {leftover}")
+            raise error from exc
+        if "ObjectLockMode" in write_args:
+            mode, until = write_args["ObjectLockMode"], write_args["ObjectLockRetainUntilDate"]
+            self._lock_completed(key, full, completed.get("VersionId"), mode, until)
+
+    def _lock_completed(
+        self, key: str, full: str, version_id: str | None, mode: ObjectLockRetentionModeType, until: datetime
+    ) -> None:
+        """Make sure a completed multipart upload is locked as asked.
+
+        AWS applies the Object Lock headers of CreateMultipartUpload; Ceph RGW 16 and moto 5 accept
+        and ignore them, which would leave every large file of an AIP deletable. So the new version
+        is checked and, if needed, its retention set explicitly. When that fails the version (not
+        locked, so removable) is deleted: a failed ``put`` leaves nothing a resume would accept.
+        """
+        version: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=full, **version)
+            held = head.get("ObjectLockRetainUntilDate")
+            if head.get("ObjectLockMode") == mode and held is not None and held >= until - timedelta(seconds=1):
+                return
+            self.client.put_object_retention(
+                Bucket=self.bucket, Key=full, Retention={"Mode": mode, "RetainUntilDate": until}, **version
+            )
+        except (BotoCoreError, ClientError) as exc:
+            error = self._fail("lock", key, exc)
+            if version_id:
+                try:
+                    self.client.delete_object(Bucket=self.bucket, Key=full, VersionId=version_id)
+                except (BotoCoreError, ClientError) as cleanup:
+                    error = StorageError(f"{error}; the unlocked version {version_id} is left: {_describe(cleanup)}")
             raise error from exc
 
     def store_many(
@@ -846,6 +879,13 @@ class S3Storage:
         except (BotoCoreError, ClientError) as exc:
             result["problems"].append(f"cannot write a probe object: {_describe(exc)}")
             return
+        applied = written.get("ServerSideEncryption")
+        if self.sse and applied != self.sse:
+            # Ceph RGW accepts AES256 without a KMS back end and stores the object in clear.
+            result["problems"].append(
+                f"sse={self.sse} is configured but the server stored a probe object "
+                f"{'with ' + applied if applied else 'without encryption'}: objects would not be encrypted as asked"
+            )
         try:
             if not self.verify(key, sha.hexdigest()):
                 result["problems"].append("a probe object read back with a different SHA-256")

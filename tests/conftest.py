@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from preservation.config import Settings, load_settings
-from tests.s3_server import MotoServer
+from tests.ceph_rgw import RgwCluster, ceph_unavailable
+from tests.s3_server import MotoServer, S3Server
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_SIPS = ROOT / "fixtures" / "sips"
@@ -92,6 +93,26 @@ def moto_server() -> Iterator[MotoServer]:
     """One real S3-compatible HTTP server (moto, separate process) for the whole session."""
     with MotoServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def rgw_server() -> Iterator[RgwCluster]:
+    """Ceph RADOS Gateway on a throw-away one-node cluster (tests/ceph_rgw.py), started once per session
+    with the same dummy credentials as ``aws_env``. Skipped when Ceph is not installed, or with KHO_SKIP_RGW=1."""
+    reason = ceph_unavailable()
+    if reason:
+        pytest.skip(reason)
+    if os.environ.get("KHO_SKIP_RGW", "") not in ("", "0"):
+        pytest.skip("KHO_SKIP_RGW is set")
+    with RgwCluster(access_key="testing", secret_key="testing") as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session", params=["moto", "rgw"])
+def s3_server(request: pytest.FixtureRequest) -> S3Server:
+    """Each S3 test runs against moto and against Ceph RGW (ids ``moto``/``rgw``); ``.name`` tells which."""
+    server: S3Server = request.getfixturevalue(f"{request.param}_server")
+    return server
 
 
 @pytest.fixture

@@ -15,6 +15,19 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
+
+
+class S3Server(Protocol):
+    """What the tests need from an S3 server: moto (``MotoServer``) or Ceph RGW (``tests.ceph_rgw.RgwCluster``)."""
+
+    name: str  # "moto" | "rgw"
+
+    @property
+    def endpoint_url(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
 
 
 def free_port() -> int:
@@ -25,6 +38,8 @@ def free_port() -> int:
 
 class MotoServer:
     """``python -m moto.server`` on 127.0.0.1 and a free port, for as long as the context lasts."""
+
+    name = "moto"
 
     def __init__(self, startup_timeout: float = 30.0) -> None:
         self.startup_timeout = startup_timeout
@@ -89,12 +104,15 @@ class MotoServer:
 
 
 class FaultyProxy:
-    """Forwards 127.0.0.1:``port`` to the target, byte for byte, with two faults on demand.
+    """Forwards 127.0.0.1:``port`` to the target, byte for byte, with three faults on demand.
 
     ``cut_uploads_after(n, times)``: a connection that has carried more than ``n`` bytes towards
     the server is reset (the first ``times`` such connections; None = all of them), like a network
     drop in the middle of an upload. ``refuse()``: the port is closed (connection refused) and
     open connections are reset, like an endpoint that went down; ``resume()`` undoes it.
+    ``corrupt_uploads_at(n, times)``: byte ``n`` of a connection's upload stream is flipped (the
+    first ``times`` connections that get that far), everything else passes: damage in transit that
+    only a checksum can reveal.
     """
 
     def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
@@ -103,6 +121,9 @@ class FaultyProxy:
         self.cut_after: int | None = None
         self.cuts_left: int | None = None
         self.cuts = 0
+        self.corrupt_at: int | None = None
+        self.corruptions_left: int | None = None
+        self.corruptions = 0
         self.connections = 0
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
@@ -133,10 +154,17 @@ class FaultyProxy:
             self.cut_after = nbytes
             self.cuts_left = times
 
+    def corrupt_uploads_at(self, offset: int, times: int | None = 1) -> None:
+        with self._lock:
+            self.corrupt_at = offset
+            self.corruptions_left = times
+
     def heal(self) -> None:
         with self._lock:
             self.cut_after = None
             self.cuts_left = None
+            self.corrupt_at = None
+            self.corruptions_left = None
 
     def refuse(self) -> None:
         self._stop_listening()
@@ -219,6 +247,18 @@ class FaultyProxy:
             self.cuts += 1
             return True
 
+    def _should_corrupt(self, before: int, after: int) -> int | None:
+        """The index in the chunk [before, after) of the upload stream to flip, if any."""
+        with self._lock:
+            if self.corrupt_at is None or not before <= self.corrupt_at < after:
+                return None
+            if self.corruptions_left is not None:
+                if self.corruptions_left <= 0:
+                    return None
+                self.corruptions_left -= 1
+            self.corruptions += 1
+            return self.corrupt_at - before
+
     def _pump(self, link: _Link, upload: bool) -> None:
         source, sink = (link.client, link.upstream) if upload else (link.upstream, link.client)
         try:
@@ -234,6 +274,9 @@ class FaultyProxy:
                             sink.sendall(data[: max(0, (self.cut_after or 0) - before)])
                         link.cut = True
                         break
+                    flip = self._should_corrupt(before, link.sent_up)
+                    if flip is not None:
+                        data = data[:flip] + bytes([data[flip] ^ 0xFF]) + data[flip + 1 :]
                 sink.sendall(data)
         except OSError:
             link.cut = True  # one side failed: drop the whole connection

@@ -1,4 +1,5 @@
-"""Ingest and fixity audit against a real S3-compatible endpoint (moto server over HTTP)."""
+"""Ingest and fixity audit against real S3-compatible endpoints over HTTP: each test runs against a
+moto server and against Ceph RGW (conftest's ``s3_server``, ids ``moto`` and ``rgw``)."""
 
 from __future__ import annotations
 
@@ -10,26 +11,26 @@ import boto3
 import pytest
 
 from tests.conftest import FIXTURE_SIPS, json_lines, run_kho
-from tests.s3_server import FaultyProxy, MotoServer
+from tests.s3_server import FaultyProxy, S3Server
 
 
 @pytest.fixture
-def s3_env(moto_server: MotoServer, kho_home: Path, tmp_path: Path) -> dict[str, str]:
+def s3_env(s3_server: S3Server, kho_home: Path, tmp_path: Path) -> dict[str, str]:
     bucket = f"kho-{uuid.uuid4().hex[:12]}"
     return {
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-        "AWS_ENDPOINT_URL": moto_server.endpoint_url, "KHO_STORAGE": f"s3://{bucket}/aips", "BUCKET": bucket,
+        "AWS_ENDPOINT_URL": s3_server.endpoint_url, "KHO_STORAGE": f"s3://{bucket}/aips", "BUCKET": bucket,
     }
 
 
-def client(moto_server: MotoServer) -> object:
-    return boto3.client("s3", endpoint_url=moto_server.endpoint_url, region_name="us-east-1",
+def client(s3_server: S3Server) -> object:
+    return boto3.client("s3", endpoint_url=s3_server.endpoint_url, region_name="us-east-1",
                         aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 def test_bucket_is_never_created_silently_then_init_check_and_ingest(s3_env: dict[str, str],
-                                                                     moto_server: MotoServer) -> None:
+                                                                     s3_server: S3Server) -> None:
     refused = run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), env=s3_env)
     assert refused.returncode == 1 and "kho storage init" in refused.stderr
     assert json_lines(run_kho("aip", "list", "--json", env=s3_env).stdout) == []
@@ -39,15 +40,15 @@ def test_bucket_is_never_created_silently_then_init_check_and_ingest(s3_env: dic
     resumed = json_lines(run_kho("resume", "--json", env=s3_env, check=True).stdout)
     assert [r["status"] for r in resumed] == ["stored"]
     aip_id = resumed[0]["aip_id"]
-    s3 = client(moto_server)
+    s3 = client(s3_server)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=s3_env["BUCKET"], Prefix="aips/")["Contents"]}  # type: ignore[attr-defined]
     assert f"aips/{aip_id}/METS.xml" in keys
     assert f"aips/{aip_id}/representations/rep-01/data/Sơ đồ khu mỏ.png" in keys
 
 
-def test_endpoint_down_at_store_time_is_resumable(s3_env: dict[str, str], moto_server: MotoServer) -> None:
+def test_endpoint_down_at_store_time_is_resumable(s3_env: dict[str, str], s3_server: S3Server) -> None:
     run_kho("storage", "init", env=s3_env, check=True)
-    with FaultyProxy(moto_server.port) as proxy:
+    with FaultyProxy(s3_server.port) as proxy:
         proxy.refuse()  # the endpoint is down
         down = {**s3_env, "AWS_ENDPOINT_URL": proxy.endpoint_url, "AWS_MAX_ATTEMPTS": "2"}
         failed = run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), env=down, timeout=300)
@@ -58,14 +59,14 @@ def test_endpoint_down_at_store_time_is_resumable(s3_env: dict[str, str], moto_s
 
 
 def test_audit_finds_and_repairs_an_object_corrupted_through_the_s3_api(s3_env: dict[str, str],
-                                                                        moto_server: MotoServer,
+                                                                        s3_server: S3Server,
                                                                         tmp_path: Path) -> None:
     local = tmp_path / "local-copy"
     env = {**s3_env, "KHO_STORAGE": f"{s3_env['KHO_STORAGE']},{local.as_uri()}"}
     run_kho("storage", "init", env=env, check=True)
     aip_id = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), "--json", env=env,
                                 check=True).stdout)["aip_id"]
-    s3 = client(moto_server)
+    s3 = client(s3_server)
     key = f"aips/{aip_id}/representations/rep-01/data/Ghi chú.txt"
     s3.put_object(Bucket=s3_env["BUCKET"], Key=key, Body=b"altered behind Kho's back")  # type: ignore[attr-defined]
     summary = json.loads(run_kho("fixity", "--json", env=env).stdout)
@@ -77,7 +78,7 @@ def test_audit_finds_and_repairs_an_object_corrupted_through_the_s3_api(s3_env: 
     assert json.loads(run_kho("fixity", "--json", env=env, check=True).stdout)["failed"] == 0
 
 
-def test_object_lock_retention_follows_the_record(s3_env: dict[str, str], moto_server: MotoServer,
+def test_object_lock_retention_follows_the_record(s3_env: dict[str, str], s3_server: S3Server,
                                                   sample_sip: Path) -> None:
     from tests.test_retention import with_bag_info
 
@@ -85,6 +86,6 @@ def test_object_lock_retention_follows_the_record(s3_env: dict[str, str], moto_s
     assert run_kho("storage", "init", env=env).returncode == 0
     with_bag_info(sample_sip, maintenance="06", endDate="28/12/2024")  # 10 years: kept until 31/12/2034
     aip_id = json.loads(run_kho("ingest", str(sample_sip), "--json", env=env, check=True).stdout)["aip_id"]
-    head = client(moto_server).head_object(Bucket=s3_env["BUCKET"], Key=f"aips/{aip_id}/METS.xml")  # type: ignore[attr-defined]
+    head = client(s3_server).head_object(Bucket=s3_env["BUCKET"], Key=f"aips/{aip_id}/METS.xml")  # type: ignore[attr-defined]
     assert head["ObjectLockMode"] == "GOVERNANCE"
     assert head["ObjectLockRetainUntilDate"].year == 2034
