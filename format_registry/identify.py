@@ -428,8 +428,9 @@ def identify_many(paths: list[Path], workers: int | None = None) -> list[FormatI
     Workers are forked from this process when it runs a single thread (they inherit the loaded
     signatures); otherwise (an Airflow task, a thread pool) they come from a ``forkserver`` and each
     loads the signatures once."""
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+
+    from preservation.procutil import worker_pool_kwargs
 
     workers = workers or os.cpu_count() or 1
     if workers < 2 or len(paths) < POOL_THRESHOLD:
@@ -440,6 +441,6 @@ def identify_many(paths: list[Path], workers: int | None = None) -> list[FormatI
     method = "fork" if threading.active_count() == 1 else "forkserver"  # fork only with no other thread
     if method == "fork":
         shared_identifier()  # loaded once here; forked workers share it copy-on-write
-    context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    # workers die with this process (a kill -9 of an ingest must not leave them running)
+    with ProcessPoolExecutor(max_workers=workers, **worker_pool_kwargs(method)) as pool:
         return [result for batch in pool.map(_identify_paths, batches) for result in batch]

@@ -93,12 +93,14 @@ def hash_many(
                 continue
         if total < POOL_MIN_BYTES:
             return _hash_batch(names, algorithms)
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from functools import partial
+
+    from preservation.procutil import worker_pool_kwargs
 
     size = max(1, min(256, -(-len(names) // (workers * 4))))  # small batches: no long tail on one worker
     batches = [names[i : i + size] for i in range(0, len(names), size)]
     method = "fork" if threading.active_count() == 1 else "forkserver"  # fork only with no other thread
-    with ProcessPoolExecutor(min(workers, len(batches)), mp_context=multiprocessing.get_context(method)) as pool:
+    # workers die with this process (a kill -9 of an ingest must not leave them running)
+    with ProcessPoolExecutor(min(workers, len(batches)), **worker_pool_kwargs(method)) as pool:
         return [r for batch in pool.map(partial(_hash_batch, algorithms=algorithms), batches) for r in batch]

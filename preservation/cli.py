@@ -1,12 +1,17 @@
 """``kho``: the command line. Runs the same step functions as the Airflow DAGs, in-process.
 
-Exit codes: 0 success, 1 the input was rejected / invalid / not found, 2 usage or configuration error.
+Exit codes: 0 success, 1 the input was rejected / invalid / not found, 2 usage or configuration error,
+3 busy: another process is already working on it (the message names it; try again later).
+
+``kho -v COMMAND`` prints the pipeline's log lines (logger ``kho.*``: one per ingest step, with its
+numbers) on stderr; without it only warnings are printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import sys
 import time
@@ -16,7 +21,7 @@ from typing import Any
 
 from preservation.config import ConfigError, Settings, load_settings
 
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 
 
 def _print_json(data: Any) -> None:
@@ -54,6 +59,7 @@ def cmd_sip_validate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     from preservation.ingest import Context, IngestError, ingest_path, result_json, summary_line
+    from preservation.workspace import WorkspaceBusy
 
     ctx = Context(settings)
     try:
@@ -61,6 +67,9 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     except IngestError as exc:
         print(f"kho ingest: {exc} (run `kho resume` to continue / chạy `kho resume` để tiếp tục)", file=sys.stderr)
         return EXIT_REJECTED
+    except WorkspaceBusy as exc:  # not an error of this SIP: another process is on it; no traceback
+        print(f"kho ingest: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     finally:
         ctx.close()
     if args.json:
@@ -83,6 +92,7 @@ def _print_results(results: list[Any], as_json: bool) -> int:
 
 def cmd_resume(settings: Settings, args: argparse.Namespace) -> int:
     from preservation.ingest import Context, IngestError, resume_all
+    from preservation.workspace import WorkspaceBusy
 
     ctx = Context(settings)
     try:
@@ -90,15 +100,28 @@ def cmd_resume(settings: Settings, args: argparse.Namespace) -> int:
     except IngestError as exc:
         print(f"kho resume: {exc}", file=sys.stderr)
         return EXIT_REJECTED
+    except WorkspaceBusy as exc:  # resume_all skips busy workspaces; this is a last line of defence
+        print(f"kho resume: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     finally:
         ctx.close()
     if not results and not args.json:
-        print("nothing to resume / không có gói nào cần tiếp tục")
+        from preservation.procutil import describe_holder
+        from preservation.workspace import iter_workspaces
+
+        busy = [(ws.path.name, ws.holder()) for ws in iter_workspaces(settings)]
+        for name, holder in busy:
+            if holder is not None:  # say why it was not resumed, and who has it
+                print(f"{name}: being processed by {describe_holder(holder)} / "
+                      f"đang được tiến trình khác xử lý", file=sys.stderr)
+        if not any(holder is not None for _name, holder in busy):
+            print("nothing to resume / không có gói nào cần tiếp tục")
     return _print_results(results, args.json)
 
 
 def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     from preservation.ingest import Context, IngestError, run_pipeline, scan_ingest_folder
+    from preservation.workspace import WorkspaceBusy
 
     ctx = Context(settings)
     print(f"watching {settings.ingest_dir} (every {args.interval} s; Ctrl-C stops)", file=sys.stderr)
@@ -110,6 +133,8 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
                     _print_results([run_pipeline(ctx, ws)], args.json)
                 except IngestError as exc:
                     print(f"kho watch: {exc} (will retry with `kho resume`)", file=sys.stderr)
+                except WorkspaceBusy as exc:
+                    print(f"kho watch: {exc}", file=sys.stderr)
                 sys.stdout.flush()
             if args.once:
                 return EXIT_OK
@@ -541,6 +566,7 @@ def cmd_transfer_export(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_transfer_receive(settings: Settings, args: argparse.Namespace) -> int:
     from preservation.ingest import Context, IngestError, ingest_path
     from preservation.transfer import TransferError, make_receipt
+    from preservation.workspace import WorkspaceBusy
 
     ctx = Context(settings)
     received: list[dict[str, Any]] = []
@@ -556,7 +582,7 @@ def cmd_transfer_receive(settings: Settings, args: argparse.Namespace) -> int:
             digest = hash_file_sha256(path)
             try:
                 result = ingest_path(ctx, path)
-            except IngestError as exc:
+            except (IngestError, WorkspaceBusy) as exc:
                 print(f"{given}: {exc}", file=sys.stderr)
                 received.append({"package": path.name, "sha256": digest, "status": "failed", "reason": str(exc)})
                 status = EXIT_REJECTED
@@ -643,6 +669,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kho", description="Kho — OAIS digital preservation for Vietnamese archives")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print what each step did (files, formats, bytes, AIP id, locations) on stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sip = sub.add_parser("sip", help="work with submission packages").add_subparsers(dest="sip_command", required=True)
@@ -803,9 +831,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(verbose: bool) -> None:
+    """Log lines of the ``kho.*`` loggers on stderr: every step with ``-v``, else warnings only (a
+    virus check not performed must not go unnoticed). Only the CLI does this: under Airflow the
+    task's own logging handlers show the very same lines."""
+    logger = logging.getLogger("kho")
+    handler = next((h for h in logger.handlers if getattr(h, "kho_cli", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        handler.kho_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    for old_filter in list(handler.filters):
+        handler.removeFilter(old_filter)
+    if not verbose:  # a rejection is printed as the command's result already: not twice
+        handler.addFilter(lambda record: not getattr(record, "kho_result", False))
+    if verbose and not logger.isEnabledFor(logging.INFO):
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_logging(args.verbose)
     try:
         settings = load_settings()
     except ConfigError as exc:

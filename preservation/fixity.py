@@ -197,7 +197,7 @@ def _file_sha256(path: Path) -> str:
 def select_copies(catalog: Catalog, *, aip_id: str | None, location: str | None, max_aips: int | None,
                   older_than: timedelta | None) -> list[str]:
     """AIP ids to audit, least recently checked first (never-checked first of all)."""
-    with catalog.session() as session:
+    with catalog.session(readonly=True) as session:
         oldest = func.min(func.coalesce(StorageCopy.last_checked_at, NEVER))
         query = select(StorageCopy.aip_id).where(StorageCopy.status != "deleted").group_by(StorageCopy.aip_id)
         if aip_id:
@@ -279,6 +279,6 @@ def audit(catalog: Catalog, *, aip_id: str | None = None, location: str | None =
 
 def scheduled_share(catalog: Catalog, cycle_days: int) -> int:
     """How many AIPs one daily run must audit so that every AIP is checked once per cycle."""
-    with catalog.session() as session:
+    with catalog.session(readonly=True) as session:
         total = session.scalar(select(func.count(func.distinct(StorageCopy.aip_id)))) or 0
     return max(1, math.ceil(total / max(1, cycle_days)))

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import errno
 import json
+import logging
 import os
 import shutil
 import stat
@@ -45,6 +46,7 @@ from preservation.workspace import (
     find_workspace_for_source,
     iter_workspaces,
     remove_stale_partials,
+    source_locked,
     write_json_atomic,
 )
 from storage_adapters.base import StorageError
@@ -64,6 +66,22 @@ STEPS = [
     "index",
 ]
 VIRUS_SCAN_TIMEOUT = 3600
+CLAMAV_MISSING = (
+    "virus check not performed: ClamAV (clamscan/clamdscan) not installed; install Debian package clamav "
+    "(apt-get install clamav clamav-daemon; freshclam) / chưa quét virus: chưa cài ClamAV"
+)
+CLAMAV_NO_DATABASE = (
+    "virus check not performed: ClamAV is installed but has no virus database; run freshclam "
+    "(Debian package clamav-freshclam) / chưa quét virus: ClamAV chưa có cơ sở dữ liệu virus, hãy chạy freshclam"
+)
+
+# One line per step with the numbers an officer needs (files, formats, bytes, AIP id, locations, or the
+# reason for a rejection). Airflow shows stdlib logging of its tasks; ``kho -v`` prints it on stderr.
+log = logging.getLogger("kho.ingest")
+
+
+def _counts(counter: Counter[str] | dict[str, int]) -> str:
+    return ", ".join(f"{key}×{value}" for key, value in sorted(counter.items())) or "none"
 
 
 class IngestError(RuntimeError):
@@ -156,19 +174,26 @@ def _new_state(aip_id: str, sip_name: str, source: Path, mode: str, profile: str
     }
 
 
-def start_copy(ctx: Context, source: Path, profile: str = "bagit") -> Workspace:
+def start_copy(
+    ctx: Context, source: Path, profile: str = "bagit", hold: contextlib.ExitStack | None = None
+) -> Workspace:
     """Workspace for ``kho ingest PATH``: the SIP is copied, never changed. An interrupted
-    ingest of the same PATH is continued rather than started again."""
+    ingest of the same PATH is continued rather than started again.
+
+    With ``hold``, the new workspace's lock stays held (released when ``hold`` closes), so that no
+    ``kho resume`` can take the workspace between its creation and the first step."""
     source = source.resolve()
     existing = find_workspace_for_source(ctx.settings, source)
     if existing is not None:
+        log.info("continuing the interrupted ingest of %s in workspace %s", source, existing.path.name)
         return existing
     remove_stale_partials(ctx.settings)
     aip_id = str(uuid.uuid4())
     partial = ctx.settings.workspaces_dir / f".new-{aip_id}"
     partial.mkdir(parents=True)
     workspace = Workspace(partial)
-    with workspace.locked():
+    with contextlib.ExitStack() as local:
+        (hold or local).enter_context(workspace.locked())
         state = _new_state(aip_id, source.name, source, "copy", profile)
         state["kind"] = "eark" if eark.is_eark_package(source) else "bagit"
         if source.is_file():
@@ -302,6 +327,7 @@ def step_receive(ctx: Context, ws: Workspace) -> None:
         agents=[agents.link(kho, "executing program"), agents.link(org, "implementer")],
     )
     ws.complete_step("receive", [event])
+    log.info("AIP %s receive: SIP %r %s %s", state["aip_id"], state["sip_name"], how, state["source"])
 
 
 def step_validate_sip(ctx: Context, ws: Workspace) -> None:
@@ -375,6 +401,11 @@ def step_validate_sip(ctx: Context, ws: Workspace) -> None:
             )
         )
     files = [{"id": str(uuid.uuid4()), "path": f.path, "size": f.size, "digests": f.digests} for f in report.files]
+    log.info(
+        "AIP %s validate_sip: valid against %s: %d files, %d bytes, manifests (%s) match%s",
+        aip_id, profile, len(files), total, ", ".join(report.algorithms),
+        f"; {len(report.warnings)} warnings: {warnings}" if warnings else "",
+    )
     ws.complete_step(
         "validate_sip",
         events,
@@ -466,6 +497,11 @@ def _validate_eark_sip(ctx: Context, ws: Workspace) -> None:
             outcome_detail=f"{sum(f.verified for f in report.files)} files match",
         ),
     ]
+    log.info(
+        "AIP %s validate_sip: valid E-ARK %s package: %d files, %d bytes%s",
+        aip_id, report.specification, len(payload), sum(f.size for f in payload),
+        f", {len(imported) - 1} earlier PREMIS events kept" if imported else "",
+    )
     ws.complete_step(
         "validate_sip",
         events,
@@ -603,6 +639,12 @@ def _reject(ctx: Context, ws: Workspace, report: SipReport | eark.EarkReport, ev
         ctx.catalog.ensure_agents(session, _agents_of(ws).values())
         ctx.catalog.append_events(session, all_events)
     shutil.rmtree(ws.path, ignore_errors=True)
+    step = next((s for s in STEPS if s not in state.get("done", [])), "validate_sip")
+    log.warning(
+        "AIP %s %s: REJECTED: SIP %r: %s; moved to %s", state["aip_id"], step, state["sip_name"], report.reason(),
+        failed,
+        extra={"kho_result": True},  # the CLI prints the result itself; its log shows this line with -v only
+    )
     raise SipRejected(
         IngestResult(
             aip_id=state["aip_id"],
@@ -618,17 +660,22 @@ def step_virus_check(ctx: Context, ws: Workspace) -> None:
     """ClamAV where installed; without it the event says so (never a silent "clean")."""
     aip_id = ws.aip_id
     scanner = shutil.which("clamdscan") or shutil.which("clamscan")
-    if scanner is None:
+
+    def not_performed(why: str, message: str) -> None:
         event = premis.new_event(
             "virus check",
             "not performed",
             aip_id=aip_id,
             object_ids=[aip_id],
             detail="ClamAV virus scan",
-            outcome_detail="not performed: clamscan not found",
+            outcome_detail=f"not performed: {why}",
             agents=[agents.link(agents.kho(), "executing program")],
         )
         ws.complete_step("virus_check", [event])
+        log.warning("AIP %s virus_check: %s", aip_id, message)
+
+    if scanner is None:
+        not_performed("clamscan not found", CLAMAV_MISSING)
         return
     tool = agents.tool(Path(scanner).name, "installed")
     _register_agents(ws, tool)
@@ -643,6 +690,11 @@ def step_virus_check(ctx: Context, ws: Workspace) -> None:
     except subprocess.TimeoutExpired as exc:
         raise IngestError(f"virus scan did not finish within {VIRUS_SCAN_TIMEOUT} s") from exc
     links = [agents.link(tool, "executing program")]
+    if completed.returncode == 2 and "No supported database files found" in completed.stderr:
+        # installed, but without signatures it cannot scan: an installation gap like a missing ClamAV
+        # (recorded and warned about the same way), not a failure of this SIP to retry
+        not_performed("ClamAV has no virus database", CLAMAV_NO_DATABASE)
+        return
     if completed.returncode == 0:
         ws.complete_step(
             "virus_check",
@@ -658,6 +710,7 @@ def step_virus_check(ctx: Context, ws: Workspace) -> None:
                 )
             ],
         )
+        log.info("AIP %s virus_check: no virus found (%s)", aip_id, Path(scanner).name)
         return
     if completed.returncode == 1:
         event = premis.new_event(
@@ -701,6 +754,11 @@ def step_identify(ctx: Context, ws: Workspace) -> None:
             )
         )
     ws.complete_step("identify", events, results)
+    puids = Counter(r["puid"] or f"no PUID ({r['mime']})" for r in results.values())
+    methods = Counter(r["method"] for r in results.values())
+    log.info(
+        "AIP %s identify: %d files; formats: %s; methods: %s", aip_id, len(files), _counts(puids), _counts(methods)
+    )
 
 
 VALIDATION_OUTCOME = {
@@ -750,6 +808,10 @@ def step_validate_formats(ctx: Context, ws: Workspace) -> None:
                 f" ({result['validator']}): {messages[:300]}"
             )
     _register_agents(ws, *tool_agents.values())
+    log.info(
+        "AIP %s validate_formats: %d files: %s%s", aip_id, len(files), _counts(Counter(r["status"] for r in results)),
+        f"; {len(review)} invalid, flagged for review" if review else "",
+    )
     ws.complete_step(
         "validate_formats",
         events,
@@ -829,6 +891,12 @@ def normalise_merge(ctx: Context, ws: Workspace) -> None:
     ws.complete_step(
         "normalise", events, {"derivatives": derivatives, "review": review + plan["notes"], "policy": plan["policy"]}
     )
+    log.info(
+        "AIP %s normalise: %d conversions planned, %d copies made (%s), %d bytes; %d notes for review",
+        ws.aip_id, len(plan["jobs"]), len(derivatives),
+        _counts(Counter(f"{d['purpose']} {d['puid'] or d['mime']}" for d in derivatives)),
+        sum(int(d["size"]) for d in derivatives), len(review) + len(plan["notes"]),
+    )
 
 
 def step_normalise(ctx: Context, ws: Workspace) -> None:
@@ -859,6 +927,8 @@ def step_fixity(ctx: Context, ws: Workspace) -> None:
         for item in files
     ]
     ws.complete_step("fixity", events)
+    algorithms = sorted({alg for item in files for alg in item["digests"]})
+    log.info("AIP %s fixity: digests of %d files recorded (%s)", aip_id, len(files), ", ".join(algorithms))
 
 
 def _mtime_iso(path: Path) -> str:
@@ -1005,6 +1075,11 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
         technical=technical,
     )
     ws.complete_step("describe", [])
+    log.info(
+        "AIP %s describe: METS.xml and PREMIS written: %d content files, %d events, %d agents%s",
+        aip_id, len(objects), len(events), len(agent_list), f", {len(descriptive_extra)} TT 05 metadata files"
+        if descriptive_extra else "",
+    )
 
 
 def _alt_record_ids(ctx: Context, bag_info: dict[str, str]) -> dict[str, str]:
@@ -1078,6 +1153,10 @@ def step_package(ctx: Context, ws: Workspace) -> None:
         outcome_detail=f"{len(manifest)} files; METS.xml sha256:{mets_sha256}",
     )
     ws.complete_step("package", [event], {"files": manifest, "mets_sha256": mets_sha256})
+    log.info(
+        "AIP %s package: E-ARK AIP of %d files, %d bytes; METS.xml sha256:%s",
+        aip_id, len(manifest), sum(m["size"] for m in manifest), mets_sha256,
+    )
 
 
 def step_store(ctx: Context, ws: Workspace) -> None:
@@ -1136,6 +1215,10 @@ def step_store(ctx: Context, ws: Workspace) -> None:
         )
         stored.append({"location": url, "verified_at": verified_at})
     ws.complete_step("store", events, {"copies": stored})
+    log.info(
+        "AIP %s store: %d objects, %d bytes stored and read back at %d location(s): %s",
+        aip_id, len(manifest), sum(m["size"] for m in manifest), len(stored), ", ".join(c["location"] for c in stored),
+    )
 
 
 def step_index(ctx: Context, ws: Workspace) -> None:
@@ -1227,7 +1310,15 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                     )
                 )
             catalog.ensure_agents(session, _agents_of(ws).values())
-            catalog.append_events(session, [*ws.events(STEPS), end])
+            all_events = [*ws.events(STEPS), end]
+            catalog.append_events(session, all_events)
+        log.info(
+            "AIP %s index: catalogued SIP %r: %d original files, %d bytes, %d files in all, %d events, "
+            "%d copies at %s%s",
+            aip_id, state["sip_name"], len(originals), sum(o["size"] for o in originals), len(rows),
+            len(all_events), len(copies), ", ".join(c["location"] for c in copies),
+            "; flagged for review" if review else "",
+        )
     checkpoint("index:committed")
     shutil.rmtree(ws.path)
 
@@ -1304,19 +1395,25 @@ def result_for(ctx: Context, aip_id: str, sip_name: str) -> IngestResult:
 
 
 def run_pipeline(ctx: Context, ws: Workspace) -> IngestResult:
-    state = ws.state()
-    try:
-        for step in STEPS:
-            run_step(ctx, ws, step)
-    except SipRejected as rejected:
-        return rejected.result
+    """Every step not yet done, holding the workspace lock throughout (each step re-enters it): between
+    two steps a ``kho resume`` elsewhere must not see the workspace as free."""
+    with ws.locked():
+        state = ws.state()
+        try:
+            for step in STEPS:
+                run_step(ctx, ws, step)
+        except SipRejected as rejected:
+            return rejected.result
     return result_for(ctx, state["aip_id"], state["sip_name"])
 
 
 def ingest_path(ctx: Context, source: Path, profile: str = "bagit") -> IngestResult:
+    """``kho ingest PATH``. Raises ``WorkspaceBusy`` (with the holder) if another process is ingesting
+    the same PATH or working on its workspace: the caller says so, and nothing is done twice."""
     if not source.exists():
         raise IngestError(f"{source} does not exist / không tồn tại")
-    return run_pipeline(ctx, start_copy(ctx, source, profile))
+    with source_locked(ctx.settings, source.resolve()), contextlib.ExitStack() as hold:
+        return run_pipeline(ctx, start_copy(ctx, source, profile, hold=hold))
 
 
 def resumable(ctx: Context, *, stale_only: bool) -> list[Workspace]:
@@ -1341,7 +1438,8 @@ def resume_all(ctx: Context) -> list[IngestResult]:
     for ws in resumable(ctx, stale_only=False):
         try:
             results.append(run_pipeline(ctx, ws))
-        except WorkspaceBusy:
+        except WorkspaceBusy as busy:
+            log.info("not resumed: %s", busy)
             continue
     return results
 

@@ -78,7 +78,7 @@ class CampaignResult:
 
 def find_candidates(catalog: Catalog, policy: Policy, puid: str | None = None) -> list[Candidate]:
     """Originals whose policy now asks for a derivative they do not have yet."""
-    with catalog.session() as session:
+    with catalog.session(readonly=True) as session:
         query = select(File).where(File.role == "original").order_by(File.aip_id, File.path)
         if puid:
             query = query.where(File.puid == puid)

@@ -7,7 +7,7 @@ killed at any point leaves something the next ``kho resume`` (or DAG run) can fi
 
 from __future__ import annotations
 
-import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -20,12 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from preservation.config import Settings
+from preservation.procutil import LockBusy, describe_holder, hold_lock, lock_holder
 
 STATE = "state.json"
+LOCK = ".lock"
+PARTIAL_GRACE_SECONDS = 120.0  # a ``.new-*`` folder younger than this may still be between mkdir and lock
 
 
 class WorkspaceBusy(RuntimeError):
-    """Another process holds this workspace."""
+    """Another process holds this workspace (or is ingesting the same source); ``holder`` names it."""
+
+    def __init__(self, message: str, holder: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder or {}
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -114,23 +121,35 @@ class Workspace:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Exclusive, non-blocking lock: one process works on a workspace at a time."""
-        handle = open(self.path / ".lock", "a")  # noqa: SIM115 - held for the whole block
+        """Exclusive, non-blocking lock: one process works on a workspace at a time.
+
+        Re-entrant in the thread that holds it (``run_pipeline`` holds it across all steps, each step
+        takes it again), never inherited by forked pool workers, and the lock file names its holder,
+        so that ``WorkspaceBusy`` can say who is working on it (see ``preservation.procutil``)."""
         try:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                raise WorkspaceBusy(f"workspace {self.path.name} is being processed by another process") from exc
-            yield
-        finally:
-            handle.close()
+            with hold_lock(self.path / LOCK):
+                yield
+        except LockBusy as exc:
+            raise WorkspaceBusy(
+                f"workspace {self.path.name} is being processed by {describe_holder(exc.holder)} / "
+                "gói đang được một tiến trình khác xử lý",
+                exc.holder,
+            ) from None
+        except FileNotFoundError:
+            if self.path.exists():
+                raise
+            raise WorkspaceBusy(
+                f"workspace {self.path.name} no longer exists: another process finished or rejected it / "
+                "gói đã được một tiến trình khác xử lý xong"
+            ) from None
+
+    def holder(self) -> dict[str, Any] | None:
+        """Who holds the workspace (PID, host, start time, command), or ``None`` if nobody (alive) does."""
+        return lock_holder(self.path / LOCK)
 
     def is_locked(self) -> bool:
-        try:
-            with self.locked():
-                return False
-        except WorkspaceBusy:
-            return True
+        """Held by another process right now (without taking the lock, so no holder record is written)."""
+        return self.holder() is not None
 
 
 def iter_workspaces(settings: Settings) -> Iterator[Workspace]:
@@ -152,10 +171,47 @@ def find_workspace_for_source(settings: Settings, source: Path) -> Workspace | N
     return None
 
 
-def remove_stale_partials(settings: Settings) -> None:
-    """Workspaces whose creation never finished (``.new-*``) hold nothing worth keeping."""
+def remove_stale_partials(settings: Settings, grace_seconds: float = PARTIAL_GRACE_SECONDS) -> None:
+    """Workspaces whose creation never finished (``.new-*``) hold nothing worth keeping — but only once
+    nobody holds them: a ``.new-*`` folder is another ``kho ingest`` copying its SIP in, locked for the
+    whole copy. One younger than ``grace_seconds`` is left alone too (its creator may be between
+    ``mkdir`` and taking the lock). We take the lock ourselves before deleting, so no one can start on
+    it while it goes."""
     root = settings.workspaces_dir
-    if root.is_dir():
-        for entry in root.iterdir():
-            if entry.name.startswith(".new-"):
+    if not root.is_dir():
+        return
+    now = time.time()
+    for entry in root.iterdir():
+        if not entry.name.startswith(".new-"):
+            continue
+        try:
+            if now - entry.stat().st_mtime < grace_seconds:
+                continue
+            with Workspace(entry).locked():
                 shutil.rmtree(entry, ignore_errors=True)
+        except (WorkspaceBusy, OSError):
+            continue
+
+
+def source_lock_path(settings: Settings, source: Path) -> Path:
+    """One lock file per SIP path (in ``$KHO_HOME/locks``, not among the workspaces)."""
+    digest = hashlib.sha256(str(source).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return settings.home / "locks" / f"source-{digest}.lock"
+
+
+@contextmanager
+def source_locked(settings: Settings, source: Path) -> Iterator[None]:
+    """Held for a whole ``kho ingest PATH``: a second ingest of the same PATH while the first runs would
+    otherwise either build a second AIP or collide with the first in its workspace."""
+    path = source_lock_path(settings, source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with hold_lock(path, remove_on_release=True):
+            yield
+    except LockBusy as exc:
+        who = describe_holder(exc.holder)
+        raise WorkspaceBusy(
+            f"{source} is already being ingested by {who}; wait for it to finish / "
+            "gói này đang được nạp bởi một tiến trình khác; hãy chờ tiến trình đó hoàn tất",
+            exc.holder,
+        ) from None

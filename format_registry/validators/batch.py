@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 from collections.abc import Sequence
@@ -11,6 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from format_registry.validators import validate_file
+from preservation.procutil import worker_pool_kwargs
 
 POOL_THRESHOLD = 64  # fewer files than this: one process is faster than starting workers
 
@@ -30,6 +30,6 @@ def validate_many(jobs: Sequence[Job], workers: int | None = None) -> list[dict[
     batches = [list(jobs[i:i + chunk]) for i in range(0, len(jobs), chunk)]
     # fork when this process runs one thread (no lock can be inherited held); otherwise a forkserver
     method = "fork" if threading.active_count() == 1 else "forkserver"
-    context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    # workers die with this process (a kill -9 of an ingest must not leave them running)
+    with ProcessPoolExecutor(max_workers=workers, **worker_pool_kwargs(method)) as pool:
         return [result for batch in pool.map(_validate_batch, batches) for result in batch]

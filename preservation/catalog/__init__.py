@@ -1,4 +1,11 @@
-"""The catalog: SQLAlchemy 2 over SQLite (default) or PostgreSQL, schema kept by Alembic."""
+"""The catalog: SQLAlchemy 2 over SQLite (default) or PostgreSQL, schema kept by Alembic.
+
+Many processes write to it at once (parallel ingests, a fixity audit, DIP requests). Event-chain
+appends are serialised by the database itself (docs/decisions/0009-parallel-work.md): in SQLite every
+writing session starts with ``BEGIN IMMEDIATE`` (it waits for the write lock up front instead of
+failing when a read transaction later tries to write); in PostgreSQL the chain head row, created
+race-free, is locked with ``SELECT ... FOR UPDATE``. Read-only sessions stay deferred.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, Text, cast, create_engine, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, Text, cast, create_engine, event, func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from preservation.catalog.models import Agent, Aip, ChainHead, Event, File, StorageCopy
@@ -19,6 +27,7 @@ from preservation.catalog.models import Agent, Aip, ChainHead, Event, File, Stor
 MIGRATIONS = Path(__file__).parent / "migrations"
 EVENTS_TABLE = typing.cast(Table, Event.__table__)
 GENESIS_HASH = "0" * 64
+IMMEDIATE = "kho_immediate"  # execution option: this transaction will write (SQLite: BEGIN IMMEDIATE)
 
 __all__ = [
     "Agent", "Aip", "Catalog", "Event", "File", "StorageCopy",
@@ -84,42 +93,67 @@ class Catalog:
         connect_args = {"timeout": 60} if url.startswith("sqlite") else {}
         self.engine: Engine = create_engine(url, connect_args=connect_args)
         if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.upgrade()
 
     def upgrade(self) -> None:
+        """Bring the schema to the newest revision; many processes may open a fresh catalog at once, so
+        the upgrade runs under the database's write lock (SQLite) or an advisory lock (PostgreSQL)."""
         from alembic import command  # ~0.1 s of imports, needed only to migrate
         from alembic.config import Config
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        with self.engine.connect() as connection:
+            connection.execution_options(**{IMMEDIATE: True})
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(hashtext('kho-catalog-upgrade:' || "
+                             "coalesce(current_schema(), '')))")
+                    )
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
 
     def close(self) -> None:
         self.engine.dispose()
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
+        """One transaction. Writers (the default) take SQLite's write lock at BEGIN, so that a concurrent
+        writer makes them wait rather than fail; ``readonly=True`` keeps reads concurrent."""
         with self._sessions() as session, session.begin():
+            if not readonly:
+                session.connection(execution_options={IMMEDIATE: True})  # the BEGIN is emitted here
             yield session
 
     # -- events -------------------------------------------------------------------------------
 
-    def append_events(self, session: Session, events: Iterable[dict[str, Any]]) -> None:
-        """Append events to the chain inside the caller's transaction.
+    def _insert(self, table: Any) -> Any:
+        """INSERT with ``on_conflict_do_nothing`` in this catalog's dialect."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
 
-        The chain head row is updated *first*: that takes SQLite's write lock or PostgreSQL's row
-        lock before the last hash is read, so concurrent appenders cannot fork the chain.
-        """
-        session.execute(update(ChainHead).where(ChainHead.id == 1).values(count=ChainHead.count))
-        head = session.get(ChainHead, 1, with_for_update=True)
-        if head is None:
-            head = ChainHead(id=1, last_hash=GENESIS_HASH, count=0)
-            session.add(head)
-            session.flush()
+    def append_events(self, session: Session, events: Iterable[dict[str, Any]]) -> None:
+        """Append events to the chain inside the caller's transaction (a ``session()``, not read-only).
+
+        The chain head is locked before the last hash is read: SQLite's write lock is already held
+        (BEGIN IMMEDIATE); in PostgreSQL the head row is created if missing (ON CONFLICT DO NOTHING:
+        two first appenders do not collide) and then locked FOR UPDATE, so a concurrent appender waits
+        for this transaction and then reads the hash it committed. No append fails, none is lost, the
+        chain never forks."""
+        if self.engine.dialect.name == "sqlite" and session.connection().info.get("kho_begin") != "IMMEDIATE":
+            raise RuntimeError("append_events needs a writing Catalog.session() (BEGIN IMMEDIATE), not a read-only one")
+        session.execute(
+            self._insert(ChainHead)
+            .values(id=1, last_hash=GENESIS_HASH, count=0)
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        head = session.scalars(
+            select(ChainHead).where(ChainHead.id == 1).with_for_update().execution_options(populate_existing=True)
+        ).one()
         prev = head.last_hash
         rows = []
         for fields in events:
@@ -144,63 +178,69 @@ class Catalog:
         head.last_hash = prev
 
     def ensure_agents(self, session: Session, agents: Iterable[dict[str, str]]) -> None:
-        for agent in agents:
-            exists = session.scalar(
-                select(Agent).where(Agent.identifier_type == agent["type"], Agent.identifier_value == agent["value"])
+        """Insert the agents not yet known, race-free: two processes registering the same agent at once
+        both succeed (ON CONFLICT DO NOTHING). Sorted, so that concurrent PostgreSQL transactions take
+        the unique-index locks in one order and cannot deadlock."""
+        unique = {(a["type"], a["value"]): a for a in agents}
+        if not unique:
+            return
+        rows = [
+            {
+                "identifier_type": a["type"],
+                "identifier_value": a["value"],
+                "name": a["name"],
+                "agent_type": a["agent_type"],
+            }
+            for _key, a in sorted(unique.items())
+        ]
+        session.execute(
+            self._insert(Agent).values(rows).on_conflict_do_nothing(
+                index_elements=["identifier_type", "identifier_value"]
             )
-            if exists is None:
-                session.add(
-                    Agent(
-                        identifier_type=agent["type"],
-                        identifier_value=agent["value"],
-                        name=agent["name"],
-                        agent_type=agent["agent_type"],
-                    )
-                )
-                session.flush()
+        )
 
     # -- queries --------------------------------------------------------------------------------
 
     def find_by_payload_hash(self, payload_hash: str) -> Aip | None:
-        with self.session() as session:
+        with self.session(readonly=True) as session:
             return session.scalar(select(Aip).where(Aip.payload_hash == payload_hash).order_by(Aip.created_at))
 
     def get_aip(self, aip_id: str) -> Aip | None:
-        with self.session() as session:
+        with self.session(readonly=True) as session:
             return session.get(Aip, aip_id)
 
     def list_aips(self) -> list[Aip]:
-        with self.session() as session:
+        with self.session(readonly=True) as session:
             return list(session.scalars(select(Aip).order_by(Aip.stored_at)))
 
     def files(self, aip_id: str) -> list[File]:
-        with self.session() as session:
+        with self.session(readonly=True) as session:
             return list(session.scalars(select(File).where(File.aip_id == aip_id).order_by(File.path)))
 
     def copies(self, aip_id: str) -> list[StorageCopy]:
-        with self.session() as session:
+        with self.session(readonly=True) as session:
             return list(session.scalars(select(StorageCopy).where(StorageCopy.aip_id == aip_id)))
 
     def events(self, aip_id: str | None = None) -> list[Event]:
-        with self.session() as session:
+        with self.session(readonly=True) as session:
             query = select(Event).order_by(Event.seq)
             if aip_id is not None:
                 query = query.where(Event.aip_id == aip_id)
             return list(session.scalars(query))
 
     def has_events(self, aip_id: str) -> bool:
-        with self.session() as session:
+        with self.session(readonly=True) as session:
             return session.scalar(select(Event.seq).where(Event.aip_id == aip_id).limit(1)) is not None
 
     def existing_event_ids(self, ids: list[str]) -> set[str]:
         found: set[str] = set()
-        with self.session() as session:
+        with self.session(readonly=True) as session:
             for start in range(0, len(ids), 500):
                 found.update(session.scalars(select(Event.id).where(Event.id.in_(ids[start : start + 500]))))
         return found
 
     def event_count(self) -> int:
-        with self.session() as session:
+        with self.session(readonly=True) as session:
             return int(session.scalar(select(func.count(Event.seq))) or 0)
 
     def _event_filter(
@@ -248,7 +288,7 @@ class Catalog:
         until: datetime | None = None,
         agent: str | None = None,
     ) -> list[str]:
-        with self.session() as session:
+        with self.session(readonly=True) as session:
             query = self._event_filter(select(Event.aip_id).distinct(), aip_id, since, until, agent)
             return sorted(a for a in session.scalars(query) if a)
 
@@ -282,19 +322,31 @@ class Catalog:
                     f"event #{row.seq} ({row.id}, {row.event_type}) was edited: its content no longer matches its hash"
                 )
             previous, previous_seq = row.hash, row.seq
-        with self.session() as session:
+        with self.session(readonly=True) as session:
             head = session.get(ChainHead, 1)
         if head is not None and head.last_hash != previous:
             return f"the last event(s) after #{previous_seq} were deleted: the chain head does not match"
         return None
 
     def agents(self) -> list[Agent]:
-        with self.session() as session:
+        with self.session(readonly=True) as session:
             return list(session.scalars(select(Agent).order_by(Agent.id)))
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    """pysqlite's own transaction handling (a deferred BEGIN before the first INSERT) is switched off:
+    ``_sqlite_begin`` emits BEGIN itself, IMMEDIATE for writers (SQLAlchemy's documented recipe)."""
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """A writer's transaction takes the write lock at BEGIN and waits for it (busy timeout): a deferred
+    transaction that read first and then writes fails at once with SQLITE_BUSY when another process
+    committed in between, which is how parallel ingests lost events or agents."""
+    mode = "IMMEDIATE" if connection.get_execution_options().get(IMMEDIATE) else "DEFERRED"
+    connection.exec_driver_sql(f"BEGIN {mode}")
+    connection.info["kho_begin"] = mode
