@@ -153,7 +153,19 @@ def test_a_dropped_bag_is_stored_and_a_broken_one_fails_with_its_reason_in_the_t
         reason = reason_file.read_text(encoding="utf-8").strip()
         assert "checksum" in reason
         assert reason.split(" / ")[0][:60] in json.dumps(log.json(), ensure_ascii=False)
+        assert "REJECTED: SIP 'bad-checksum'" in json.dumps(log.json(), ensure_ascii=False)
         stored = api.get("/dags/ingest/dagRuns", params={"state": "success"}).json()["dag_runs"]
         assert len(stored) == 1
+        # each step's task log has its line with the numbers an officer needs
+        run_id, aip_id, storage = stored[0]["dag_run_id"], aips[0]["aip_id"], (standalone.kho_home / "storage")
+        lines = {
+            step: json.dumps(api.get(f"/dags/ingest/dagRuns/{run_id}/taskInstances/{step}/logs/1").json(),
+                             ensure_ascii=False)
+            for step in ("validate_sip", "identify", "store", "index")
+        }
+        assert f"AIP {aip_id} validate_sip: " in lines["validate_sip"] and "6 files" in lines["validate_sip"]
+        assert f"AIP {aip_id} identify: " in lines["identify"] and "fmt/" in lines["identify"]
+        assert f"AIP {aip_id} store: " in lines["store"] and storage.as_uri() in lines["store"]
+        assert f"AIP {aip_id} index: " in lines["index"]
         scans = api.get("/dags/ingest_scan/dagRuns").json()["dag_runs"]
         assert scans and all(r["state"] in ("success", "running", "queued") for r in scans), scans
