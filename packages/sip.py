@@ -1,11 +1,12 @@
 """Validation of BagIt submission packages (SIPs) before anything is ingested.
 
-bagit-python parses ``bagit.txt``/``bag-info.txt`` and checks completeness, but it skips
-malformed manifest lines with only a log message and follows whatever the file system
-holds. An archive must refuse those packages, so manifests are parsed strictly here,
-the tree is walked without following links, and every payload file is hashed exactly
-once (all manifest algorithms plus the digests Kho keeps) so that the fixity step can
-reuse the digests instead of reading the files again.
+Kho reads bags itself (``packages.bagit_reader``, docs/decisions/0011-bagit-reader.md): bagit-python
+skipped malformed manifest lines with only a log message, followed whatever the file system held, split
+lines at every Unicode line boundary and read ``bag-info.txt`` in quadratic time with no bound. An archive
+must refuse those packages, so manifests are parsed strictly, every input is bounded by a limit checked
+before the work (``validate_sip``'s keyword arguments), the tree is walked without following links, and
+every payload file is hashed exactly once (all manifest algorithms plus the digests Kho keeps) so that
+the fixity step can reuse the digests instead of reading the files again.
 """
 
 from __future__ import annotations
@@ -16,29 +17,90 @@ import os
 import re
 import stat
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import bagit
-
-from packages.checksums import SUPPORTED, hash_file, hash_many
+from packages import bagit_reader
+from packages.bagit_reader import ALGORITHMS, WEAK_ALGORITHMS, Declaration, LineReader, TagFileError
+from packages.checksums import hash_file, hash_many
 
 LOGGER = logging.getLogger(__name__)
-HEX_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
-MANIFEST_NAME = re.compile(r"^(tag)?manifest-([A-Za-z0-9]+)\.txt$")
-MANIFEST_LINE = re.compile(r"^([0-9A-Fa-f]+)[ \t]+\*?(.+)$")
+MANIFEST_NAME = re.compile(r"^(tag)?manifest-([A-Za-z0-9_-]+)\.txt$")
+
+# Limits on hostile input (issue "hostile input"); the caller may pass its own settings.
+MAX_MANIFEST_LINES = 1_000_000  # lines of one manifest (or fetch.txt)
+MAX_TAG_FILE_BYTES = 1024 * 1024  # bagit.txt, bag-info.txt / package-info.txt
+MAX_NAME_BYTES = 255  # one path component, UTF-8 bytes (ext4, XFS, APFS, NTFS all stop at 255)
+MAX_PATH_BYTES = 900  # a path inside the bag: S3 keys are <= 1024 bytes with prefix + AIP id + representations/rep-01/
+MAX_PROBLEMS_PER_CODE = 100  # problems (and warnings) of one code listed in a report; the rest are counted
+
+# Files operating systems leave behind (lower case); reported as warnings, never removed.
+OS_FILES = frozenset({".ds_store", "thumbs.db", "ehthumbs.db", "desktop.ini", ".directory", "icon\r"})
+OS_FOLDERS = frozenset({"__macosx", ".spotlight-v100", ".trashes", ".fseventsd", ".temporaryitems"})
 
 # One line a problem code, English then Vietnamese, so that reports stay bilingual.
 MESSAGES: dict[str, tuple[str, str]] = {
     "not-a-directory": ("the SIP is not a directory", "gói SIP không phải là thư mục"),
     "not-a-bag": ("not a BagIt bag", "không phải gói BagIt"),
+    "bagit-txt": (
+        "bagit.txt is not a valid bag declaration (RFC 8493 §2.1.1)",
+        "bagit.txt không phải là khai báo gói hợp lệ (RFC 8493 §2.1.1)",
+    ),
+    "bagit-version": ("BagIt version not supported", "phiên bản BagIt không được hỗ trợ"),
     "bag-info-encoding": ("bag-info.txt is not readable text", "bag-info.txt không đọc được"),
+    "tag-file-line": (
+        "malformed line in a tag file (expected 'Label: value')",
+        "dòng sai định dạng trong tệp tag (cần 'Nhãn: giá trị')",
+    ),
+    "tag-file-too-large": ("tag file larger than the limit", "tệp tag lớn hơn giới hạn cho phép"),
+    "tag-file-bom": (
+        "UTF-8 tag file starts with an unnecessary byte-order mark",
+        "tệp tag UTF-8 có dấu BOM không cần thiết ở đầu",
+    ),
     "manifest-missing": ("no payload manifest", "thiếu tệp manifest"),
-    "manifest-encoding": ("manifest is not UTF-8", "manifest không mã hóa UTF-8"),
+    "manifest-encoding": (
+        "manifest or fetch.txt cannot be decoded in the declared Tag-File-Character-Encoding",
+        "manifest hoặc fetch.txt không giải mã được theo Tag-File-Character-Encoding đã khai báo",
+    ),
     "manifest-line": ("malformed manifest line", "dòng manifest sai định dạng"),
+    "manifest-too-long": (
+        "manifest or fetch.txt has more lines than the limit", "manifest hoặc fetch.txt có số dòng vượt giới hạn"
+    ),
     "manifest-algorithm": ("unsupported manifest algorithm", "thuật toán băm không được hỗ trợ"),
     "manifest-duplicate": ("file listed twice in a manifest", "tệp được liệt kê hai lần"),
+    "manifest-case": (
+        "manifest lists the same path twice in different letter case",
+        "manifest liệt kê cùng một đường dẫn hai lần, chỉ khác chữ hoa/thường",
+    ),
+    "manifest-normalisation": (
+        "manifest path differs from the file's name only in Unicode normalisation (NFC/NFD)",
+        "đường dẫn trong manifest chỉ khác tên tệp ở dạng chuẩn hóa Unicode (NFC/NFD)",
+    ),
+    "manifest-incomplete": ("file not listed in every payload manifest", "tệp không có trong mọi manifest dữ liệu"),
+    "manifest-relative-path": (
+        "manifest paths start with './' (read as paths from the bag root)",
+        "đường dẫn trong manifest bắt đầu bằng './' (được hiểu là tính từ gốc gói)",
+    ),
+    "manifest-binary-marker": (
+        "manifest paths carry md5sum's '*' binary-mode mark (read past)",
+        "đường dẫn trong manifest có dấu '*' của md5sum (đã bỏ qua)",
+    ),
+    "manifest-weak-algorithm": (
+        "payload manifests use only MD5/SHA-1, which RFC 8493 §2.4 advises against; Kho checked them and "
+        "computed SHA-256 itself",
+        "manifest dữ liệu chỉ dùng MD5/SHA-1 (RFC 8493 §2.4 khuyến cáo không dùng); Kho đã kiểm tra và tự tính SHA-256",
+    ),
+    "fetch-line": ("malformed fetch.txt line", "dòng fetch.txt sai định dạng"),
+    "fetch-unsafe-path": (
+        "fetch.txt names a path outside the payload directory",
+        "fetch.txt chỉ tới đường dẫn nằm ngoài thư mục dữ liệu",
+    ),
+    "fetch-incomplete": (
+        "file listed in fetch.txt is not in the bag; Kho does not download files: submit the complete bag",
+        "tệp liệt kê trong fetch.txt không có trong gói; Kho không tải tệp từ xa: hãy nộp gói đầy đủ",
+    ),
     "unsafe-path": ("unsafe path (escapes the bag)", "đường dẫn không an toàn (ra ngoài gói)"),
     "symlink": ("symbolic link in the SIP", "liên kết tượng trưng trong gói"),
     "special-file": ("device, FIFO or socket in the SIP", "tệp thiết bị/FIFO/socket trong gói"),
@@ -47,17 +109,31 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "tên tệp không ở dạng Unicode NFC (ví dụ tạo trên macOS); hãy tạo lại gói với tên dạng NFC",
     ),
     "name-not-utf8": ("file name is not valid UTF-8", "tên tệp không phải UTF-8 hợp lệ"),
+    "name-too-long": (
+        "file or folder name longer than the limit (UTF-8 bytes); shorten it and re-create the bag",
+        "tên tệp/thư mục dài quá giới hạn (byte UTF-8); hãy rút ngắn và tạo lại gói",
+    ),
+    "path-too-long": (
+        "path longer than the limit (UTF-8 bytes); shorten it and re-create the bag",
+        "đường dẫn dài quá giới hạn (byte UTF-8); hãy rút ngắn và tạo lại gói",
+    ),
+    "os-file": (
+        "operating-system file in the payload (e.g. .DS_Store, Thumbs.db); kept as submitted",
+        "tệp của hệ điều hành trong dữ liệu (ví dụ .DS_Store, Thumbs.db); được giữ nguyên như khi nộp",
+    ),
     "incomplete": ("bag is incomplete", "gói không đầy đủ"),
     "file-missing": ("file in manifest is missing", "tệp có trong manifest nhưng không tồn tại"),
     "file-unexpected": ("file not listed in any manifest", "tệp không có trong manifest"),
     "oxum": ("Payload-Oxum does not match the payload", "Payload-Oxum không khớp dữ liệu"),
     "checksum-mismatch": ("checksum mismatch", "sai giá trị băm"),
     "unreadable": ("file cannot be read", "không đọc được tệp"),
+    "virus-found": ("virus found by the virus scanner", "phát hiện virus"),
     "empty-payload": ("the bag has no payload files", "gói không có tệp dữ liệu"),
     "zero-byte": ("zero-byte file", "tệp rỗng (0 byte)"),
     "metadata-missing": ("required metadata field missing", "thiếu trường dữ liệu đặc tả bắt buộc"),
     "metadata-invalid": ("metadata field has an invalid value", "trường dữ liệu đặc tả có giá trị sai"),
     "duplicate": ("byte-identical SIP already ingested", "gói trùng với gói đã nộp lưu"),
+    "more-problems": ("more of the same kind, not listed", "còn các lỗi cùng loại khác, không liệt kê"),
 }
 
 
@@ -141,11 +217,6 @@ class SipReport:
         }
 
 
-def _decode_manifest_path(raw: str) -> str:
-    # BagIt 1.0 §2.1.3: CR, LF and % are percent-encoded in manifest paths.
-    return raw.replace("%0A", "\n").replace("%0D", "\r").replace("%25", "%")
-
-
 def path_is_safe(relpath: str) -> bool:
     """A package path is safe when it stays inside the package on every platform."""
     if not relpath or relpath.startswith(("/", "\\", "~")) or "\\" in relpath or "\x00" in relpath:
@@ -156,7 +227,58 @@ def path_is_safe(relpath: str) -> bool:
     return all(part not in ("", ".", "..") for part in parts)
 
 
-def _walk_tree(root: Path, report: SipReport) -> tuple[set[str], set[str]]:
+class _Sink:
+    """Adds problems and warnings to a report, listing at most ``cap`` of one code (a million bad
+    manifest lines must not make a million-entry report); ``finish`` counts the rest."""
+
+    def __init__(self, report: SipReport, cap: int) -> None:
+        self.report = report
+        self.cap = max(cap, 1)
+        self.counts: Counter[tuple[bool, str]] = Counter()
+
+    def problem(self, problem: Problem) -> None:
+        self._add(False, problem)
+
+    def warning(self, problem: Problem) -> None:
+        self._add(True, problem)
+
+    def _add(self, warning: bool, problem: Problem) -> None:
+        key = (warning, problem.code)
+        self.counts[key] += 1
+        if self.counts[key] <= self.cap:
+            (self.report.warnings if warning else self.report.problems).append(problem)
+
+    def finish(self) -> None:
+        for (warning, code), count in sorted(self.counts.items()):
+            if count > self.cap:
+                more = Problem(
+                    "more-problems",
+                    detail=f"{code}: {count - self.cap:,} more not listed / còn {count - self.cap:,} "
+                    f"(max_problems_per_code={self.cap})",
+                )
+                (self.report.warnings if warning else self.report.problems).append(more)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    manifest_lines: int
+    tag_file_bytes: int
+    name_bytes: int
+    path_bytes: int
+
+    @property
+    def line_chars(self) -> int:
+        """Longest manifest or fetch.txt line read: a digest, a URL, and a path of max_path_bytes even
+        with every byte percent-encoded."""
+        return 3 * self.path_bytes + 4096
+
+
+def _is_os_file(relpath: str) -> bool:
+    parts = relpath.lower().split("/")
+    return parts[-1] in OS_FILES or parts[-1].startswith("._") or any(p in OS_FOLDERS for p in parts[:-1])
+
+
+def _walk_tree(root: Path, sink: _Sink, limits: _Limits) -> tuple[set[str], set[str]]:
     """Walk without following links; return (payload files, tag files) as relative POSIX paths."""
     payload: set[str] = set()
     tags: set[str] = set()
@@ -167,89 +289,218 @@ def _walk_tree(root: Path, report: SipReport) -> tuple[set[str], set[str]]:
             for entry in entries:
                 full = Path(entry.path)
                 rel = full.relative_to(root).as_posix()
+                name_bytes = len(os.fsencode(entry.name))
+                if name_bytes > limits.name_bytes:
+                    sink.problem(Problem(
+                        "name-too-long",
+                        detail=f"{name_bytes} bytes > limit max_name_bytes={limits.name_bytes} / "
+                        f"{name_bytes} byte > giới hạn {limits.name_bytes}",
+                        path=repr(rel)[1:-1][:300],
+                    ))
+                    continue
                 try:
                     rel.encode("utf-8")
                 except UnicodeEncodeError:
-                    report.problems.append(Problem("name-not-utf8", path=repr(rel)))
+                    sink.problem(Problem("name-not-utf8", path=repr(rel)))
                     continue
                 if unicodedata.normalize("NFC", rel) != rel:
-                    report.problems.append(
+                    sink.problem(
                         Problem("name-not-nfc", detail=f"NFC form: {unicodedata.normalize('NFC', rel)}", path=rel)
                     )
                 mode = entry.stat(follow_symlinks=False).st_mode
                 if stat.S_ISLNK(mode):
-                    report.problems.append(Problem("symlink", path=rel))
+                    sink.problem(Problem("symlink", path=rel))
                 elif stat.S_ISDIR(mode):
                     stack.append(full)
                 elif stat.S_ISREG(mode):
+                    path_bytes = len(rel.encode("utf-8"))
+                    if path_bytes > limits.path_bytes:
+                        sink.problem(Problem(
+                            "path-too-long",
+                            detail=f"{path_bytes} bytes > limit max_path_bytes={limits.path_bytes} / "
+                            f"{path_bytes} byte > giới hạn {limits.path_bytes}",
+                            path=rel[:300] + "…",
+                        ))
+                        continue
                     (payload if rel.startswith("data/") else tags).add(rel)
                 else:
-                    report.problems.append(Problem("special-file", path=rel))
+                    sink.problem(Problem("special-file", path=rel))
     return payload, tags
 
 
-def _read_manifests(root: Path, report: SipReport) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
-    """Parse every (tag)manifest strictly: {path: {algorithm: digest}} for payload and tag files."""
-    payload: dict[str, dict[str, str]] = {}
-    tag: dict[str, dict[str, str]] = {}
+def _regular_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+# {BagIt algorithm: {path: lowercase hex digest}}, one dictionary a manifest (memory: no per-path dict)
+Manifests = dict[str, dict[str, str]]
+
+
+def _read_manifests(root: Path, decl: Declaration, sink: _Sink, limits: _Limits) -> tuple[Manifests, Manifests]:
+    """Parse every (tag)manifest strictly, in the declared encoding, streaming and bounded."""
+    payload: Manifests = {}
+    tag: Manifests = {}
     for manifest in sorted(root.iterdir()):
         match = MANIFEST_NAME.match(manifest.name)
-        if not match or not manifest.is_file():
-            continue
+        if not match or not _regular_file(manifest):
+            continue  # a symlinked manifest is reported by the walk and never read
         is_tag, algorithm = bool(match.group(1)), match.group(2).lower()
-        if algorithm not in SUPPORTED:
-            report.problems.append(Problem("manifest-algorithm", detail=algorithm, path=manifest.name))
+        if algorithm not in ALGORITHMS:
+            sink.problem(Problem(
+                "manifest-algorithm", detail=f"{algorithm}; Kho reads {', '.join(ALGORITHMS)}", path=manifest.name
+            ))
             continue
-        if algorithm not in report.algorithms and not is_tag:
-            report.algorithms.append(algorithm)
+        target = (tag if is_tag else payload).setdefault(algorithm, {})
+        reader = LineReader(manifest, decl.encoding, limits.manifest_lines, limits.line_chars)
+        dot_slash = star = 0
         try:
-            text = manifest.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            report.problems.append(Problem("manifest-encoding", detail=str(exc), path=manifest.name))
+            for number, body in reader:
+                if body is None:
+                    sink.problem(Problem(
+                        "manifest-line",
+                        detail=f"line {number}: longer than {limits.line_chars:,} characters",
+                        path=manifest.name,
+                    ))
+                    continue
+                if not body.strip():
+                    continue
+                entry = bagit_reader.parse_manifest_line(body, algorithm, decl.percent_encoded_paths)
+                if entry is None:
+                    sink.problem(Problem("manifest-line", detail=f"line {number}: {body[:120]!r}", path=manifest.name))
+                    continue
+                relpath = entry.path
+                if not path_is_safe(relpath) or (not is_tag and not relpath.startswith("data/")):
+                    sink.problem(Problem("unsafe-path", detail=f"{manifest.name} line {number}", path=relpath[:300]))
+                    continue
+                dot_slash += entry.dot_slash
+                star += entry.star
+                previous = target.get(relpath)
+                if previous is None:
+                    target[relpath] = entry.digest
+                elif previous != entry.digest:
+                    sink.problem(Problem(
+                        "manifest-duplicate", detail=f"{manifest.name} line {number}: different checksums", path=relpath
+                    ))
+                elif decl.duplicate_is_error:
+                    sink.problem(Problem(
+                        "manifest-duplicate",
+                        detail=f"{manifest.name} line {number}: same checksum, which BagIt 1.0 also forbids",
+                        path=relpath,
+                    ))
+                else:
+                    sink.warning(Problem(
+                        "manifest-duplicate",
+                        detail=f"{manifest.name} line {number}: same checksum (BagIt {decl.version_text})",
+                        path=relpath,
+                    ))
+        except TagFileError as exc:
+            sink.problem(Problem(exc.code, detail=exc.detail, path=manifest.name))
             continue
-        target = tag if is_tag else payload
-        for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
-            if not line.strip():
-                continue
-            parsed = MANIFEST_LINE.match(line.rstrip("\r"))
-            if not parsed or len(parsed.group(1)) != HEX_LENGTH[algorithm]:
-                report.problems.append(
-                    Problem("manifest-line", detail=f"line {number}: {line[:120]!r}", path=manifest.name)
-                )
-                continue
-            digest, relpath = parsed.group(1).lower(), _decode_manifest_path(parsed.group(2))
-            if not path_is_safe(relpath) or (not is_tag and not relpath.startswith("data/")):
-                report.problems.append(Problem("unsafe-path", detail=f"line {number}", path=relpath))
-                continue
-            entry = target.setdefault(relpath, {})
-            if algorithm in entry:
-                report.problems.append(Problem("manifest-duplicate", detail=f"line {number}", path=relpath))
-            entry[algorithm] = digest
+        except OSError as exc:
+            sink.problem(Problem("unreadable", detail=str(exc), path=manifest.name))
+            continue
+        if reader.utf8_bom:
+            sink.warning(Problem("tag-file-bom", path=manifest.name))
+        if dot_slash:
+            sink.warning(Problem("manifest-relative-path", detail=f"{dot_slash:,} lines", path=manifest.name))
+        if star:
+            sink.warning(Problem("manifest-binary-marker", detail=f"{star:,} lines", path=manifest.name))
     return payload, tag
 
 
-class _TagFilesOnlyBag(bagit.Bag):
-    """bagit-python's own reading of bagit.txt and bag-info.txt (version, encoding, folded lines),
-    without its manifest pass: Kho has parsed the manifests strictly already, and bagit's second,
-    lenient parse cost 0.3 s per 2,000 files."""
-
-    def _load_manifests(self) -> None:
-        return None
-
-
-def _read_bag_info(root: Path, report: SipReport) -> bagit.Bag | None:
+def _read_fetch(root: Path, decl: Declaration, sink: _Sink, limits: _Limits) -> set[str]:
+    """Paths ``fetch.txt`` lists (RFC 8493 §2.2.3). Kho never downloads them; a path that escapes the
+    payload is refused here, and one that is not in the bag is refused as incomplete later."""
+    fetch = root / "fetch.txt"
+    if not _regular_file(fetch):
+        return set()
+    paths: set[str] = set()
+    reader = LineReader(fetch, decl.encoding, limits.manifest_lines, limits.line_chars)
     try:
-        bag = _TagFilesOnlyBag(str(root))
-    except UnicodeDecodeError as exc:
-        report.problems.append(Problem("bag-info-encoding", detail=str(exc)))
-        return None
-    except bagit.BagError as exc:
-        report.problems.append(Problem("not-a-bag", detail=str(exc)))
-        return None
-    for key, value in bag.info.items():
-        text = "; ".join(value) if isinstance(value, list) else str(value)
-        report.bag_info[str(key)] = unicodedata.normalize("NFC", text)
-    return bag
+        for number, body in reader:
+            if body is not None and not body.strip():
+                continue
+            entry = None if body is None else bagit_reader.parse_fetch_line(body, decl.percent_encoded_paths)
+            if entry is None:
+                shown = "too long" if body is None else repr(body[:120])
+                sink.problem(Problem("fetch-line", detail=f"line {number}: {shown}", path="fetch.txt"))
+                continue
+            if not path_is_safe(entry.path) or not entry.path.startswith("data/"):
+                sink.problem(Problem("fetch-unsafe-path", detail=f"fetch.txt line {number}", path=entry.path[:300]))
+                continue
+            paths.add(entry.path)
+    except TagFileError as exc:
+        sink.problem(Problem(exc.code, detail=exc.detail, path="fetch.txt"))
+    except OSError as exc:
+        sink.problem(Problem("unreadable", detail=str(exc), path="fetch.txt"))
+    return paths
+
+
+def _read_bag_info(root: Path, decl: Declaration, sink: _Sink, limits: _Limits, report: SipReport) -> bool:
+    """bag-info.txt (package-info.txt before BagIt 0.96) into ``report.bag_info``; False when unreadable."""
+    info = root / decl.info_file
+    if not _regular_file(info):
+        return True  # optional (RFC 8493 §2.2.2); a tag manifest listing it makes its absence an error
+    try:
+        data = bagit_reader.read_limited(info, limits.tag_file_bytes, decl.info_file)
+        text, utf8_bom = bagit_reader.decode_tag_text(data, decl.encoding, decl.info_file)
+        parsed = bagit_reader.parse_tag_text(text, decl.info_file)
+    except TagFileError as exc:
+        sink.problem(Problem(exc.code, detail=exc.detail, path=decl.info_file))
+        return False
+    except OSError as exc:
+        sink.problem(Problem("unreadable", detail=str(exc), path=decl.info_file))
+        return False
+    if utf8_bom:
+        sink.warning(Problem("tag-file-bom", path=decl.info_file))
+    for key, value in parsed.values.items():
+        text = "; ".join(value) if isinstance(value, list) else value
+        report.bag_info[key] = unicodedata.normalize("NFC", text)
+    return True
+
+
+def _fold(path: str) -> str:
+    return unicodedata.normalize("NFC", path).casefold()
+
+
+def _reconcile(payload: Manifests, fs_payload: set[str], sink: _Sink) -> None:
+    """Match manifest paths that differ from a file's name only in Unicode normalisation or letter case
+    (a bag made on macOS or Windows). RFC 8493 asks for a warning; the entry is then read as the file's
+    own name. Entries with different checksums stay an error."""
+    listed = set().union(*payload.values())
+    by_fold: dict[str, list[str]] = {}
+    for relpath in fs_payload:
+        by_fold.setdefault(_fold(relpath), []).append(relpath)
+    for relpath in sorted(listed - fs_payload):
+        nfc = unicodedata.normalize("NFC", relpath)
+        if nfc != relpath and nfc in fs_payload:
+            target, code = nfc, "manifest-normalisation"
+        else:
+            candidates = [f for f in by_fold.get(_fold(relpath), []) if f in listed]
+            if len(candidates) != 1:
+                continue  # a missing file, reported as such
+            target, code = candidates[0], "manifest-case"
+        conflicts = [
+            algorithm for algorithm, entries in payload.items()
+            if relpath in entries and target in entries and entries[relpath] != entries[target]
+        ]
+        if conflicts:
+            sink.problem(Problem(
+                "manifest-duplicate",
+                detail=f"{relpath!r} and {target!r} name one file with different {', '.join(conflicts)} checksums",
+                path=target,
+            ))
+            continue
+        for entries in payload.values():
+            if relpath in entries:
+                entries.setdefault(target, entries.pop(relpath))
+        sink.warning(Problem(code, detail=f"manifest: {relpath!r}, file: {target!r}", path=target))
+    for group in by_fold.values():
+        if len(group) > 1:  # two files that one case-insensitive file system cannot hold
+            sink.warning(Problem("manifest-case", detail="files: " + ", ".join(sorted(group)), path=sorted(group)[0]))
 
 
 def payload_hash(files: Iterable[PayloadFile]) -> str:
@@ -264,63 +515,102 @@ def validate_sip(
     path: Path | str,
     profile: str = "bagit",
     keep_digests: Iterable[str] = ("sha256",),
+    *,
+    max_manifest_lines: int = MAX_MANIFEST_LINES,
+    max_tag_file_bytes: int = MAX_TAG_FILE_BYTES,
+    max_name_bytes: int = MAX_NAME_BYTES,
+    max_path_bytes: int = MAX_PATH_BYTES,
+    max_problems_per_code: int = MAX_PROBLEMS_PER_CODE,
 ) -> SipReport:
-    """Validate a BagIt SIP and hash its payload once. Never modifies the SIP."""
-    from packages import vn_profile  # local import: the profile is optional
+    """Validate a BagIt SIP and hash its payload once. Never modifies the SIP.
 
+    The ``max_*`` limits bound what a hostile bag can cost; each is checked before the work it guards
+    (reading a tag file, parsing a manifest line, hashing the payload), and a bag over one is refused
+    with a problem naming the limit and the value found."""
     root = Path(path)
     report = SipReport(path=str(root), profile=profile)
+    sink = _Sink(report, max_problems_per_code)
+    limits = _Limits(max_manifest_lines, max_tag_file_bytes, max_name_bytes, max_path_bytes)
+    try:
+        _validate(root, report, sink, limits, keep_digests)
+    finally:
+        sink.finish()
+    if report.valid:
+        report.payload_hash = payload_hash(report.files)
+    return report
+
+
+def _validate(root: Path, report: SipReport, sink: _Sink, limits: _Limits, keep_digests: Iterable[str]) -> None:
+    from packages import vn_profile  # local import: the profile is optional
+
+    profile = report.profile
     if not root.is_dir():
-        report.problems.append(Problem("not-a-directory", path=str(root)))
-        return report
-    if not (root / "bagit.txt").is_file():
-        report.problems.append(Problem("not-a-bag", detail="bagit.txt is missing / thiếu bagit.txt"))
-        return report
-    fs_payload, fs_tags = _walk_tree(root, report)
-    manifest_payload, manifest_tags = _read_manifests(root, report)
+        sink.problem(Problem("not-a-directory", path=str(root)))
+        return
+    if not _regular_file(root / "bagit.txt"):
+        sink.problem(Problem("not-a-bag", detail="bagit.txt is missing / thiếu bagit.txt"))
+        return
+    try:
+        decl = bagit_reader.read_declaration(root / "bagit.txt", limits.tag_file_bytes)
+    except TagFileError as exc:
+        sink.problem(Problem(exc.code, detail=exc.detail, path="bagit.txt"))
+        return
+    except OSError as exc:
+        sink.problem(Problem("unreadable", detail=str(exc), path="bagit.txt"))
+        return
+    fs_payload, fs_tags = _walk_tree(root, sink, limits)
+    manifest_payload, manifest_tags = _read_manifests(root, decl, sink, limits)
+    fetch_paths = _read_fetch(root, decl, sink, limits)
+    report.algorithms = list(manifest_payload)
     if not report.algorithms:
-        report.problems.append(Problem("manifest-missing"))
+        sink.problem(Problem("manifest-missing"))
     if report.problems:
-        return report  # unsafe or unreadable structure: do not hand it to bagit at all
-    bag = _read_bag_info(root, report)
-    if bag is None:
-        return report
+        return  # unsafe or unreadable structure: read nothing more
+    if not _read_bag_info(root, decl, sink, limits, report):
+        return
+    _reconcile(manifest_payload, fs_payload, sink)
+    listed = set().union(*manifest_payload.values())
     oxum = report.bag_info.get("Payload-Oxum")
     if oxum:
         found = f"{sum((root / p).stat().st_size for p in fs_payload)}.{len(fs_payload)}"
         if oxum.strip() != found:
-            report.problems.append(Problem("oxum", detail=f"declared {oxum}, found {found} (bytes.files)"))
-    for missing in sorted(set(manifest_payload) - fs_payload):
-        report.problems.append(Problem("file-missing", path=missing))
-    for extra in sorted(fs_payload - set(manifest_payload)):
-        report.problems.append(Problem("file-unexpected", path=extra))
-    for missing in sorted(set(manifest_tags) - fs_tags):
-        report.problems.append(Problem("file-missing", path=missing))
+            sink.problem(Problem("oxum", detail=f"declared {oxum}, found {found} (bytes.files)"))
+    for fetched in sorted(fetch_paths - fs_payload):
+        sink.problem(Problem("fetch-incomplete", path=fetched))
+    for missing in sorted(listed - fs_payload - fetch_paths):
+        sink.problem(Problem("file-missing", path=missing))
+    for extra in sorted(fs_payload - listed):
+        sink.problem(Problem("file-unexpected", path=extra))
+    for algorithm, entries in manifest_payload.items():
+        for unlisted in sorted(fs_payload.intersection(listed).difference(entries)):
+            sink.problem(Problem("manifest-incomplete", detail=f"not in manifest-{algorithm}.txt", path=unlisted))
+    for missing in sorted(set().union(*manifest_tags.values()) - fs_tags):
+        sink.problem(Problem("file-missing", path=missing))
     if not fs_payload:
-        report.problems.append(Problem("empty-payload"))
+        sink.problem(Problem("empty-payload"))
     if report.problems:
-        return report
+        return
 
+    if set(report.algorithms) <= WEAK_ALGORITHMS:
+        sink.warning(Problem("manifest-weak-algorithm", detail=", ".join(report.algorithms)))
+    for relpath in sorted(fs_payload):
+        if _is_os_file(relpath):
+            sink.warning(Problem("os-file", path=relpath))
     wanted = list(dict.fromkeys([*keep_digests, "sha256"]))
-    for relpath in sorted(manifest_tags):
-        _check_file(root, relpath, manifest_tags[relpath], [], report)
-    payload_order = sorted(manifest_payload)
-    digests_of = dict(
-        zip(
-            payload_order,
-            hash_many(
-                [root / relpath for relpath in payload_order],
-                list(dict.fromkeys([*wanted, *(a for d in manifest_payload.values() for a in d)])),
-            ),
-            strict=True,
-        )
-    )  # one read of each file for every digest needed, across all cores
-    for relpath in payload_order:
-        checked = _check_file(root, relpath, manifest_payload[relpath], wanted, report, digests_of[relpath])
+    tag_paths = sorted(set().union(*manifest_tags.values()))
+    for relpath in tag_paths:
+        expected = {ALGORITHMS[a]: entries[relpath] for a, entries in manifest_tags.items() if relpath in entries}
+        _check_file(root, relpath, expected, [], sink)
+    payload_order = sorted(listed)
+    hash_names = list(dict.fromkeys([*wanted, *(ALGORITHMS[a] for a in manifest_payload)]))
+    digests_of = hash_many([root / relpath for relpath in payload_order], hash_names)  # one read, all cores
+    for relpath, hashed in zip(payload_order, digests_of, strict=True):
+        expected = {ALGORITHMS[a]: entries[relpath] for a, entries in manifest_payload.items()}
+        checked = _check_file(root, relpath, expected, wanted, sink, hashed)
         if checked is not None:
             report.files.append(checked)
             if checked.size == 0:
-                report.warnings.append(Problem("zero-byte", path=relpath))
+                sink.warning(Problem("zero-byte", path=relpath))
     from packages import access, tt05  # local imports: both build on this module's Problem
 
     meta, findings = tt05.check_bag(root, {f.path for f in report.files})
@@ -336,13 +626,10 @@ def validate_sip(
     try:
         report.dossier_access = access.dossier_rule(report.bag_info).to_dict()
     except ValueError as exc:
-        report.problems.append(Problem("metadata-invalid", detail=f"embargoUntil: {exc}"))
+        sink.problem(Problem("metadata-invalid", detail=f"embargoUntil: {exc}"))
     rules, rule_problems = access.parse_access_rules(root, {f.path for f in report.files})
     report.problems.extend(rule_problems)
     report.file_access.update({path: rule.to_dict() for path, rule in rules.items()})  # access-rules.csv wins
-    if report.valid:
-        report.payload_hash = payload_hash(report.files)
-    return report
 
 
 def _merge_tt05(report: SipReport, meta: object) -> None:
@@ -369,10 +656,11 @@ def _check_file(
     relpath: str,
     expected: dict[str, str],
     keep: list[str],
-    report: SipReport,
+    sink: _Sink,
     hashed: dict[str, str] | str | None = None,
 ) -> PayloadFile | None:
-    """Compare a file's digests (``hashed``: computed already, or the error text of reading it)."""
+    """Compare a file's digests (``hashed``: computed already, or the error text of reading it);
+    ``expected`` and ``keep`` name hashlib algorithms."""
     full = root / relpath
     algorithms = list(dict.fromkeys([*expected, *keep]))
     try:
@@ -381,11 +669,11 @@ def _check_file(
         if isinstance(digests, str):
             raise OSError(digests)
     except OSError as exc:
-        report.problems.append(Problem("unreadable", detail=str(exc), path=relpath))
+        sink.problem(Problem("unreadable", detail=str(exc), path=relpath))
         return None
     for algorithm, value in expected.items():
         if digests[algorithm] != value:
-            report.problems.append(
+            sink.problem(
                 Problem(
                     "checksum-mismatch",
                     detail=f"{algorithm} expected {value}, found {digests[algorithm]}",

@@ -1,0 +1,214 @@
+"""Hostile input (issue "hostile input"): every limit of ``validate_sip`` at and just over its value,
+the bounded report, line ends as RFC 8493 has them, and a linear bag-info.txt reader."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from packages import bagit_reader
+from packages.sip import validate_sip
+
+
+def make_bag(root: Path, files: dict[str, bytes], info: str = "", manifest_eol: str = "\n") -> Path:
+    """A BagIt 1.0 bag with sha256 manifests (names written as they are: none here needs encoding)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for relpath, content in files.items():
+        target = root / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    (root / "data").mkdir(exist_ok=True)
+    (root / "bagit.txt").write_bytes(b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n")
+    (root / "bag-info.txt").write_bytes(
+        (f"Payload-Oxum: {sum(map(len, files.values()))}.{len(files)}\n" + info).encode()
+    )
+    lines = [f"{hashlib.sha256(c).hexdigest()}  {p}" for p, c in sorted(files.items())]
+    (root / "manifest-sha256.txt").write_bytes("".join(x + manifest_eol for x in lines).encode())
+    return root
+
+
+def codes(report: object) -> list[str]:
+    return [p.code for p in report.problems]  # type: ignore[attr-defined]
+
+
+def test_limits_are_keyword_arguments_with_safe_defaults() -> None:
+    parameters = inspect.signature(validate_sip).parameters
+    defaults = {name: p.default for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY}
+    assert defaults == {
+        "max_manifest_lines": 1_000_000,
+        "max_tag_file_bytes": 1024 * 1024,
+        "max_name_bytes": 255,
+        "max_path_bytes": 900,
+        "max_problems_per_code": 100,
+    }
+
+
+# --------------------------------------------------------------------------- max_manifest_lines
+
+
+def test_manifest_at_and_over_the_line_limit(tmp_path: Path) -> None:
+    bag = make_bag(tmp_path / "bag", {f"data/{n}.txt": b"x" for n in range(10)})
+    assert validate_sip(bag, max_manifest_lines=10).valid
+    over = validate_sip(bag, max_manifest_lines=9)
+    assert codes(over) == ["manifest-too-long"]
+    assert "max_manifest_lines=9" in over.problems[0].detail
+    assert over.problems[0].message_vi  # bilingual
+
+
+def test_fetch_txt_counts_against_the_line_limit(tmp_path: Path) -> None:
+    bag = make_bag(tmp_path / "bag", {"data/a.txt": b"a", "data/b.txt": b"b"})
+    (bag / "fetch.txt").write_text("https://example.org/a 1 data/a.txt\n\nhttps://example.org/b - data/b.txt\n")
+    assert validate_sip(bag, max_manifest_lines=3).valid  # complete: every fetched file is here
+    over = validate_sip(bag, max_manifest_lines=2)  # the manifest's 2 lines fit, fetch.txt's 3 do not
+    assert codes(over) == ["manifest-too-long"] and over.problems[0].path == "fetch.txt"
+
+
+@pytest.mark.timeout(60)
+def test_a_million_bad_manifest_lines_make_a_small_report(tmp_path: Path) -> None:
+    bag = make_bag(tmp_path / "bag", {"data/a.txt": b"a"})
+    with open(bag / "manifest-sha256.txt", "a", encoding="utf-8") as manifest:
+        manifest.write("not-a-checksum data/x\n" * 999_999)
+    report = validate_sip(bag)
+    assert not report.valid
+    assert codes(report).count("manifest-line") == 100
+    more = [p for p in report.problems if p.code == "more-problems"]
+    assert len(more) == 1 and "manifest-line: 999,899 more" in more[0].detail
+    assert len(json.dumps(report.to_dict())) < 100_000
+
+
+def test_an_overlong_manifest_line_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    bag = make_bag(tmp_path / "bag", {"data/a.txt": b"a"})
+    with open(bag / "manifest-sha256.txt", "a", encoding="utf-8") as manifest:
+        manifest.write("0" * 64 + "  data/" + "b" * 5_000_000 + "\n")
+    report = validate_sip(bag)
+    assert codes(report) == ["manifest-line"] and "longer than" in report.problems[0].detail
+
+
+# --------------------------------------------------------------------------- max_tag_file_bytes
+
+
+def test_bag_info_at_and_over_the_size_limit(tmp_path: Path) -> None:
+    bag = make_bag(tmp_path / "bag", {"data/a.txt": b"a"}, info="Contact-Name: Nguyễn Văn An\n" * 5)
+    size = (bag / "bag-info.txt").stat().st_size
+    assert validate_sip(bag, max_tag_file_bytes=size).valid
+    over = validate_sip(bag, max_tag_file_bytes=size - 1)
+    assert codes(over) == ["tag-file-too-large"]
+    assert f"{size:,} bytes > limit max_tag_file_bytes={size - 1:,}" in over.problems[0].detail
+
+
+def test_bagit_txt_is_bounded_too(tmp_path: Path) -> None:
+    bag = make_bag(tmp_path / "bag", {"data/a.txt": b"a"})
+    (bag / "bagit.txt").write_bytes(b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n" + b"\n" * 2_000_000)
+    assert codes(validate_sip(bag)) == ["tag-file-too-large"]
+
+
+@pytest.mark.timeout(10)
+def test_a_50_mb_bag_info_is_refused_quickly(tmp_path: Path) -> None:
+    bag = make_bag(tmp_path / "bag", {"data/a.txt": b"a"})
+    line = b"Note: " + b"x" * 70 + b"\n"
+    with open(bag / "bag-info.txt", "ab") as info:
+        info.write(line * (50 * 1024 * 1024 // len(line)))
+    report = validate_sip(bag)
+    assert codes(report) == ["tag-file-too-large"]
+    assert "max_tag_file_bytes=1,048,576" in report.problems[0].detail
+
+
+def _bag_info_text(size: int) -> str:
+    """Short labels, repeated labels, folded values and one long line: what made bagit-python slow."""
+    block = "".join(f"Label-{n}: value {n}\nRepeated: {n}\nFolded: start\n  continued {n}\n" for n in range(100))
+    long_line = "Long: " + "y" * (size // 2) + "\n"  # codecs.StreamReader re-split a long line on every read
+    return long_line + block * ((size - len(long_line)) // len(block) + 1)
+
+
+def _best_time(text: str) -> float:
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        bagit_reader.parse_tag_text(text)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@pytest.mark.timeout(30)
+def test_parsing_bag_info_is_linear() -> None:
+    one, five = _bag_info_text(1024 * 1024), _bag_info_text(5 * 1024 * 1024)
+    parsed = bagit_reader.parse_tag_text(five)
+    assert isinstance(parsed.values["Repeated"], list) and parsed.values["Folded"][0] == "start  continued 0"
+    t1, t5 = _best_time(one), _best_time(five)
+    assert t5 < 8 * t1 + 0.05, (t1, t5)  # linear: about 5x (bagit-python: 10x here, growing with size)
+
+
+@pytest.mark.timeout(30)
+def test_a_5_mb_bag_info_passes_when_the_limit_allows_it(tmp_path: Path) -> None:
+    bag = make_bag(tmp_path / "bag", {"data/a.txt": b"a"}, info=_bag_info_text(5 * 1024 * 1024))
+    report = validate_sip(bag, max_tag_file_bytes=8 * 1024 * 1024)
+    assert report.valid, report.problems[:3]
+    assert report.bag_info["Label-99"].startswith("value 99")
+
+
+# --------------------------------------------------------------------------- max_name_bytes, max_path_bytes
+
+
+def test_name_of_255_utf8_bytes_passes_and_one_more_than_the_limit_is_refused(tmp_path: Path) -> None:
+    name = "ệ" * 83 + "ab.txt"[:255 - 3 * 83]  # Vietnamese letters are 3 bytes in UTF-8: bytes, not characters
+    assert len(name.encode()) == 255
+    bag = make_bag(tmp_path / "bag", {f"data/{name}": b"x"})
+    assert validate_sip(bag).valid
+    over = validate_sip(bag, max_name_bytes=254)
+    assert codes(over) == ["name-too-long"]
+    assert "255 bytes > limit max_name_bytes=254" in over.problems[0].detail
+
+
+def test_folder_names_are_limited_too(tmp_path: Path) -> None:
+    bag = make_bag(tmp_path / "bag", {"data/" + "d" * 200 + "/a.txt": b"x"})
+    assert validate_sip(bag, max_name_bytes=200).valid
+    assert codes(validate_sip(bag, max_name_bytes=199)) == ["name-too-long"]
+
+
+def _path_of(length: int) -> str:
+    """A payload path of exactly ``length`` UTF-8 bytes, in components of at most 200 bytes."""
+    parts, remaining = [], length - len("data/")
+    while remaining > 201:
+        parts.append("p" * 200)
+        remaining -= 201
+    parts.append("f" * remaining)
+    path = "data/" + "/".join(parts)
+    assert len(path.encode()) == length
+    return path
+
+
+def test_path_at_and_over_the_limit(tmp_path: Path) -> None:
+    at = make_bag(tmp_path / "at", {_path_of(900): b"x"})
+    assert validate_sip(at).valid
+    over = make_bag(tmp_path / "over", {_path_of(901): b"x"})
+    report = validate_sip(over)
+    assert codes(report) == ["path-too-long"]
+    assert "901 bytes > limit max_path_bytes=900" in report.problems[0].detail
+
+
+# --------------------------------------------------------------------------- line ends (RFC 8493: LF, CR, CRLF)
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\x85", "\v", "\f", "\x1c", "\x1d", "\x1e"])
+def test_unicode_line_separators_in_names_do_not_split_manifest_lines(tmp_path: Path, char: str) -> None:
+    bag = make_bag(tmp_path / "bag", {f"data/a{char}b.txt": b"x", "data/c.txt": b"y"})
+    report = validate_sip(bag)
+    assert report.valid, report.problems
+    assert {f.path for f in report.files} == {f"data/a{char}b.txt", "data/c.txt"}
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"])
+def test_manifest_line_ends_lf_crlf_cr(tmp_path: Path, eol: str) -> None:
+    bag = make_bag(tmp_path / "bag", {"data/a.txt": b"a", "data/b.txt": b"b"}, manifest_eol=eol)
+    assert validate_sip(bag).valid
+
+
+def test_bag_info_value_with_unicode_separator_stays_one_value(tmp_path: Path) -> None:
+    bag = make_bag(tmp_path / "bag", {"data/a.txt": b"a"}, info="Title: Hồ sơ\u2028dòng hai\nOther: x\n")
+    report = validate_sip(bag)
+    assert report.valid and report.bag_info["Title"] == "Hồ sơ\u2028dòng hai"
