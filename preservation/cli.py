@@ -34,7 +34,12 @@ def cmd_sip_validate(settings: Settings, args: argparse.Namespace) -> int:
 
     profile = args.profile or ("eark" if is_eark_package(args.path) else "bagit")
     if profile == "eark":
-        eark_report = validate_eark(Path(args.path), keep_digests=settings.digests)
+        settings.adopt_scratch_dir()  # a ZIP is unpacked inside KHO_HOME, never in the system's /tmp
+        eark_report = validate_eark(
+            Path(args.path), keep_digests=settings.digests, workdir=settings.scratch_dir,
+            max_zip_bytes=settings.zip_max_bytes, max_zip_entries=settings.zip_max_entries,
+            max_zip_ratio=settings.zip_max_ratio,
+        )
         if args.json:
             _print_json(eark_report.to_dict())
         for eark_failure in eark_report.failures:
@@ -45,7 +50,7 @@ def cmd_sip_validate(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{args.path}: valid E-ARK {eark_report.specification} package / gói E-ARK hợp lệ "
                   f"({len(eark_report.files)} files)")
         return EXIT_OK if eark_report.valid else EXIT_REJECTED
-    report = validate_sip(Path(args.path), profile=profile, keep_digests=settings.digests)
+    report = validate_sip(Path(args.path), profile=profile, keep_digests=settings.digests, **settings.sip_limits())
     if args.json:
         _print_json(report.to_dict())
     for problem in report.problems:

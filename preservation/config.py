@@ -7,6 +7,7 @@ never share an ingest folder, a catalog or a storage location.
 from __future__ import annotations
 
 import os
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,24 @@ class Settings:
     settle_seconds: float = 10.0
     resume_after_seconds: float = 300.0
     api_max_body_bytes: int = 1024 * 1024  # a request body larger than this is refused (413) unread
+    clamav_database: str = ""  # ClamAV signatures (folder or file); "" = clamscan's own (/var/lib/clamav)
+    zip_max_bytes: int = 256 * 1024**3  # an E-ARK ZIP unpacking to more is refused (zip-too-large)
+    zip_max_entries: int = 1_000_000  # ... with more entries (zip-too-many)
+    zip_max_ratio: float = 100.0  # ... unpacking to more than this times its compressed size (zip-ratio)
+    sip_max_manifest_lines: int = 1_000_000  # BagIt manifest / fetch.txt lines (manifest-too-long)
+    sip_max_tag_file_bytes: int = 1024 * 1024  # bagit.txt, bag-info.txt (tag-file-too-large)
+    sip_max_name_bytes: int = 255  # one file or folder name, UTF-8 bytes (name-too-long)
+    sip_max_path_bytes: int = 900  # a path inside the SIP, UTF-8 bytes (path-too-long): S3 keys hold 1024
     extra: dict[str, str] = field(default_factory=dict)
+
+    def sip_limits(self) -> dict[str, int]:
+        """The keyword arguments ``packages.sip.validate_sip`` takes for its limits."""
+        return {
+            "max_manifest_lines": self.sip_max_manifest_lines,
+            "max_tag_file_bytes": self.sip_max_tag_file_bytes,
+            "max_name_bytes": self.sip_max_name_bytes,
+            "max_path_bytes": self.sip_max_path_bytes,
+        }
 
     @property
     def workspaces_dir(self) -> Path:
@@ -42,9 +60,26 @@ class Settings:
     def failed_dir(self) -> Path:
         return self.home / "failed"
 
+    @property
+    def scratch_dir(self) -> Path:
+        """Temporary files of every kind (unpacked ZIPs, conversions, repairs, hand-overs)."""
+        return self.home / "tmp"
+
     def ensure_dirs(self) -> None:
         for path in (self.home, self.ingest_dir, self.workspaces_dir, self.failed_dir):
             path.mkdir(parents=True, exist_ok=True)
+        self.adopt_scratch_dir()
+
+    def adopt_scratch_dir(self) -> None:
+        """Make ``$KHO_HOME/tmp`` (0700) this process's temporary folder, and its tools' (``TMPDIR``).
+
+        Scratch copies of records must stay inside the installation: on its file system and quota, under
+        its permissions, and never in a shared ``/tmp`` where a 1 GiB unpacked ZIP or a converted
+        confidential document would outlive a crash outside ``KHO_HOME``."""
+        self.scratch_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.scratch_dir, 0o700)
+        tempfile.tempdir = str(self.scratch_dir)
+        os.environ["TMPDIR"] = str(self.scratch_dir)
 
 
 def _read_toml(path: Path) -> dict[str, object]:
@@ -100,8 +135,16 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError(f"KHO_SETTLE_SECONDS / KHO_RESUME_AFTER_SECONDS must be numbers: {exc}") from exc
     try:
         api_max_body = int(get("api_max_body_bytes", str(1024 * 1024)))
+        zip_max_bytes = int(get("zip_max_bytes", str(256 * 1024**3)))
+        zip_max_entries = int(get("zip_max_entries", "1000000"))
+        zip_max_ratio = float(get("zip_max_ratio", "100"))
+        sip_limits = {
+            name: int(get(name, str(default)))
+            for name, default in (("sip_max_manifest_lines", 1_000_000), ("sip_max_tag_file_bytes", 1024 * 1024),
+                                  ("sip_max_name_bytes", 255), ("sip_max_path_bytes", 900))
+        }
     except ValueError as exc:
-        raise ConfigError(f"KHO_API_MAX_BODY_BYTES must be a whole number of bytes: {exc}") from exc
+        raise ConfigError(f"KHO_API_MAX_BODY_BYTES, KHO_ZIP_MAX_* and KHO_SIP_MAX_* must be numbers: {exc}") from exc
     return Settings(
         home=home,
         ingest_dir=ingest_dir,
@@ -114,4 +157,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         settle_seconds=settle,
         resume_after_seconds=resume_after,
         api_max_body_bytes=api_max_body,
+        clamav_database=get("clamav_database", ""),
+        zip_max_bytes=zip_max_bytes,
+        zip_max_entries=zip_max_entries,
+        zip_max_ratio=zip_max_ratio,
+        sip_max_manifest_lines=sip_limits["sip_max_manifest_lines"],
+        sip_max_tag_file_bytes=sip_limits["sip_max_tag_file_bytes"],
+        sip_max_name_bytes=sip_limits["sip_max_name_bytes"],
+        sip_max_path_bytes=sip_limits["sip_max_path_bytes"],
     )
+

@@ -15,7 +15,6 @@ import logging
 import os
 import shutil
 import stat
-import subprocess
 import time
 import uuid
 from collections import Counter
@@ -33,7 +32,7 @@ from packages import aip as aip_layout
 from packages import eark
 from packages.checksums import hash_file
 from packages.sip import PayloadFile, Problem, SipReport, payload_hash, validate_sip
-from preservation import agents, premis
+from preservation import agents, premis, virus
 from preservation import normalise as normalisation
 from preservation.catalog import Aip, Catalog, File, StorageCopy, content_file_row
 from preservation.config import Settings
@@ -65,15 +64,6 @@ STEPS = [
     "store",
     "index",
 ]
-VIRUS_SCAN_TIMEOUT = 3600
-CLAMAV_MISSING = (
-    "virus check not performed: ClamAV (clamscan/clamdscan) not installed; install Debian package clamav "
-    "(apt-get install clamav clamav-daemon; freshclam) / chưa quét virus: chưa cài ClamAV"
-)
-CLAMAV_NO_DATABASE = (
-    "virus check not performed: ClamAV is installed but has no virus database; run freshclam "
-    "(Debian package clamav-freshclam) / chưa quét virus: ClamAV chưa có cơ sở dữ liệu virus, hãy chạy freshclam"
-)
 
 # One line per step with the numbers an officer needs (files, formats, bytes, AIP id, locations, or the
 # reason for a rejection). Airflow shows stdlib logging of its tasks; ``kho -v`` prints it on stderr.
@@ -200,7 +190,16 @@ def start_copy(
             if state["kind"] != "eark":
                 shutil.rmtree(partial, ignore_errors=True)
                 raise IngestError(f"{source} is neither a BagIt folder nor an E-ARK package (folder or ZIP)")
-            unpacked = eark.unpack_package(source, workspace.sip_dir)
+            try:
+                unpacked = eark.unpack_package(
+                    source, workspace.sip_dir, max_bytes=ctx.settings.zip_max_bytes,
+                    max_entries=ctx.settings.zip_max_entries, max_ratio=ctx.settings.zip_max_ratio,
+                )
+            except eark.ZipSpaceError as exc:
+                # the disk, not the package: nothing is rejected, the same command works once there is room
+                shutil.rmtree(partial, ignore_errors=True)
+                raise IngestError(f"{exc}; free space and run the same command again / giải phóng dung lượng "
+                                  "rồi chạy lại lệnh") from exc
             state["unpack_failures"] = [p.text for p in unpacked.failures]
             workspace.sip_dir.mkdir(exist_ok=True)
         try:
@@ -336,10 +335,11 @@ def step_validate_sip(ctx: Context, ws: Workspace) -> None:
         _validate_eark_sip(ctx, ws)
         return
     aip_id = state["aip_id"]
-    report = validate_sip(ws.sip_dir, profile=state.get("profile", "bagit"), keep_digests=ctx.settings.digests)
+    report = validate_sip(ws.sip_dir, profile=state.get("profile", "bagit"), keep_digests=ctx.settings.digests,
+                          **ctx.settings.sip_limits())
     copy_problems = [Problem(p["code"], detail=p["detail"], path=p["path"]) for p in state.get("copy_problems", [])]
     report.problems[:0] = copy_problems
-    bagit_agent = agents.tool("bagit-python", agents.package_version("bagit"))
+    bagit_agent = agents.tool("kho-bagit-reader (RFC 8493)", agents.KHO_VERSION)
     kho = agents.kho()
     _register_agents(ws, bagit_agent, agents.submitter(report.bag_info))
     links = [agents.link(kho, "executing program"), agents.link(bagit_agent, "validator")]
@@ -657,45 +657,30 @@ def _reject(ctx: Context, ws: Workspace, report: SipReport | eark.EarkReport, ev
 
 
 def step_virus_check(ctx: Context, ws: Workspace) -> None:
-    """ClamAV where installed; without it the event says so (never a silent "clean")."""
+    """ClamAV over the whole SIP (payload and tag files); see ``preservation.virus`` for the outcomes.
+    A scan that was not performed is an event and a warning, never a silent "clean"."""
     aip_id = ws.aip_id
-    scanner = shutil.which("clamdscan") or shutil.which("clamscan")
-
-    def not_performed(why: str, message: str) -> None:
+    try:
+        result = virus.scan(ws.sip_dir, database=ctx.settings.clamav_database)
+    except virus.ScanError as exc:
+        raise IngestError(f"virus check / quét virus: {exc}") from exc
+    if result.outcome == "not performed":
         event = premis.new_event(
             "virus check",
             "not performed",
             aip_id=aip_id,
             object_ids=[aip_id],
             detail="ClamAV virus scan",
-            outcome_detail=f"not performed: {why}",
+            outcome_detail=result.message,
             agents=[agents.link(agents.kho(), "executing program")],
         )
         ws.complete_step("virus_check", [event])
-        log.warning("AIP %s virus_check: %s", aip_id, message)
-
-    if scanner is None:
-        not_performed("clamscan not found", CLAMAV_MISSING)
+        log.warning("AIP %s virus_check: %s", aip_id, result.message)
         return
-    tool = agents.tool(Path(scanner).name, "installed")
+    tool = agents.tool(result.program, result.version)
     _register_agents(ws, tool)
-    try:
-        completed = subprocess.run(
-            [scanner, "--infected", "--no-summary", "-r", str(ws.sip_dir / "data")],
-            capture_output=True,
-            text=True,
-            timeout=VIRUS_SCAN_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise IngestError(f"virus scan did not finish within {VIRUS_SCAN_TIMEOUT} s") from exc
     links = [agents.link(tool, "executing program")]
-    if completed.returncode == 2 and "No supported database files found" in completed.stderr:
-        # installed, but without signatures it cannot scan: an installation gap like a missing ClamAV
-        # (recorded and warned about the same way), not a failure of this SIP to retry
-        not_performed("ClamAV has no virus database", CLAMAV_NO_DATABASE)
-        return
-    if completed.returncode == 0:
+    if result.outcome == "clean":
         ws.complete_step(
             "virus_check",
             [
@@ -706,28 +691,25 @@ def step_virus_check(ctx: Context, ws: Workspace) -> None:
                     object_ids=[aip_id],
                     agents=links,
                     detail="ClamAV virus scan",
-                    outcome_detail="no virus found",
+                    outcome_detail=f"no virus found ({result.version})",
                 )
             ],
         )
-        log.info("AIP %s virus_check: no virus found (%s)", aip_id, Path(scanner).name)
+        log.info("AIP %s virus_check: no virus found (%s)", aip_id, result.version)
         return
-    if completed.returncode == 1:
-        event = premis.new_event(
-            "virus check",
-            "failure",
-            aip_id=aip_id,
-            object_ids=[aip_id],
-            agents=links,
-            detail="ClamAV virus scan",
-            outcome_detail=completed.stdout.strip()[:4000],
-        )
-        report = SipReport(path=str(ws.sip_dir), profile="bagit")
-        report.problems.append(
-            Problem("unreadable", detail="virus found / phát hiện virus: " + completed.stdout.strip()[:500])
-        )
-        _reject(ctx, ws, report, [event])
-    raise IngestError(f"virus scanner failed (exit {completed.returncode}): {completed.stderr.strip()[:500]}")
+    event = premis.new_event(
+        "virus check",
+        "failure",
+        aip_id=aip_id,
+        object_ids=[aip_id],
+        agents=links,
+        detail="ClamAV virus scan",
+        outcome_detail=result.message[:4000],
+    )
+    report = SipReport(path=str(ws.sip_dir), profile="bagit")
+    for path, signature in result.found[:100] or [("", result.message[:500])]:
+        report.problems.append(Problem("virus-found", detail=signature, path=path or None))
+    _reject(ctx, ws, report, [event])
 
 
 def step_identify(ctx: Context, ws: Workspace) -> None:

@@ -41,6 +41,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from storage_adapters.base import StorageError, StoreItem, check_key, redact_url
+from storage_adapters.local import partial_path
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -652,7 +653,7 @@ class S3Storage:
         """Stream the object into a temporary file beside ``destination``, then rename it into place."""
         response = self._get_object(key, "read")
         destination = Path(destination)
-        partial = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.partial")
+        partial = partial_path(destination)  # short: a 255-byte name must fit
         try:
             with closing(response["Body"]) as body, open(partial, "wb") as out:
                 for chunk in body.iter_chunks(CHUNK):

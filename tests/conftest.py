@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,17 @@ def _find_corpora() -> Path:
 CORPORA = _find_corpora()
 SCHEMAS = CORPORA / "schemas"
 BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(autouse=True)
+def _process_tempdir(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Kho context makes ``$KHO_HOME/tmp`` the process's temporary folder (``Settings.adopt_scratch_dir``);
+    each test gets the one it started with back, so no test writes into another test's KHO_HOME."""
+    monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)
+    if "TMPDIR" in os.environ:
+        monkeypatch.setenv("TMPDIR", os.environ["TMPDIR"])
+    else:
+        monkeypatch.delenv("TMPDIR", raising=False)
 
 
 @pytest.fixture

@@ -65,8 +65,8 @@ def test_ingest_logs_one_line_per_step_with_its_numbers(
     assert "3 original files, 1969 bytes" in text["index"] and location in text["index"]
     virus = lines["virus_check"][0]
     assert virus.levelno == logging.WARNING
-    assert "virus check not performed: ClamAV (clamscan/clamdscan) not installed" in virus.getMessage()
-    assert "install Debian package clamav" in virus.getMessage()
+    assert "virus check not performed: ClamAV (clamscan) is not installed" in virus.getMessage()
+    assert "install the Debian package clamav" in virus.getMessage()
     assert all(r.levelno == logging.INFO for step, rs in lines.items() if step != "virus_check" for r in rs)
 
 

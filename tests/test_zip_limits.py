@@ -109,3 +109,42 @@ def test_disk_full_while_writing_is_a_fault_not_an_unreadable_zip(
     monkeypatch.setattr("builtins.open", failing_open)
     with pytest.raises(ZipSpaceError):
         unpack_package(archive, tmp_path / "sip")
+
+
+def test_an_ingest_on_a_full_disk_stays_resumable_and_rejects_nothing(
+    kho_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from preservation.config import load_settings
+    from preservation.ingest import Context, IngestError, ingest_path
+
+    archive = _zip(build_package(tmp_path / "src"), tmp_path / f"{NAME}.zip", f"{NAME}/")
+    real = shutil.disk_usage
+    monkeypatch.setattr(eark.shutil, "disk_usage", lambda path: type(real(path))(10**12, 10**12, 1024))
+    ctx = Context(load_settings())
+    try:
+        with pytest.raises(IngestError, match="free space"):
+            ingest_path(ctx, archive)
+        assert not any((kho_home / "failed").iterdir()), "a full disk is no reason to reject a package"
+        assert not [p for p in (kho_home / "workspaces").iterdir()], "nothing half-made is left"
+        monkeypatch.setattr(eark.shutil, "disk_usage", real)
+        assert ingest_path(ctx, archive).status == "stored"
+    finally:
+        ctx.close()
+
+
+def test_sip_validate_unpacks_inside_kho_home(kho_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The finding: `kho sip validate` unpacked into a kho-eark-* folder of the system's /tmp."""
+    from preservation import cli
+
+    archive = _zip(build_package(tmp_path / "src"), tmp_path / f"{NAME}.zip", f"{NAME}/")
+    targets: list[Path] = []
+    real = eark._unpack_zip
+
+    def spy(archive: Path, target: Path, *args: Any) -> Any:
+        targets.append(target)
+        return real(archive, target, *args)
+
+    monkeypatch.setattr(eark, "_unpack_zip", spy)
+    assert cli.main(["sip", "validate", str(archive)]) == 0
+    assert targets and all(t.is_relative_to(kho_home / "tmp") for t in targets), targets
+    assert (kho_home / "tmp").stat().st_mode & 0o077 == 0
