@@ -42,7 +42,9 @@ from preservation.retention import retention_expires
 from preservation.workspace import (
     Workspace,
     WorkspaceBusy,
+    copy_sparse,
     find_workspace_for_source,
+    fitting_name,
     iter_workspaces,
     remove_stale_partials,
     source_locked,
@@ -614,9 +616,11 @@ def _eark_description(root: Path, report: eark.EarkReport) -> dict[str, str]:
 def _reject(ctx: Context, ws: Workspace, report: SipReport | eark.EarkReport, events: list[dict[str, Any]]) -> None:
     """Move the SIP to ``failed/<name>/`` with a report; only the events reach the catalog."""
     state = ws.state()
-    failed = ctx.settings.failed_dir / state["sip_name"]
-    if failed.exists():
-        failed = failed.with_name(f"{state['sip_name']}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{state['aip_id'][:8]}")
+    failed = ctx.settings.failed_dir / fitting_name(state["sip_name"])
+    if failed.exists():  # a SIP name may already use all 255 bytes: the suffix must still fit
+        failed = failed.with_name(
+            fitting_name(state["sip_name"], f"-{datetime.now(UTC):%Y%m%dT%H%M%S}-{state['aip_id'][:8]}")
+        )
     failed.mkdir(parents=True)
     all_events = ws.events(STEPS) + events
     report_data = {
@@ -632,7 +636,7 @@ def _reject(ctx: Context, ws: Workspace, report: SipReport | eark.EarkReport, ev
         # the workspace holds hard links to the submitter's files: give the failed folder real copies,
         # so that fixing the failed SIP in place can never change the original at PATH
         with contextlib.suppress(shutil.Error):
-            shutil.copytree(ws.sip_dir, failed / "sip", symlinks=True)
+            shutil.copytree(ws.sip_dir, failed / "sip", symlinks=True, copy_function=copy_sparse)
     elif ws.sip_dir.exists():
         os.rename(ws.sip_dir, failed / "sip")
     with ctx.catalog.session() as session:
@@ -1170,6 +1174,18 @@ def step_store(ctx: Context, ws: Workspace) -> None:
                     outcome_detail=str(exc),
                 )
             )
+            changed = _changed_since_validation(ws, manifest) if "SHA-256" in str(exc) else []
+            if changed:
+                # the bytes Kho validated are no longer what it holds (a hard-linked original edited in
+                # place, a file still being written when it was claimed): no retry can succeed
+                report = SipReport(path=str(ws.sip_dir), profile=ws.state().get("profile", "bagit"))
+                for key in changed[:100]:
+                    report.problems.append(Problem(
+                        "checksum-mismatch", path=key,
+                        detail="changed after validation: was it still being written, or edited in place? / "
+                               "tệp bị thay đổi sau khi kiểm tra",
+                    ))
+                _reject(ctx, ws, report, [])
             raise IngestError(f"storing at {url} failed: {exc}") from exc
         verified_at = premis.now_iso()
         total = sum(m["size"] for m in manifest)
@@ -1201,6 +1217,12 @@ def step_store(ctx: Context, ws: Workspace) -> None:
         "AIP %s store: %d objects, %d bytes stored and read back at %d location(s): %s",
         aip_id, len(manifest), sum(m["size"] for m in manifest), len(stored), ", ".join(c["location"] for c in stored),
     )
+
+
+def _changed_since_validation(ws: Workspace, manifest: list[dict[str, Any]]) -> list[str]:
+    """AIP files whose bytes no longer have the SHA-256 recorded when they were validated and described."""
+    return [item["key"] for item in manifest if hash_file(ws.aip_dir / item["key"], ["sha256"])["sha256"]
+            != item["sha256"]]
 
 
 def step_index(ctx: Context, ws: Workspace) -> None:
@@ -1358,7 +1380,16 @@ def run_step(ctx: Context, ws: Workspace, step: str) -> None:
         missing = [s for s in STEPS[: STEPS.index(step)] if not ws.is_done(s)]
         if missing:
             raise IngestError(f"step {step} needs {missing[0]} first")
-        STEP_FUNCTIONS[step](ctx, ws)
+        try:
+            STEP_FUNCTIONS[step](ctx, ws)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # a full KHO_HOME is a fault that passes: the workspace stays, `kho resume` continues here
+            raise IngestError(
+                f"step {step}: no space left in {ctx.settings.home} ({exc.strerror}); free space and run "
+                f"`kho resume` / hết dung lượng đĩa; giải phóng dung lượng rồi chạy `kho resume`"
+            ) from exc
         if ws.path.exists() and step != "index":
             checkpoint(f"after:{step}")
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -215,3 +216,39 @@ def source_locked(settings: Settings, source: Path) -> Iterator[None]:
             "gói này đang được nạp bởi một tiến trình khác; hãy chờ tiến trình đó hoàn tất",
             exc.holder,
         ) from None
+
+
+def copy_sparse(source: str, target: str) -> None:
+    """``shutil.copy2`` that keeps holes: only the data extents are copied (``SEEK_DATA``/``SEEK_HOLE``),
+    so a rejected SIP holding a 50 GB sparse file does not become 50 GB of zeros in ``failed/``.
+    Like ``shutil.copyfile`` it refuses FIFOs and devices (opening a FIFO would block for ever)."""
+    if not stat.S_ISREG(os.stat(source, follow_symlinks=False).st_mode):
+        raise shutil.SpecialFileError(f"{source} is not a regular file")
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        size = os.fstat(src.fileno()).st_size
+        offset = 0
+        while offset < size:
+            try:
+                start = os.lseek(src.fileno(), offset, os.SEEK_DATA)
+            except OSError:  # ENXIO: only a hole is left (or the file system cannot say: copy densely)
+                break
+            end = os.lseek(src.fileno(), start, os.SEEK_HOLE)
+            src.seek(start)
+            dst.seek(start)
+            remaining = end - start
+            while remaining > 0:
+                chunk = src.read(min(remaining, 8 * 1024 * 1024))
+                if not chunk:
+                    break
+                dst.write(chunk)
+                remaining -= len(chunk)
+            offset = end
+        dst.truncate(size)
+    shutil.copystat(source, target)
+
+
+def fitting_name(name: str, suffix: str = "", max_bytes: int = 255) -> str:
+    """``name + suffix`` cut (at a character boundary) to what one file name may hold, in UTF-8 bytes."""
+    room = max_bytes - len(suffix.encode("utf-8"))
+    cut = name.encode("utf-8")[:room].decode("utf-8", "ignore")
+    return cut + suffix
