@@ -48,7 +48,7 @@ def dip_request() -> None:
             raise AirflowFailException(str(exc)) from None
         finally:
             catalog.close()
-        return {"zip": str(result.zip_path), "delivered": len(result.delivered), "withheld": len(result.withheld)}
+        return {"zip": str(result.zip_path), "delivered": len(result.delivered), "withheld": result.withheld_count}
 
     build()
 

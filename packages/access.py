@@ -95,7 +95,10 @@ ROLES = ("reader", "archivist", "administrator")
 
 
 def may_see(role: str, rule: AccessRule, today: date) -> tuple[bool, str]:
-    """Whether a requester of ``role`` may receive a file under ``rule``, and why not."""
+    """Whether a requester of ``role`` may receive a file under ``rule``, and why not.
+
+    The reason (which may quote the legal basis) is for the server's own use: a requester is told only
+    how many files were withheld, never which or why (``preservation.dip``)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; roles are {ROLES}")
     if role == "administrator":

@@ -2,8 +2,10 @@
 
 Every answer respects the access regimes of ``packages.access``: a requester is known only by a
 bearer token from configuration (``KHO_API_TOKENS`` or ``$KHO_HOME/api-tokens.toml``), which maps
-to a name and a role. Errors are always JSON ``{"error", "error_vi"}`` that say what to do next;
-internals (paths, storage locations, stack traces) stay in the server log.
+to a name and a role. Files a role may not receive are only counted (``withheld_count``), never named
+and never given a reason or legal basis (decision in ``preservation.dip``). Errors are always JSON
+``{"error", "error_vi"}`` that say what to do next; internals (paths, storage locations, stack traces)
+stay in the server log.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from preservation.catalog import Aip, Catalog, File, as_utc
 from preservation.config import ConfigError, Settings, load_settings
 from preservation.dip import RESTRICTED_FIELDS, DipError, build_dip
 from preservation.export import export_events
+from storage_adapters.local import create_file
 
 log = logging.getLogger("kho.api")
 
@@ -201,18 +204,13 @@ class FileOut(BaseModel):
     sha256: str
 
 
-class WithheldFile(BaseModel):
-    path: str
-    role: str
-    reason: str
-
-
 class AipDetail(AipSummary):
     previous_version: str | None
     access_basis: str | None = Field(description="Legal basis of the regime; not shown to readers")
     bag_info: dict[str, str | list[str]] = Field(description="Personal data and internal notes dropped for readers")
-    files: list[FileOut]
-    withheld: list[WithheldFile]
+    files: list[FileOut] = Field(description="Files the requester's role may receive")
+    withheld_count: int = Field(ge=0, description="How many files the role may not receive; their names, "
+                                                  "reasons and legal bases are not disclosed")
 
 
 class DipRequest(BaseModel):
@@ -233,11 +231,6 @@ class DeliveredFile(BaseModel):
     sha256: str
 
 
-class Withheld(BaseModel):
-    file: str
-    reason: str
-
-
 class DipOut(BaseModel):
     dip_id: str
     dip_name: str
@@ -248,7 +241,8 @@ class DipOut(BaseModel):
     request_id: str | None
     created_at: datetime
     delivered: list[DeliveredFile]
-    withheld: list[Withheld]
+    withheld_count: int = Field(ge=0, description="Requested files outside the requester's rights, left out; "
+                                                  "their names, reasons and legal bases are not disclosed")
     repaired: bool = Field(description="A bad stored copy was met, skipped and repaired")
     download_url: str
 
@@ -618,23 +612,22 @@ def create_app(settings: Settings | None = None, tokens: Tokens | None = None) -
 
     @app.get("/aips/{aip_id}", response_model=AipDetail, tags=["aips"], responses=_responses(401, 404, 422))
     def get_aip(who: Who, aip_id: Annotated[str, PathParam(max_length=64)]) -> AipDetail:
-        """One AIP; files the role may not receive are listed as withheld with the reason."""
+        """One AIP; files the role may not receive are only counted (``withheld_count``), never named."""
         today = _today()
         aip = catalog.get_aip(aip_id)
         if aip is None or not _visible(who, aip, today):
             raise _not_found(aip_id, who)
         files: list[FileOut] = []
-        withheld: list[WithheldFile] = []
+        withheld = 0
         for item in catalog.files(aip.id):
-            allowed, why = may_see(who.role, _file_rule(aip, item), today)
-            if allowed:
+            if may_see(who.role, _file_rule(aip, item), today)[0]:
                 files.append(FileOut(path=item.path, role=item.role, puid=item.puid, mime=item.mime, size=item.size,
                                      sha256=item.sha256))
             else:
-                withheld.append(WithheldFile(path=item.path, role=item.role, reason=why))
+                withheld += 1
         return AipDetail(**_summary(aip), previous_version=aip.previous_version,
                          access_basis=None if who.role == "reader" else aip.access_basis,
-                         bag_info=_bag_info(who, aip), files=files, withheld=withheld)
+                         bag_info=_bag_info(who, aip), files=files, withheld_count=withheld)
 
     @app.post("/aips/{aip_id}/dips", status_code=201, response_model=DipOut, tags=["dips"],
               responses=_responses(400, 401, 404, 422, 503))
@@ -671,7 +664,7 @@ def create_app(settings: Settings | None = None, tokens: Tokens | None = None) -
         _write_sidecar(result.zip_path.with_suffix(".json"), record)
         url = str(request.url_for("download_dip", dip_name=dip_name))
         out = DipOut(**record, delivered=[DeliveredFile(**d) for d in result.delivered],
-                     withheld=[Withheld(**w) for w in result.withheld], repaired=result.repaired, download_url=url)
+                     withheld_count=result.withheld_count, repaired=result.repaired, download_url=url)
         return JSONResponse(out.model_dump(mode="json", by_alias=True), status_code=201, headers={"Location": url})
 
     @app.get("/dips/{dip_name}/download", response_class=FileResponse, tags=["dips"],
@@ -744,7 +737,8 @@ def create_app(settings: Settings | None = None, tokens: Tokens | None = None) -
 def _write_sidecar(path: Path, record: dict[str, Any]) -> None:
     """Who asked for a DIP, beside (never inside) its zip; atomic so a reader never sees half of it."""
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+    with open(create_file(partial, exclusive=False), "w", encoding="utf-8") as handle:  # FILE_MODE, not the umask
+        handle.write(json.dumps(record, ensure_ascii=False, indent=1))
     os.replace(partial, path)
 
 

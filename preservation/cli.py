@@ -363,10 +363,9 @@ def cmd_dip(settings: Settings, args: argparse.Namespace) -> int:
         _print_json(result.to_dict())
     else:
         print(result.zip_path)
-        for withheld in result.withheld[:10]:
-            print(f"withheld / không cung cấp: {withheld['file']}: {withheld['reason']}", file=sys.stderr)
-        if len(result.withheld) > 10:
-            print(f"... {len(result.withheld)} files withheld in all (see withheld.csv)", file=sys.stderr)
+        if result.withheld_count:
+            print(f"{result.withheld_count} files withheld / không cung cấp {result.withheld_count} tệp "
+                  "(see withheld.csv)", file=sys.stderr)
     return EXIT_OK
 
 

@@ -41,6 +41,8 @@ class Settings:
     sip_max_tag_file_bytes: int = 1024 * 1024  # bagit.txt, bag-info.txt (tag-file-too-large)
     sip_max_name_bytes: int = 255  # one file or folder name, UTF-8 bytes (name-too-long)
     sip_max_path_bytes: int = 900  # a path inside the SIP, UTF-8 bytes (path-too-long): S3 keys hold 1024
+    file_mode: int = 0o640  # files Kho creates (stored copies, catalog, DIPs), whatever the umask; never world bits
+    dir_mode: int = 0o750  # folders Kho creates
     extra: dict[str, str] = field(default_factory=dict)
 
     def sip_limits(self) -> dict[str, int]:
@@ -66,8 +68,13 @@ class Settings:
         return self.home / "tmp"
 
     def ensure_dirs(self) -> None:
+        """Create KHO_HOME's folders (``dir_mode``, whatever the umask) and make ``file_mode``/``dir_mode``
+        the modes of everything this process stores (``storage_adapters.local``)."""
+        from storage_adapters import local as local_storage
+
+        local_storage.FILE_MODE, local_storage.DIR_MODE = self.file_mode, self.dir_mode
         for path in (self.home, self.ingest_dir, self.workspaces_dir, self.failed_dir):
-            path.mkdir(parents=True, exist_ok=True)
+            local_storage.make_dirs(path)
         self.adopt_scratch_dir()
 
     def adopt_scratch_dir(self) -> None:
@@ -145,6 +152,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         }
     except ValueError as exc:
         raise ConfigError(f"KHO_API_MAX_BODY_BYTES, KHO_ZIP_MAX_* and KHO_SIP_MAX_* must be numbers: {exc}") from exc
+    try:
+        file_mode, dir_mode = int(get("file_mode", "640"), 8), int(get("dir_mode", "750"), 8)
+    except ValueError as exc:
+        raise ConfigError(f"KHO_FILE_MODE / KHO_DIR_MODE must be octal modes such as 640 and 750: {exc}") from exc
+    if (file_mode | dir_mode) & 0o007:
+        raise ConfigError("KHO_FILE_MODE / KHO_DIR_MODE may not give others any access (records are not public files)")
     return Settings(
         home=home,
         ingest_dir=ingest_dir,
@@ -165,5 +178,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         sip_max_tag_file_bytes=sip_limits["sip_max_tag_file_bytes"],
         sip_max_name_bytes=sip_limits["sip_max_name_bytes"],
         sip_max_path_bytes=sip_limits["sip_max_path_bytes"],
+        file_mode=file_mode,
+        dir_mode=dir_mode,
     )
 

@@ -5,6 +5,30 @@ catalog's SHA-256 before it is used — a bad copy is never delivered: the next 
 and the AIP is audited, which repairs the bad copy. The DIP folder (files, METS pointing back to
 the AIP, ``index.html``, ``metadata.csv``, ``withheld.csv``) is zipped from disk, so memory stays
 flat for any AIP size, and a PREMIS ``dissemination`` event records who, when, what and why.
+
+What a requester learns about files withheld from them (decision, issue "Hostile input and hostile
+users" part D):
+
+* **Only a count.** The DIP (``withheld.csv``, ``index.html``), the API answers and ``DipResult.to_dict``
+  say how many files were withheld, never their names, paths, regimes, embargo dates or legal bases.
+  The name of a file can itself be the protected information (the title of a mật document, the
+  "Quyết định mật số ..." it cites), and TT 05/2025 lets an archive tell a requester no more than that
+  material exists outside their access rights.
+* **Readers** are withheld restricted (02), confidential (03) and embargoed files: they get the count.
+* **Archivists** are withheld only confidential (03) files. Whether a document is classified, and its
+  title, fall under the Law on the Protection of State Secrets (Luật Bảo vệ bí mật nhà nước 2018), not
+  under the archive's access rules, so an archivist is not cleared for the names either: the count.
+  (No rule today lets an archivist be withheld a non-confidential file; if one is added, its names may
+  be shown to archivists, since the restricted list — Danh mục tài liệu hạn chế sử dụng — is theirs to
+  keep.)
+* **Administrators** are withheld nothing.
+* The PREMIS ``dissemination`` event names withheld files by their object identifiers (UUIDs), not by
+  name or basis: archivists read the event trail of non-confidential AIPs, and a public dossier may
+  hold a confidential file. Administrators resolve the identifiers in the catalog.
+
+``metadata.csv`` is safe to open in a spreadsheet (cells that would start a formula are quoted, see
+``preservation.export.spreadsheet_safe``), and everything written is ``FILE_MODE``/``DIR_MODE``
+(``storage_adapters.local``, 0640/0750) whatever the umask.
 """
 
 from __future__ import annotations
@@ -19,7 +43,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TextIO
 
 from lxml import etree
 
@@ -28,9 +52,11 @@ from packages.access import AccessRule, may_see
 from packages.aip import payload_relative
 from preservation import agents, premis
 from preservation.catalog import Aip, Catalog, File
+from preservation.export import spreadsheet_safe
 from preservation.fixity import audit
 from preservation.mets import CSIP_NS, METS_NS, METS_SCHEMA, XLINK_NS, XSI_NS
 from storage_adapters.base import StorageError
+from storage_adapters.local import create_file, make_dirs, restrict
 from storage_adapters.registry import open_location
 
 CHUNK = 1024 * 1024
@@ -38,6 +64,8 @@ CHUNK = 1024 * 1024
 RESTRICTED_FIELDS = {"contact-name", "contact-email", "contact-phone", "description", "autograph",
                      "internal-sender-description", "accessbasis"}
 SYSTEM_FIELDS = {"payload-oxum", "bag-software-agent", "bagging-date", "bag-size", "bag-count"}
+WITHHELD_NOTE = ("Tài liệu ngoài quyền tiếp cận của người yêu cầu; tên và căn cứ không được công bố. / "
+                 "Files outside the requester's access rights; their names and grounds are not disclosed.")
 
 
 class DipError(RuntimeError):
@@ -50,12 +78,18 @@ class DipResult:
     directory: Path
     zip_path: Path
     delivered: list[dict[str, Any]] = field(default_factory=list)
-    withheld: list[dict[str, str]] = field(default_factory=list)
+    withheld_count: int = 0  # files the requester may not receive; never named (module docstring)
     repaired: bool = False
+
+    @property
+    def withheld(self) -> list[dict[str, str]]:
+        """Per-file withheld entries the requester may be told about: none (see the module docstring).
+        Kept for callers that list them; use ``withheld_count``."""
+        return []
 
     def to_dict(self) -> dict[str, Any]:
         return {"dip_id": self.dip_id, "directory": str(self.directory), "zip": str(self.zip_path),
-                "delivered": self.delivered, "withheld": self.withheld, "repaired": self.repaired}
+                "delivered": self.delivered, "withheld_count": self.withheld_count, "repaired": self.repaired}
 
 
 def _rule(aip: Aip, item: File) -> AccessRule:
@@ -103,12 +137,13 @@ def _fetch(catalog: Catalog, aip_id: str, item: File, target: Path) -> tuple[str
 
 def _new_dip_dir(out_dir: Path, aip_id: str) -> Path:
     """``DIP-<aip>-<n>`` with the first free n (mkdir is atomic: two requests never share one)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_dir)
     number = 1
     while True:
         candidate = out_dir / f"DIP-{aip_id}-{number}"
         try:
-            candidate.mkdir()
+            candidate.mkdir(mode=0o700)  # DIR_MODE just below, whatever the umask
+            restrict(candidate)
             return candidate
         except FileExistsError:
             number += 1
@@ -148,25 +183,27 @@ def build_dip(
         originals = [f for f in originals if f.path in wanted or f.original_path in wanted]
 
     selected: list[tuple[File, File]] = []
-    withheld: list[dict[str, str]] = []
+    withheld: list[File] = []  # never named outside the catalog (module docstring)
     for original in originals:
-        allowed, why = may_see(role, _rule(aip, original), today)
+        allowed, _why = may_see(role, _rule(aip, original), today)
         if allowed:
             selected.append((original, _choose_copy(original, derivatives.get(original.id, []))))
         else:
-            withheld.append({"file": original.original_path, "reason": why})
+            withheld.append(original)
 
     directory = _new_dip_dir(out_dir, aip_id)
     dip_id = str(uuid.uuid4())
-    result = DipResult(dip_id=dip_id, directory=directory, zip_path=directory.with_suffix(".zip"), withheld=withheld)
+    result = DipResult(dip_id=dip_id, directory=directory, zip_path=directory.with_suffix(".zip"),
+                       withheld_count=len(withheld))
     needs_audit = False
     try:
         for original, chosen in selected:
             relative = payload_relative(original.original_path)
             name = relative.with_suffix(PurePosixPath(chosen.path).suffix) if chosen is not original else relative
             target = directory / "representations" / "access" / "data" / name
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(target.parent)
             source_location, bad = _fetch(catalog, aip_id, chosen, target)
+            restrict(target)  # whatever mode the storage adapter gave it
             needs_audit |= bool(bad)
             result.delivered.append({
                 "path": f"representations/access/data/{name}", "source": chosen.path, "original": original.path,
@@ -182,10 +219,10 @@ def build_dip(
 
     _write_metadata_csv(directory / "metadata.csv", aip, result.delivered, role)
     if withheld:
-        with open(directory / "withheld.csv", "w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["file", "reason"])
-            writer.writeheader()
-            writer.writerows(withheld)
+        with _new_text_file(directory / "withheld.csv") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["withheld_files", "note"])
+            writer.writerow([len(withheld), WITHHELD_NOTE])
     _write_index(directory / "index.html", aip, result, requester, purpose)
     request = {"requestDate": f"{today:%d/%m/%Y}", **({"researchTopic": research_topic} if research_topic else {})}
     _write_dip_mets(directory / "METS.xml", dip_id, aip, result.delivered, request_id or dip_id, purpose, request)
@@ -199,7 +236,7 @@ def build_dip(
         agents=[agents.link(kho, "executing program"), agents.link(requester_agent, "requester")],
         detail=f"DIP {directory.name} ({dip_id}) for {requester} as {role}; purpose: {purpose}",
         outcome_detail=f"{len(result.delivered)} files delivered, {len(withheld)} withheld"
-        + "".join(f"; withheld {w['file']}: {w['reason']}" for w in withheld),
+        + (f" (objects {', '.join(w.id for w in withheld)})" if withheld else ""),
     )
     with catalog.session() as session:
         catalog.ensure_agents(session, [requester_agent, kho])
@@ -207,16 +244,29 @@ def build_dip(
     return result
 
 
+def _new_text_file(path: Path) -> TextIO:
+    """A new UTF-8 text file for the DIP, ``FILE_MODE`` whatever the umask."""
+    return open(create_file(path), "w", encoding="utf-8", newline="")
+
+
+def _cell(value: Any) -> Any:
+    """A metadata.csv cell: repeated bag-info fields joined, and never a spreadsheet formula."""
+    if isinstance(value, list):
+        value = "; ".join(str(v) for v in value)
+    return spreadsheet_safe(value)
+
+
 def _write_metadata_csv(path: Path, aip: Aip, delivered: list[dict[str, Any]], role: str) -> None:
     fields = {k: v for k, v in (aip.bag_info or {}).items()
               if k.lower() not in SYSTEM_FIELDS and (role != "reader" or k.lower() not in RESTRICTED_FIELDS)}
     columns = ["file", "format", "mime", "size", "sha256", "aip_id", *fields]
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
+    with _new_text_file(path) as handle:
+        writer = csv.writer(handle)
+        writer.writerow([_cell(c) for c in columns])  # bag-info labels come from the SIP too
         for item in delivered:
-            writer.writerow({"file": item["path"], "format": item["puid"] or "", "mime": item["mime"] or "",
-                             "size": item["size"], "sha256": item["sha256"], "aip_id": aip.id, **fields})
+            row = {"file": item["path"], "format": item["puid"] or "", "mime": item["mime"] or "",
+                   "size": item["size"], "sha256": item["sha256"], "aip_id": aip.id, **fields}
+            writer.writerow([_cell(row[c]) for c in columns])
 
 
 def _write_index(path: Path, aip: Aip, result: DipResult, requester: str, purpose: str) -> None:
@@ -224,8 +274,10 @@ def _write_index(path: Path, aip: Aip, result: DipResult, requester: str, purpos
     rows = "\n".join(
         f'<tr><td><a href="{e(item["path"])}">{e(item["path"])}</a></td><td>{e(item["mime"] or "")}</td>'
         f'<td>{item["size"]}</td><td>{e(item["copy"])}</td></tr>' for item in result.delivered)
-    withheld = "\n".join(f"<li>{e(w['file'])}: {e(w['reason'])}</li>" for w in result.withheld)
-    path.write_text(f"""<!DOCTYPE html>
+    withheld = (f"<p>{result.withheld_count} tệp không được cung cấp / files withheld. {e(WITHHELD_NOTE)}</p>"
+                if result.withheld_count else "<p>—</p>")
+    with _new_text_file(path) as handle:
+        handle.write(f"""<!DOCTYPE html>
 <html lang="vi"><head><meta charset="utf-8"><title>{e(aip.title or aip.sip_name)}</title></head>
 <body>
 <h1>{e(aip.title or aip.sip_name)}</h1>
@@ -236,12 +288,10 @@ Người yêu cầu / requester: {e(requester)} · Mục đích / purpose: {e(pu
 <table><tr><th>File</th><th>MIME</th><th>Bytes</th><th>Copy</th></tr>
 {rows}
 </table>
-<h2>Không cung cấp / withheld ({len(result.withheld)})</h2>
-<ul>
-{withheld or "<li>—</li>"}
-</ul>
+<h2>Không cung cấp / withheld ({result.withheld_count})</h2>
+{withheld}
 </body></html>
-""", encoding="utf-8")
+""")
 
 
 def _write_dip_mets(path: Path, dip_id: str, aip: Aip, delivered: list[dict[str, Any]], request_id: str,
@@ -280,12 +330,14 @@ def _write_dip_mets(path: Path, dip_id: str, aip: Aip, delivered: list[dict[str,
         etree.SubElement(rep, m("fptr"), {"FILEID": file_id})
     if not delivered:
         root.remove(file_sec)
-    etree.ElementTree(root).write(str(path), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    with open(create_file(path), "wb") as handle:
+        etree.ElementTree(root).write(handle, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
 def _zip(directory: Path, target: Path) -> None:
     partial = target.with_name(target.name + ".partial")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+    with open(create_file(partial, exclusive=False), "wb") as handle, zipfile.ZipFile(
+            handle, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         for file_path in sorted(p for p in directory.rglob("*") if p.is_file()):
             archive.write(file_path, f"{directory.name}/{file_path.relative_to(directory).as_posix()}")
     os.replace(partial, target)

@@ -1,4 +1,9 @@
-"""Export of an AIP's PREMIS trail from the catalog: PREMIS 3 XML, JSON lines or CSV."""
+"""Export of an AIP's PREMIS trail from the catalog: PREMIS 3 XML, JSON lines or CSV.
+
+CSV cells are made safe for spreadsheets (``spreadsheet_safe``): event details carry text people typed
+(requester names, purposes), and a cell such as ``=HYPERLINK(...)`` would otherwise run as a formula
+when an auditor opens the export in Excel or LibreOffice.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,23 @@ from lxml import etree
 
 from preservation import premis
 from preservation.catalog import Catalog, Event, as_utc
+
+# A cell starting with one of these is read as a formula (or, for TAB/CR/LF, as one after trimming) by
+# spreadsheet programs (OWASP "CSV injection"); the full-width forms are converted to ASCII by some of them.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell that no spreadsheet runs as a formula: text starting with = + - @ TAB CR LF gets a leading
+    single quote (OWASP), which spreadsheets show as text and do not display. Other values pass unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def safe_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: spreadsheet_safe(value) for key, value in row.items()}
+
 
 CSV_COLUMNS = [
     "seq",
@@ -64,7 +86,7 @@ def export_events(
             row = _as_dict(event)
             row["object_ids"] = " ".join(row["object_ids"])
             row["agents"] = json.dumps(row["agents"], ensure_ascii=False)
-            writer.writerow(row)
+            writer.writerow(safe_row(row))
     elif fmt == "premis":
         used: set[tuple[str, str]] = set()
 

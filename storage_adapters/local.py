@@ -1,4 +1,11 @@
-"""A storage location on a local (or mounted) file system: ``file:///abs/path``."""
+"""A storage location on a local (or mounted) file system: ``file:///abs/path``.
+
+Every file this module creates is ``FILE_MODE`` (0640) and every folder ``DIR_MODE`` (0750), whatever
+the process umask: a stored copy of a confidential (mật) record is never world-readable. The modes are
+set explicitly (``fchmod``/``chmod`` on what was just created), so a permissive umask (0022, 0000) does
+not widen them and a strict one does not narrow them. Folders that already exist are left as they are.
+``create_file``, ``make_dirs`` and ``restrict`` are used for the same purpose by the catalog and DIPs.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +29,10 @@ from urllib.parse import unquote, urlparse
 from storage_adapters.base import StorageError, StoreItem, check_key
 
 CHUNK = 1024 * 1024
+# Modes of what Kho writes (stored copies, the SQLite catalog, DIPs): owner read/write, group read, others
+# nothing. Read when a file or folder is created, so configuration may set them at start-up.
+FILE_MODE = 0o640
+DIR_MODE = 0o750
 HASH_WORKERS = min(4, os.cpu_count() or 1)
 # Below this many bytes in all, threads cost more than they save (measured: 2,000 x 10 kB hash
 # faster in one thread); above it the hashing itself dominates and spreads over the cores.
@@ -32,6 +43,57 @@ _NO_KERNEL_COPY = frozenset({errno.ENOSYS, errno.EXDEV, errno.EINVAL, errno.EOPN
 # Local file systems whose syncfs(2) writes back data and metadata as an fsync of every file would.
 # Elsewhere (NFS, CIFS, FUSE, ...) syncfs may stop at the client's page cache: fsync file by file.
 SYNCFS_FILE_SYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "zfs", "tmpfs"})
+
+
+def _no_world(mode: int) -> int:
+    """Never hand out world bits, even if configured to."""
+    return mode & 0o770
+
+
+def file_mode() -> int:
+    return _no_world(FILE_MODE)
+
+
+def dir_mode() -> int:
+    return _no_world(DIR_MODE)
+
+
+def create_file(path: Path | str, *, exclusive: bool = True) -> int:
+    """Open a new file for writing with mode ``FILE_MODE`` whatever the umask; returns the descriptor.
+    ``exclusive=False`` truncates an existing file and sets its mode too."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(path, flags, file_mode())  # the umask can only narrow this, never widen it
+    try:
+        os.fchmod(fd, file_mode())
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def restrict(path: Path | str) -> None:
+    """Give an existing file ``FILE_MODE`` (or a folder ``DIR_MODE``): for files another library created."""
+    os.chmod(path, dir_mode() if os.path.isdir(path) else file_mode())
+
+
+def make_dirs(path: Path | str) -> None:
+    """``mkdir -p`` where each folder created (and only those) gets ``DIR_MODE`` whatever the umask."""
+    path = Path(path)
+    missing: list[Path] = []
+    current = path
+    while not current.is_dir():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, dir_mode())
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+            continue  # made by someone else meanwhile: theirs to set
+        os.chmod(folder, dir_mode())
 
 
 def _load_syncfs() -> Callable[[int], int] | None:
@@ -99,7 +161,7 @@ def _copy_file(source: Path, target: Path) -> None:
     Raw descriptors: for thousands of small files Python's io layer is a visible share of the cost."""
     src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        dst = create_file(target)
         try:
             copied = _kernel_copy(src, dst)
         finally:
@@ -186,7 +248,7 @@ def _copy_file_reading_back(source: Path, target: Path) -> str:
 
     src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        dst = create_file(target)
         try:
             reader = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
             thread = threading.Thread(target=read_back, args=(reader,), name="kho-read-back", daemon=True)
@@ -301,8 +363,8 @@ class LocalStorage:
         target = self._path(key)
         partial = partial_path(target)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with open(source, "rb") as src, open(partial, "wb") as dst:
+            make_dirs(target.parent)
+            with open(source, "rb") as src, open(create_file(partial), "wb") as dst:
                 shutil.copyfileobj(src, dst, CHUNK)
                 dst.flush()
                 os.fsync(dst.fileno())
@@ -345,7 +407,7 @@ class LocalStorage:
         key = items[0][0]
         root_fd = -1
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.root)
             # Opened before writing, so syncfs on it reports any write-back error from here on.
             root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             folders: set[Path] = set()
@@ -353,7 +415,7 @@ class LocalStorage:
                 key, source, _sha = items[index]
                 target = targets[index]
                 if target.parent not in folders:
-                    target.parent.mkdir(parents=True, exist_ok=True)
+                    make_dirs(target.parent)
                     folders.add(target.parent)
                 partial = partial_path(target, token)
                 written.append((index, partial))
@@ -446,6 +508,7 @@ class LocalStorage:
         destination = Path(destination)
         partial = partial_path(destination)
         try:
+            os.close(create_file(partial))  # FILE_MODE; copyfile writes into it and keeps the mode
             shutil.copyfile(self._path(key), partial)
             os.replace(partial, destination)
         except OSError as exc:
@@ -478,7 +541,7 @@ class LocalStorage:
     def init(self) -> None:
         """Create the root folder (the CLI's ``kho storage init``)."""
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.root)
         except OSError as exc:
             raise StorageError(f"{self.url}: cannot create {self.root}: {exc}") from exc
 
@@ -490,7 +553,8 @@ class LocalStorage:
             return report
         probe = self.root / f".kho-probe-{uuid.uuid4().hex}"
         try:
-            probe.write_bytes(b"kho")
+            with open(create_file(probe), "wb") as handle:
+                handle.write(b"kho")
             report["writable"] = probe.read_bytes() == b"kho"
         except OSError as exc:
             report["error"] = str(exc)

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -29,20 +30,21 @@ def public_aip(kho_home: Path, sample_sip: Path, tmp_path: Path) -> tuple[str, d
     return str(out["aip_id"]), env
 
 
-def dip(aip_id: str, env: dict[str, str], out: Path, *args: str) -> dict[str, object]:
+def dip(aip_id: str, env: dict[str, str], out: Path, *args: str) -> dict[str, Any]:
     result = run_kho("dip", aip_id, "--requester", "Nguyễn Thị Mai", "--purpose", "01 nghiên cứu", "-o", str(out),
                      "--json", *args, env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
-def test_reader_gets_access_copies_and_withheld_list(public_aip: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+def test_reader_gets_access_copies_and_a_withheld_count(public_aip: tuple[str, dict[str, str]],
+                                                         tmp_path: Path) -> None:
     aip_id, env = public_aip
     out = dip(aip_id, env, tmp_path / "dips", "--role", "reader", "--research-topic", "Lịch sử giao thông Hà Tĩnh")
-    withheld = {w["file"]: w["reason"] for w in out["withheld"]}  # type: ignore[union-attr]
-    assert "confidential" in withheld["data/Ghi chú.txt"] and "embargoed until 01/01/2999" in withheld[
-        "data/Danh mục.xml"]
-    delivered = {d["path"]: d for d in out["delivered"]}  # type: ignore[union-attr]
+    assert out["withheld_count"] == 2 and "withheld" not in out
+    assert "Ghi chú" not in json.dumps(out, ensure_ascii=False) and "Bảo vệ bí mật" not in json.dumps(
+        out, ensure_ascii=False)
+    delivered = {d["path"]: d for d in out["delivered"]}
     assert delivered["representations/access/data/Tờ trình.pdf"]["copy"] == "preservation"  # DOCX → PDF/A
     assert delivered["representations/access/data/ảnh/Bản đồ.jpg"]["copy"] == "access"  # TIFF → JPEG
     assert delivered["representations/access/data/ảnh/Lễ khánh thành.jpg"]["copy"] == "original"
@@ -63,30 +65,37 @@ def test_reader_gets_access_copies_and_withheld_list(public_aip: tuple[str, dict
     assert rows and rows[0]["title"] == "Hồ sơ về việc khánh thành cầu Cửa Hội"
     assert "Contact-Name" not in rows[0], "personal data is dropped for readers"
     index = archive.read(f"{top}/index.html").decode("utf-8")
-    assert "Ghi chú.txt" in index and "confidential" in index
+    assert "withheld (2)" in index and "Ghi chú" not in index and "confidential" not in index
+    withheld = list(csv.DictReader(io.StringIO(archive.read(f"{top}/withheld.csv").decode("utf-8"))))
+    assert len(withheld) == 1 and withheld[0]["withheld_files"] == "2"
+    for name in names:
+        text = archive.read(name).decode("utf-8", "replace")
+        assert "Ghi chú.txt" not in text and "Bảo vệ bí mật" not in text and "Danh mục.xml" not in text, name
     events = json.loads(run_kho("aip", "show", aip_id, "--json", env=env, check=True).stdout)["events"]
     dissemination = [e for e in events if e["type"] == "dissemination"]
     assert len(dissemination) == 1 and "Nguyễn Thị Mai" in dissemination[0]["detail"]
     assert "01 nghiên cứu" in dissemination[0]["detail"] and "2 withheld" in dissemination[0]["outcome_detail"]
+    assert "Ghi chú" not in dissemination[0]["outcome_detail"], "archivists read the trail: ids, not names"
+    assert "Bảo vệ bí mật" not in dissemination[0]["outcome_detail"]
 
 
 def test_archivist_sees_all_but_confidential_and_administrator_all(public_aip: tuple[str, dict[str, str]],
                                                                    tmp_path: Path) -> None:
     aip_id, env = public_aip
     archivist = dip(aip_id, env, tmp_path / "dips", "--role", "archivist")
-    assert [w["file"] for w in archivist["withheld"]] == ["data/Ghi chú.txt"]  # type: ignore[union-attr]
+    assert archivist["withheld_count"] == 1, "only the confidential file, and only counted"
     metadata = (Path(str(archivist["directory"])) / "metadata.csv").read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(metadata)))
     assert rows[0]["Contact-Name"] == "Nguyễn Văn An"
     admin = dip(aip_id, env, tmp_path / "dips", "--role", "administrator")
-    assert admin["withheld"] == [] and Path(str(admin["directory"])).name == f"DIP-{aip_id}-2"
+    assert admin["withheld_count"] == 0 and Path(str(admin["directory"])).name == f"DIP-{aip_id}-2"
 
 
 def test_restricted_dossier_gives_a_reader_nothing(kho_home: Path, tmp_path: Path) -> None:
     aip_id = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), "--json",
                                 check=True).stdout)["aip_id"]
     out = dip(aip_id, {}, tmp_path / "dips", "--role", "reader")
-    assert out["delivered"] == [] and len(out["withheld"]) == 3  # type: ignore[arg-type]
+    assert out["delivered"] == [] and out["withheld_count"] == 3
 
 
 def test_selected_files_only_and_bad_copy_never_delivered(public_aip: tuple[str, dict[str, str]],
@@ -97,7 +106,7 @@ def test_selected_files_only_and_bad_copy_never_delivered(public_aip: tuple[str,
     good = damaged.read_bytes()
     damaged.write_bytes(good[:-5] + b"XXXXX")
     out = dip(aip_id, env, tmp_path / "dips", "--role", "reader", "--files", "data/ảnh/Lễ khánh thành.jpg")
-    assert [d["path"] for d in out["delivered"]] == ["representations/access/data/ảnh/Lễ khánh thành.jpg"]  # type: ignore[union-attr]
+    assert [d["path"] for d in out["delivered"]] == ["representations/access/data/ảnh/Lễ khánh thành.jpg"]
     delivered = Path(str(out["directory"])) / "representations/access/data/ảnh/Lễ khánh thành.jpg"
     assert delivered.read_bytes() == good
     assert out["repaired"] is True and damaged.read_bytes() == good

@@ -9,8 +9,10 @@ race-free, is locked with ``SELECT ... FOR UPDATE``. Read-only sessions stay def
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import typing
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -89,7 +91,9 @@ class Catalog:
     def __init__(self, url: str) -> None:
         self.url = url
         if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            database = Path(url.removeprefix("sqlite:///").partition("?")[0])
+            database.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(database)
         connect_args = {"timeout": 60} if url.startswith("sqlite") else {}
         self.engine: Engine = create_engine(url, connect_args=connect_args)
         if url.startswith("sqlite"):
@@ -331,6 +335,17 @@ class Catalog:
     def agents(self) -> list[Agent]:
         with self.session(readonly=True) as session:
             return list(session.scalars(select(Agent).order_by(Agent.id)))
+
+
+def _create_private(database: Path) -> None:
+    """Create a new SQLite file as ``FILE_MODE`` (0640), whatever the umask, before SQLite creates it with
+    0644; SQLite gives its -wal and -shm files the mode of the database file. An existing file is left alone."""
+    from storage_adapters.local import create_file
+
+    if str(database) in ("", ":memory:") or database.exists():
+        return
+    with contextlib.suppress(FileExistsError):  # another process created it first (with the same mode)
+        os.close(create_file(database))
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
