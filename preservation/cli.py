@@ -70,7 +70,8 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     try:
         result = ingest_path(ctx, Path(args.path), profile=args.profile)
     except IngestError as exc:
-        print(f"kho ingest: {exc} (run `kho resume` to continue / chạy `kho resume` để tiếp tục)", file=sys.stderr)
+        hint = " (run `kho resume` to continue / chạy `kho resume` để tiếp tục)" if exc.resumable else ""
+        print(f"kho ingest: {exc}{hint}", file=sys.stderr)
         return EXIT_REJECTED
     except WorkspaceBusy as exc:  # not an error of this SIP: another process is on it; no traceback
         print(f"kho ingest: {exc}", file=sys.stderr)

@@ -78,7 +78,12 @@ def _counts(counter: Counter[str] | dict[str, int]) -> str:
 
 class IngestError(RuntimeError):
     """A step failed for a reason that may pass (storage down, tool error); the workspace stays
-    and ``kho resume`` continues from this step."""
+    and ``kho resume`` continues from this step. ``resumable=False``: nothing was started (no such
+    path, not a package, no room to unpack it), so there is nothing to resume either."""
+
+    def __init__(self, message: str, *, resumable: bool = True) -> None:
+        super().__init__(message)
+        self.resumable = resumable
 
 
 class SipRejected(Exception):
@@ -191,7 +196,9 @@ def start_copy(
         if source.is_file():
             if state["kind"] != "eark":
                 shutil.rmtree(partial, ignore_errors=True)
-                raise IngestError(f"{source} is neither a BagIt folder nor an E-ARK package (folder or ZIP)")
+                raise IngestError(
+                    f"{source} is neither a BagIt folder nor an E-ARK package (folder or ZIP) / "
+                    "không phải gói BagIt hay gói E-ARK", resumable=False)
             try:
                 unpacked = eark.unpack_package(
                     source, workspace.sip_dir, max_bytes=ctx.settings.zip_max_bytes,
@@ -201,7 +208,7 @@ def start_copy(
                 # the disk, not the package: nothing is rejected, the same command works once there is room
                 shutil.rmtree(partial, ignore_errors=True)
                 raise IngestError(f"{exc}; free space and run the same command again / giải phóng dung lượng "
-                                  "rồi chạy lại lệnh") from exc
+                                  "rồi chạy lại lệnh", resumable=False) from exc
             state["unpack_failures"] = [p.text for p in unpacked.failures]
             workspace.sip_dir.mkdir(exist_ok=True)
         try:
@@ -213,7 +220,7 @@ def start_copy(
             state["copy_problems"] = [_copy_problem(source, Path(src), str(why)) for src, _dst, why in exc.args[0]]
         except OSError as exc:
             shutil.rmtree(partial, ignore_errors=True)
-            raise IngestError(f"cannot read SIP {source}: {exc}") from exc
+            raise IngestError(f"cannot read SIP {source}: {exc}", resumable=False) from exc
         workspace.save_state(state)
         final = ctx.settings.workspaces_dir / aip_id
         os.rename(partial, final)
@@ -257,9 +264,38 @@ def claim(ctx: Context, sip_path: Path, profile: str = "bagit") -> Workspace | N
     workspace = Workspace(target)
     state = _new_state(aip_id, sip_path.name, staging, "claim", profile)
     state["kind"] = "eark" if eark.is_eark_package(staging) else "bagit"
+    if staging.is_file():  # an E-ARK ZIP (or a file that is not a package: validation says so)
+        state["kind"] = "eark"
+        state["submitted"] = SUBMITTED_ZIP
+        workspace.save_state(state)
+        _move_claimed(staging, workspace.path / SUBMITTED_ZIP)
+        try:
+            _unpack_claimed(ctx, workspace)
+        except IngestError as exc:  # no room: the run's first step unpacks again (and says why it cannot)
+            log.warning("claimed %s but could not unpack it yet: %s", sip_path.name, exc)
+        return workspace
     workspace.save_state(state)
     _move_claimed(staging, workspace.sip_dir)
     return workspace
+
+
+SUBMITTED_ZIP = "submitted.zip"
+
+
+def _unpack_claimed(ctx: Context, ws: Workspace) -> None:
+    """Unpack a claimed ZIP into the workspace's SIP folder; the ZIP stays beside it (it is what was
+    submitted, and goes to ``failed/`` with the report if the package is rejected)."""
+    try:
+        unpacked = eark.unpack_package(
+            ws.path / SUBMITTED_ZIP, ws.sip_dir, max_bytes=ctx.settings.zip_max_bytes,
+            max_entries=ctx.settings.zip_max_entries, max_ratio=ctx.settings.zip_max_ratio,
+        )
+    except eark.ZipSpaceError as exc:
+        raise IngestError(f"{exc}; free space, the ingest resumes / giải phóng dung lượng để tiếp tục") from exc
+    state = ws.state()
+    state["unpack_failures"] = [p.text for p in unpacked.failures]
+    ws.save_state(state)
+    ws.sip_dir.mkdir(exist_ok=True)
 
 
 def _move_claimed(staging: Path, destination: Path) -> None:
@@ -268,26 +304,44 @@ def _move_claimed(staging: Path, destination: Path) -> None:
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
+        if staging.is_file():
+            shutil.copy2(staging, destination)
+            staging.unlink()
+            return
         shutil.copytree(staging, destination, symlinks=True)
         shutil.rmtree(staging)
 
 
-def _finish_claim(ws: Workspace) -> None:
-    """A crash between the two renames of ``claim`` leaves the SIP in staging: move it on."""
+def _finish_claim(ctx: Context, ws: Workspace) -> None:
+    """A crash between the two renames of ``claim`` leaves the SIP in staging: move it on; a claimed ZIP
+    not unpacked yet (crash, or no room then) is unpacked now."""
     state = ws.state()
     staging = Path(state["source"])
+    if state.get("submitted") == SUBMITTED_ZIP:
+        if not (ws.path / SUBMITTED_ZIP).exists() and staging.exists():
+            _move_claimed(staging, ws.path / SUBMITTED_ZIP)
+        if not ws.sip_dir.exists():
+            _unpack_claimed(ctx, ws)
+        return
     if state["mode"] == "claim" and not ws.sip_dir.exists() and staging.exists():
         _move_claimed(staging, ws.sip_dir)
 
 
 def ready_sips(settings: Settings, now: float | None = None) -> list[Path]:
-    """Folders in the ingest folder that nobody wrote to for ``settle_seconds``."""
+    """Folders (BagIt or E-ARK) and ``.zip`` files (E-ARK) in the ingest folder that nobody wrote to for
+    ``settle_seconds``; symbolic links are never taken."""
     now = time.time() if now is None else now
     ready: list[Path] = []
     if not settings.ingest_dir.is_dir():
         return ready
     for entry in sorted(settings.ingest_dir.iterdir()):
-        if entry.name.startswith(".") or not entry.is_dir():
+        if entry.name.startswith("."):
+            continue
+        if entry.is_symlink():
+            # never followed: a link would ingest (and move away) whatever it points to, anywhere
+            log.warning("ingest folder: %s is a symbolic link, not taken / là liên kết tượng trưng, bỏ qua", entry)
+            continue
+        if not entry.is_dir() and not (entry.is_file() and entry.suffix.lower() == ".zip"):
             continue
         newest = entry.lstat().st_mtime
         for dirpath, dirnames, filenames in os.walk(entry):
@@ -639,6 +693,8 @@ def _reject(ctx: Context, ws: Workspace, report: SipReport | eark.EarkReport, ev
             shutil.copytree(ws.sip_dir, failed / "sip", symlinks=True, copy_function=copy_sparse)
     elif ws.sip_dir.exists():
         os.rename(ws.sip_dir, failed / "sip")
+    if (ws.path / SUBMITTED_ZIP).exists():  # a claimed ZIP: what the agency sent, kept with the report
+        os.rename(ws.path / SUBMITTED_ZIP, failed / SUBMITTED_ZIP)
     with ctx.catalog.session() as session:
         ctx.catalog.ensure_agents(session, _agents_of(ws).values())
         ctx.catalog.append_events(session, all_events)
@@ -1376,7 +1432,7 @@ def run_step(ctx: Context, ws: Workspace, step: str) -> None:
         if ws.is_done(step):
             return
         if ws.state()["mode"] == "claim":
-            _finish_claim(ws)
+            _finish_claim(ctx, ws)
         missing = [s for s in STEPS[: STEPS.index(step)] if not ws.is_done(s)]
         if missing:
             raise IngestError(f"step {step} needs {missing[0]} first")
@@ -1424,7 +1480,7 @@ def ingest_path(ctx: Context, source: Path, profile: str = "bagit") -> IngestRes
     """``kho ingest PATH``. Raises ``WorkspaceBusy`` (with the holder) if another process is ingesting
     the same PATH or working on its workspace: the caller says so, and nothing is done twice."""
     if not source.exists():
-        raise IngestError(f"{source} does not exist / không tồn tại")
+        raise IngestError(f"{source} does not exist / không tồn tại", resumable=False)
     with source_locked(ctx.settings, source.resolve()), contextlib.ExitStack() as hold:
         return run_pipeline(ctx, start_copy(ctx, source, profile, hold=hold))
 
