@@ -78,3 +78,33 @@ def redact_url(url: str) -> str:
     """``url`` without any ``user:password@`` (also inside a percent-encoded ``endpoint_url=``),
     for error messages and logs."""
     return _USERINFO.sub("//…@", unquote(url))
+
+
+# Exception class names (anywhere in the cause chain) meaning "the location could not be reached at
+# all": no connection was made. botocore wraps these; a connection cut after it was made is not one.
+_UNREACHABLE_NAMES = frozenset({
+    "EndpointConnectionError", "ConnectTimeoutError", "ConnectionRefusedError", "ProxyConnectionError",
+    "NewConnectionError",
+})
+_MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchVersion"})
+
+
+def failure_kind(exc: BaseException) -> str:
+    """What a StorageError (or any exception) from a location means, from its cause chain:
+    ``"missing"`` (the location answered: no such object), ``"unreachable"`` (no connection could be
+    made to the location) or ``"error"`` (anything else: a read cut off, an HTTP 500, a timeout...)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, FileNotFoundError):
+            return "missing"
+        response = getattr(current, "response", None)
+        if isinstance(response, dict) and str(response.get("Error", {}).get("Code", "")) in _MISSING_CODES:
+            return "missing"
+        if isinstance(current, ConnectionRefusedError) or any(
+            cls.__name__ in _UNREACHABLE_NAMES for cls in type(current).__mro__
+        ):
+            return "unreachable"
+        current = current.__cause__ or current.__context__
+    return "error"

@@ -7,13 +7,64 @@ this class fans writes out to all of them and reads from the first location whos
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from storage_adapters.base import BatchStorageLocation, StorageError, StorageLocation, StoreItem
+from storage_adapters.base import (
+    BatchStorageLocation,
+    StorageError,
+    StorageLocation,
+    StoreItem,
+    failure_kind,
+)
 from storage_adapters.registry import open_location
+
+CHUNK = 1024 * 1024
+READ_ATTEMPTS = 2  # reads of one location before the next is tried, when a read failed part-way
+RETRY_PAUSE = 0.2  # seconds before reading the same location again
+
+
+@dataclass(frozen=True)
+class BadCopy:
+    """A location whose copy of an object could not be used, and why."""
+
+    location: str
+    problem: str  # "missing" | "mismatch" (read whole, wrong SHA-256) | "unreachable" | "error"
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.problem}: {self.detail}" if self.detail else f"{self.location}: {self.problem}"
+
+
+@dataclass
+class VerifiedRead:
+    """The outcome of ``ReplicatedStorage.get_verified``: where the verified bytes came from, how many
+    there were, and every location tried before whose copy was missing, wrong or unreadable (to be
+    audited and repaired by the caller: ``kho fixity --aip``)."""
+
+    key: str
+    source: str
+    size: int
+    bad: list[BadCopy] = field(default_factory=list)
+
+
+class UnverifiedError(StorageError):
+    """No location returned the object with the expected SHA-256; ``bad`` says what each one did."""
+
+    def __init__(self, key: str, sha256: str, bad: list[BadCopy]) -> None:
+        self.key = key
+        self.sha256 = sha256
+        self.bad = bad
+        tried = "; ".join(str(b) for b in bad) or "no location"
+        super().__init__(f"no location holds {key} with sha256:{sha256} ({tried})")
 
 
 class ReplicatedStorage:
@@ -66,7 +117,34 @@ class ReplicatedStorage:
         for location in self.locations:
             location.put(key, source)
 
-    def get(self, key: str, destination: Path) -> None:
+    def get_verified(
+        self, key: str, sha256: str, destination: Path, *, attempts: int = READ_ATTEMPTS
+    ) -> VerifiedRead:
+        """Copy the object to ``destination`` from the first location, in order, whose bytes hash to
+        ``sha256``; the bytes are hashed while they are copied and only a copy that matched is
+        renamed into place, so ``destination`` never holds unverified content.
+
+        A location whose read fails part-way (connection cut, HTTP 5xx after botocore's own retries,
+        timeout) is read again up to ``attempts`` times; a missing object, a wrong SHA-256 or an
+        unreachable location moves on to the next at once. Every location that failed is named in
+        ``VerifiedRead.bad``. Raises ``UnverifiedError`` (a StorageError) when none matched."""
+        destination = Path(destination)
+        expected = sha256.lower()
+        bad: list[BadCopy] = []
+        for location in self.locations:
+            problem = _read_verified(location, key, expected, destination, attempts)
+            if isinstance(problem, int):
+                return VerifiedRead(key=key, source=location.url, size=problem, bad=bad)
+            bad.append(problem)
+        raise UnverifiedError(key, expected, bad)
+
+    def get(self, key: str, destination: Path, sha256: str | None = None) -> None:
+        """Copy the object from the first location that can serve it. With ``sha256``, only bytes
+        that hash to it are accepted (``get_verified``); without, the first readable copy is taken
+        as it is, unchecked."""
+        if sha256 is not None:
+            self.get_verified(key, sha256, destination)
+            return
         errors = []
         for location in self.locations:
             try:
@@ -115,3 +193,53 @@ def _store_one(location: StorageLocation, key: str, source: Path, sha256: str, r
         location.put(key, source)
     if not location.verify(key, sha256):
         raise StorageError(f"{location.url}: {key} read back with a different SHA-256")
+
+
+def _read_verified(
+    location: StorageLocation, key: str, expected: str, destination: Path, attempts: int
+) -> int | BadCopy:
+    """Stream one location's object into a scratch file beside ``destination`` while hashing it;
+    rename it into place and return its size when the SHA-256 matches, else say what went wrong."""
+    problem: BadCopy | None = None
+    for attempt in range(max(1, attempts)):
+        if attempt:
+            time.sleep(RETRY_PAUSE * attempt)
+        scratch = destination.with_name(f".kho-read-{uuid.uuid4().hex}.partial")
+        digest = hashlib.sha256()
+        size = 0
+        problem = None
+        try:
+            with open(scratch, "wb") as out:  # an OSError writing here is the destination's: raised
+                try:
+                    with location.open(key) as source:
+                        while chunk := _read_chunk(source, location.url, key):
+                            digest.update(chunk)
+                            size += len(chunk)
+                            out.write(chunk)
+                except StorageError as exc:
+                    problem = BadCopy(location.url, failure_kind(exc), str(exc))
+            if problem is None:
+                found = digest.hexdigest()
+                if found != expected:
+                    problem = BadCopy(location.url, "mismatch", f"read {size} bytes, found sha256:{found}")
+                else:
+                    os.replace(scratch, destination)
+                    return size
+        finally:
+            with contextlib.suppress(OSError):
+                scratch.unlink(missing_ok=True)
+        if problem.problem != "error":
+            return problem  # missing, wrong or unreachable: reading it again will not help
+    assert problem is not None
+    return problem
+
+
+def _read_chunk(source: BinaryIO, where: str, key: str) -> bytes:
+    """One chunk of the location's stream; a failing read of the location (a local disk's EIO as
+    much as a cut S3 response) is the location's StorageError, not the caller's OSError."""
+    try:
+        return source.read(CHUNK)
+    except StorageError:
+        raise
+    except OSError as exc:
+        raise StorageError(f"{where}: cannot read {key}: {exc}") from exc

@@ -1,10 +1,12 @@
 """A real S3 endpoint for tests: a moto server in its own process, spoken to over HTTP, and a
-TCP proxy in front of it that can drop uploads mid-stream or refuse connections."""
+TCP proxy in front of it that can drop uploads or downloads mid-stream, delay responses, answer
+requests with an HTTP 500, or refuse connections."""
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import re
 import select
 import socket
 import struct
@@ -113,6 +115,16 @@ class FaultyProxy:
     ``corrupt_uploads_at(n, times)``: byte ``n`` of a connection's upload stream is flipped (the
     first ``times`` connections that get that far), everything else passes: damage in transit that
     only a checksum can reveal.
+
+    On the response side (these see HTTP requests, also those on a kept-alive connection: a chunk
+    the client sends that starts with a request line starts a new request):
+    ``cut_responses_after(n, times, method="GET")``: a response to such a request is reset once
+    ``n`` of its bytes (headers included) reached the client, like a GET cut off mid-body.
+    ``delay_responses(seconds, times, method=None)``: the response is held back ``seconds`` before
+    its first byte is passed on, like a slow server. ``fail_requests(status=500, times,
+    method="GET")``: the request never reaches the server; the proxy answers it with an S3 XML
+    error and that HTTP status, and closes the connection. ``times`` counts requests (None: all);
+    ``method`` None matches every request. ``heal()`` ends every fault.
     """
 
     def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
@@ -124,6 +136,19 @@ class FaultyProxy:
         self.corrupt_at: int | None = None
         self.corruptions_left: int | None = None
         self.corruptions = 0
+        self.response_cut_after: int | None = None
+        self.response_cuts_left: int | None = None
+        self.response_cut_method: str | None = None
+        self.response_cuts = 0
+        self.delay: float | None = None
+        self.delays_left: int | None = None
+        self.delay_method: str | None = None
+        self.delays = 0
+        self.fail_status: int | None = None
+        self.failures_left: int | None = None
+        self.fail_method: str | None = None
+        self.failures = 0
+        self.requests: list[str] = []  # "METHOD /path" of every request seen, in order
         self.connections = 0
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
@@ -159,12 +184,36 @@ class FaultyProxy:
             self.corrupt_at = offset
             self.corruptions_left = times
 
+    def cut_responses_after(self, nbytes: int, times: int | None = None, method: str | None = "GET") -> None:
+        with self._lock:
+            self.response_cut_after = nbytes
+            self.response_cuts_left = times
+            self.response_cut_method = method
+
+    def delay_responses(self, seconds: float, times: int | None = None, method: str | None = None) -> None:
+        with self._lock:
+            self.delay = seconds
+            self.delays_left = times
+            self.delay_method = method
+
+    def fail_requests(self, status: int = 500, times: int | None = None, method: str | None = "GET") -> None:
+        with self._lock:
+            self.fail_status = status
+            self.failures_left = times
+            self.fail_method = method
+
     def heal(self) -> None:
         with self._lock:
             self.cut_after = None
             self.cuts_left = None
             self.corrupt_at = None
             self.corruptions_left = None
+            self.response_cut_after = None
+            self.response_cuts_left = None
+            self.delay = None
+            self.delays_left = None
+            self.fail_status = None
+            self.failures_left = None
 
     def refuse(self) -> None:
         self._stop_listening()
@@ -259,6 +308,56 @@ class FaultyProxy:
             self.corruptions += 1
             return self.corrupt_at - before
 
+    @staticmethod
+    def _take(method: str | None, wanted: str | None, left: int | None) -> tuple[bool, int | None]:
+        """Whether a fault armed for ``wanted`` (None: any) with ``left`` uses (None: unlimited)
+        applies to a request with ``method``, and the uses left after it."""
+        if method is None or (wanted is not None and method != wanted):
+            return False, left
+        if left is not None:
+            if left <= 0:
+                return False, left
+            left -= 1
+        return True, left
+
+    def _new_request(self, link: _Link, data: bytes) -> bytes | None:
+        """Called for a chunk from the client that starts a request: set up the response faults for
+        it. Returns the error response to send instead of forwarding the request, if it is to fail."""
+        match = _REQUEST_LINE.match(data)
+        assert match is not None
+        method = match.group(1).decode("ascii")
+        with self._lock:
+            self.requests.append(f"{method} {match.group(2).decode('latin-1')}")
+            link.down = 0
+            link.cut_at = None
+            link.delay = None
+            if self.response_cut_after is not None:
+                hit, self.response_cuts_left = self._take(method, self.response_cut_method, self.response_cuts_left)
+                if hit:
+                    link.cut_at = self.response_cut_after
+            if self.delay is not None:
+                hit, self.delays_left = self._take(method, self.delay_method, self.delays_left)
+                if hit:
+                    link.delay = self.delay
+                    self.delays += 1
+            if self.fail_status is not None:
+                hit, self.failures_left = self._take(method, self.fail_method, self.failures_left)
+                if hit:
+                    self.failures += 1
+                    return _error_response(self.fail_status, method)
+        return None
+
+    def _response_cut(self, link: _Link, size: int) -> int | None:
+        """How many bytes of the next ``size`` response bytes to pass on before resetting, if any."""
+        with self._lock:
+            before = link.down
+            link.down += size
+            if link.cut_at is None or link.down <= link.cut_at:
+                return None
+            link.cut_at = None
+            self.response_cuts += 1
+            return max(0, (self.response_cut_after or 0) - before)
+
     def _pump(self, link: _Link, upload: bool) -> None:
         source, sink = (link.client, link.upstream) if upload else (link.upstream, link.client)
         try:
@@ -266,6 +365,26 @@ class FaultyProxy:
                 data = source.recv(65536)
                 if not data:
                     break
+                if upload and _REQUEST_LINE.match(data):
+                    refusal = self._new_request(link, data)
+                    if refusal is not None:
+                        # Answer it ourselves, then end the connection cleanly (FIN): the request
+                        # never reaches the server.
+                        with contextlib.suppress(OSError):
+                            link.client.sendall(refusal)
+                            link.client.shutdown(socket.SHUT_WR)
+                        break
+                if not upload:
+                    with self._lock:
+                        pause, link.delay = link.delay, None
+                    if pause:
+                        time.sleep(pause)
+                    keep = self._response_cut(link, len(data))
+                    if keep is not None:
+                        with contextlib.suppress(OSError):
+                            sink.sendall(data[:keep])
+                        link.cut = True
+                        break
                 if upload:
                     before = link.sent_up
                     link.sent_up += len(data)
@@ -307,3 +426,20 @@ class _Link:
         self.sent_up = 0
         self.cut = False
         self.finished = 0
+        self.down = 0  # bytes of the current response passed to the client
+        self.cut_at: int | None = None  # reset the current response after this many bytes
+        self.delay: float | None = None  # hold the current response back this long
+
+
+_REQUEST_LINE = re.compile(rb"^(GET|PUT|HEAD|POST|DELETE|OPTIONS|PATCH) (\S+)")
+
+
+def _error_response(status: int, method: str) -> bytes:
+    """An S3-style XML error the proxy sends in place of the server's answer."""
+    reason = http.client.responses.get(status, "Error")
+    code = "InternalError" if status == 500 else ("ServiceUnavailable" if status == 503 else reason.replace(" ", ""))
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+            f"<Message>injected by FaultyProxy</Message></Error>").encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    return head + (b"" if method == "HEAD" else body)

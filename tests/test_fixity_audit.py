@@ -57,7 +57,10 @@ def test_flipped_byte_is_found_and_repaired(two_copies: tuple[dict[str, str], st
     failures = [e for e in events if e["type"] == "fixity check" and e["outcome"] == "failure"]
     assert len(failures) == 1 and "found sha256:" in failures[0]["outcome_detail"]
     repairs = [e for e in events if e["type"] == "replication" and "repair" in e["detail"]]
-    assert [e["outcome"] for e in repairs] == ["success"]
+    assert [e["outcome"] for e in repairs] == ["success", "success"]  # one event per object repaired
+    assert {e["detail"] for e in repairs} == {
+        f"repair of {path} at {second.as_uri()} from {first.as_uri()}"
+        for path in ("representations/rep-01/data/Tờ trình.docx", "metadata/descriptive/dc.xml")}
     assert json.loads(run_kho("fixity", "--json", env=env).stdout)["failed"] == 0
 
 
