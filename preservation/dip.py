@@ -34,7 +34,6 @@ users" part D):
 from __future__ import annotations
 
 import csv
-import hashlib
 import html
 import os
 import shutil
@@ -55,9 +54,8 @@ from preservation.catalog import Aip, Catalog, File
 from preservation.export import spreadsheet_safe
 from preservation.fixity import audit
 from preservation.mets import CSIP_NS, METS_NS, METS_SCHEMA, XLINK_NS, XSI_NS
-from storage_adapters.base import StorageError
+from preservation.retrieval import RetrievalError, fetch_object
 from storage_adapters.local import create_file, make_dirs, restrict
-from storage_adapters.registry import open_location
 
 CHUNK = 1024 * 1024
 # bag-info fields a reader never receives in metadata.csv (personal data, internal notes)
@@ -110,29 +108,6 @@ def _choose_copy(original: File, derivatives: list[File]) -> File:
     return original
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fetch(catalog: Catalog, aip_id: str, item: File, target: Path) -> tuple[str, list[str]]:
-    """Copy one object into ``target`` from the first location whose copy verifies."""
-    bad: list[str] = []
-    for copy in catalog.copies(aip_id):
-        try:
-            location = open_location(copy.location)
-            location.get(f"{aip_id}/{item.path}", target)
-        except StorageError:
-            bad.append(copy.location)
-            continue
-        if _sha256(target) == item.sha256:
-            return copy.location, bad
-        bad.append(copy.location)
-        target.unlink(missing_ok=True)
-    raise DipError(f"no stored copy of {item.path} matches its SHA-256 / không có bản sao hợp lệ ({', '.join(bad)})")
 
 
 def _new_dip_dir(out_dir: Path, aip_id: str) -> Path:
@@ -202,9 +177,13 @@ def build_dip(
             name = relative.with_suffix(PurePosixPath(chosen.path).suffix) if chosen is not original else relative
             target = directory / "representations" / "access" / "data" / name
             make_dirs(target.parent)
-            source_location, bad = _fetch(catalog, aip_id, chosen, target)
+            try:
+                retrieved = fetch_object(catalog, aip_id, chosen, target)
+            except RetrievalError as exc:
+                raise DipError(str(exc)) from exc
+            source_location = retrieved.source
             restrict(target)  # whatever mode the storage adapter gave it
-            needs_audit |= bool(bad)
+            needs_audit |= bool(retrieved.bad)
             result.delivered.append({
                 "path": f"representations/access/data/{name}", "source": chosen.path, "original": original.path,
                 "copy": chosen.role, "puid": chosen.puid, "mime": chosen.mime, "size": chosen.size,

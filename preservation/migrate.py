@@ -26,9 +26,9 @@ from packages.checksums import hash_file
 from preservation import agents, premis
 from preservation import normalise as normalisation
 from preservation.catalog import Aip, Catalog, File, content_file
-from preservation.dip import _fetch
 from preservation.faults import checkpoint
 from preservation.mets import MetsFile, representation_files, write_aip_mets
+from preservation.retrieval import RetrievalError, fetch_object
 from storage_adapters.base import StorageError
 from storage_adapters.registry import open_location
 
@@ -157,8 +157,8 @@ def migrate_aip(
             target = originals_dir / original.original_path
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                _fetch(catalog, aip_id, original, target)
-            except Exception as exc:  # DipError: no verified copy
+                fetch_object(catalog, aip_id, original, target)
+            except RetrievalError as exc:  # no verified copy anywhere
                 raise MigrationError(str(exc)) from exc
         derivatives, events, review, tool_agents = normalisation.run_jobs(
             policy,

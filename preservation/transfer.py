@@ -29,9 +29,9 @@ from packages import aip as aip_layout
 from packages.checksums import hash_file
 from preservation import agents, premis
 from preservation.catalog import Aip, Catalog
-from preservation.dip import _fetch
 from preservation.mets import MetsFile, representation_files, write_aip_mets
 from preservation.migrate import catalog_agents, catalog_events, catalog_objects
+from preservation.retrieval import RetrievalError, fetch_object
 
 MANIFEST = "transfer-manifest.json"
 PDF_TIMEOUT = 300
@@ -97,7 +97,10 @@ def _build_package(catalog: Catalog, aip: Aip, out_dir: Path, *, sender: str, re
                 continue  # METS and PREMIS are written anew below
             target = root / row.path
             target.parent.mkdir(parents=True, exist_ok=True)
-            _fetch(catalog, aip.id, row, target)  # verified against the catalog, never a bad copy
+            try:
+                fetch_object(catalog, aip.id, row, target)  # verified against the catalog, never a bad copy
+            except RetrievalError as exc:
+                raise TransferError(str(exc)) from exc
         event = premis.new_event(
             "transfer", "success", aip_id=aip.id, object_ids=[aip.id],
             agents=[agents.link(agents.kho(), "executing program")],

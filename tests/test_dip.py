@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import sqlite3
@@ -113,6 +114,24 @@ def test_selected_files_only_and_bad_copy_never_delivered(public_aip: tuple[str,
     unknown = run_kho("dip", aip_id, "--requester", "x", "--files", "data/none.pdf", env=env)
     assert unknown.returncode == 1 and "data/none.pdf" in unknown.stderr
     assert run_kho("dip", "no-such-aip", "--requester", "x").returncode == 1
+
+
+def test_an_unreachable_location_during_a_dip_is_passed_over(public_aip: tuple[str, dict[str, str]],
+                                                              tmp_path: Path) -> None:
+    """The first location's root is gone (an unmounted disk): the DIP comes from the second, verified."""
+    aip_id, env = public_aip
+    first = Path(env["KHO_STORAGE"].split(",")[0].removeprefix("file://"))
+    moved = first.with_name(first.name + "-unmounted")
+    first.rename(moved)
+    try:
+        out = dip(aip_id, env, tmp_path / "dips", "--role", "reader", "--files", "data/ảnh/Lễ khánh thành.jpg")
+    finally:
+        moved.rename(first)
+    [delivered] = out["delivered"]
+    second = env["KHO_STORAGE"].split(",")[1]
+    assert delivered["fetched_from"] == second
+    path = Path(str(out["directory"])) / delivered["path"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == delivered["sha256"]
 
 
 def test_no_verified_copy_stops_the_dip(kho_home: Path, tmp_path: Path) -> None:
