@@ -190,6 +190,7 @@ def migrate_aip(
             catalog, aip, rows, derivatives, events, tool_agents, revision, derivatives_dir, revision_dir, organization
         )
         copies = catalog.copies(aip_id)
+        uploaded = 0
         for copy in copies:
             location = open_location(copy.location)
             ordered = sorted(uploads, key=lambda u: u["key"] in (aip_layout.METS_NAME, aip_layout.PREMIS_PATH))
@@ -198,6 +199,8 @@ def migrate_aip(
                 location.put(key, upload["source"])
                 if not location.verify(key, upload["sha256"]):
                     raise MigrationError(f"{copy.location}: {key} did not verify after upload")
+                uploaded += 1
+                checkpoint(f"migrate:after-put:{uploaded}")
         _commit(catalog, aip, derivatives, uploads, events, tool_agents, review)
 
 
@@ -239,6 +242,30 @@ def _next_revision(rows: list[File]) -> int:
     return len(revisions) + 2
 
 
+@dataclass(frozen=True)
+class _StoredObject:
+    path: str
+    sha256: str
+
+
+def _fetch_previous_mets(catalog: Catalog, aip: Aip, previous_key: str, target: Path) -> None:
+    """The METS this revision supersedes: the one the catalog vouches for (``Aip.mets_sha256``), never
+    merely whatever ``METS.xml`` storage holds now. A campaign killed after replacing ``METS.xml`` but
+    before its catalog commit leaves storage ahead of the catalog; its earlier copy of the superseded
+    METS (``previous_key``, stored before ``METS.xml`` was replaced) is then the verified source.
+    Copying the replaced METS instead destroyed the original METS on every copy."""
+    try:
+        fetch_object(catalog, aip.id, _StoredObject(aip_layout.METS_NAME, aip.mets_sha256), target)  # type: ignore[arg-type]
+    except RetrievalError:
+        try:
+            fetch_object(catalog, aip.id, _StoredObject(previous_key, aip.mets_sha256), target)  # type: ignore[arg-type]
+        except RetrievalError as exc:
+            raise MigrationError(
+                f"AIP {aip.id}: no stored METS.xml (nor {previous_key}) matches the catalog's sha256:"
+                f"{aip.mets_sha256}; run `kho fixity --aip {aip.id}` / không tìm thấy METS hợp lệ"
+            ) from exc
+
+
 def _write_revision(
     catalog: Catalog,
     aip: Aip,
@@ -255,9 +282,8 @@ def _write_revision(
     aip_id = aip.id
     previous_mets = revision_dir / "previous-METS.xml"
     revision_dir.mkdir(parents=True)
-    stored = open_location(catalog.copies(aip_id)[0].location)
-    stored.get(f"{aip_id}/{aip_layout.METS_NAME}", previous_mets)
     previous_key = f"{aip_layout.OTHER_DIR}/revisions/METS.r{revision - 1}.xml"
+    _fetch_previous_mets(catalog, aip, previous_key, previous_mets)
     objects = catalog_objects(rows)
     objects += [{**d, "original_name": d["aip_path"], "role": d["purpose"]} for d in derivatives]
     events = [_event_dict(e) for e in catalog.events(aip_id)] + new_events

@@ -83,3 +83,35 @@ def test_migration_keeps_originals_and_earlier_derivatives(kho_home: Path, png_t
     assert all(after[path] == digest for path, digest in before.items())
     assert "representations/rep-02/data/ảnh/Lễ khánh thành.tif" in after
     assert json_lines(run_kho("aip", "list", "--json").stdout)[0]["needs_review"] is False
+
+
+@pytest.mark.timeout(900)
+def test_a_migration_killed_after_any_upload_keeps_the_previous_mets(
+    tmp_path: Path, png_to_tiff_policy: dict[str, str]
+) -> None:
+    """The finding: killed between replacing METS.xml and the catalog commit, the rerun copied the
+    *replaced* METS to METS.r1.xml, and the original METS was gone from every copy. Killed after each
+    upload in turn (fresh archive each time), the rerun must keep the original byte for byte."""
+    point = 1
+    while True:
+        home = tmp_path / f"home-{point}"
+        first, second = tmp_path / f"a-{point}", tmp_path / f"b-{point}"
+        archive = {"KHO_HOME": str(home), "KHO_STORAGE": f"{first.as_uri()},{second.as_uri()}"}
+        aip_id = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), "--json", env=archive,
+                                    check=True).stdout)["aip_id"]
+        env = {**archive, **png_to_tiff_policy}  # the policy changes after ingest
+        original = (first / aip_id / "METS.xml").read_bytes()
+        killed = run_kho("migrate", env={**env, "KHO_FAULT": f"migrate:after-put:{point}"})
+        if killed.returncode != -signal.SIGKILL:  # past the last upload: the campaign simply finished
+            assert killed.returncode == 0, killed.stderr
+            break
+        resumed = json.loads(run_kho("migrate", "--json", env=env, check=True).stdout)
+        assert resumed["migrated"] == [aip_id], (point, resumed)
+        for root in (first, second):
+            kept = root / aip_id / "metadata/other/revisions/METS.r1.xml"
+            assert kept.read_bytes() == original, f"killed after upload {point}: {root.name} lost the original METS"
+        audit = json.loads(run_kho("fixity", "--json", env=env, check=True).stdout)
+        assert audit["failed"] == 0, (point, audit)
+        assert run_kho("events", "verify", env=env).returncode == 0
+        point += 1
+    assert point > 8, "two locations, each: new copy, revision copy, premis.xml, METS.xml"
