@@ -403,8 +403,13 @@ def cmd_storage_init(settings: Settings, args: argparse.Namespace) -> int:
     for url in settings.storage:
         try:
             location = _locations(settings, url)[0]
-            location.init()
-            print(f"{url}: ready / sẵn sàng")
+            report: Any = location.init()  # S3: includes check(), what the server actually does
+            problems = list(report.get("problems") or []) if isinstance(report, dict) else []
+            if problems:
+                print(f"{url}: NOT READY / chưa sẵn sàng: {'; '.join(problems)}", file=sys.stderr)
+                status = EXIT_REJECTED
+            else:
+                print(f"{url}: ready / sẵn sàng")
         except StorageError as exc:
             print(f"{url}: {exc}", file=sys.stderr)
             status = EXIT_REJECTED
@@ -420,12 +425,13 @@ def cmd_storage_check(settings: Settings, args: argparse.Namespace) -> int:
             report = _locations(settings, url)[0].check()
         except StorageError as exc:
             report = {"location": url, "reachable": False, "writable": False, "error": str(exc)}
-        if not (report.get("reachable") and report.get("writable")):
+        usable = bool(report.get("reachable") and report.get("writable"))
+        if not usable or report.get("problems"):  # e.g. encryption or Object Lock the server ignores
             status = EXIT_REJECTED
         if args.json:
             _print_json(report)
         else:
-            state = "ok" if report.get("reachable") and report.get("writable") else "NOT USABLE"
+            state = ("ok" if not report.get("problems") else "PROBLEMS") if usable else "NOT USABLE"
             extra = {k: v for k, v in report.items() if k not in ("location", "reachable", "writable")}
             print(f"{url}: {state} {json.dumps(extra, ensure_ascii=False) if extra else ''}".rstrip())
     return status

@@ -1424,9 +1424,12 @@ def run_step(ctx: Context, ws: Workspace, step: str) -> None:
     """Run one step unless done (idempotent); the Airflow tasks call this."""
     if step not in STEP_FUNCTIONS:
         raise ValueError(f"unknown step {step!r}; steps are {STEPS}")
-    if step == "index" and not ws.path.exists():
-        return
     if not ws.path.exists():
+        # Two runs can hold one workspace (a scan restarted an ingest whose run was only queued): the
+        # other one finished it, stored or rejected, and left its events in the catalog. Nothing to do.
+        if step == "index" or ctx.catalog.has_events(ws.path.name):
+            log.info("AIP %s %s: nothing to do, this ingest already ended (stored or rejected)", ws.path.name, step)
+            return
         raise IngestError(f"workspace {ws.path} does not exist (already finished or rejected?)")
     with ws.locked():
         if ws.is_done(step):

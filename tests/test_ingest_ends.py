@@ -109,3 +109,21 @@ def test_a_rejected_sparse_file_stays_sparse_in_failed(kho_home: Path, tmp_path:
     assert copy.stat().st_blocks * 512 < 1024**2, "the copy keeps the hole"
     assert json_lines(run_kho("aip", "list", "--json").stdout) == []
     assert not os.listdir(kho_home / "workspaces")
+
+
+def test_a_second_run_on_a_finished_workspace_has_nothing_to_do(settings: Settings) -> None:
+    """A scan may restart an ingest whose first run was only queued; the later run must not fail when the
+    first one already stored (or rejected) the SIP and removed the workspace."""
+    from preservation.workspace import Workspace
+
+    ctx = Context(settings)
+    try:
+        ws = start_copy(ctx, FIXTURE_SIPS / "hoso-2024-ubnd-01")
+        assert run_pipeline(ctx, ws).status == "stored"
+        finished = Workspace(ws.path)
+        for step in STEPS:
+            run_step(ctx, finished, step)  # no error: this ingest already ended
+        with pytest.raises(IngestError, match="does not exist"):
+            run_step(ctx, Workspace(ws.path.with_name("00000000-0000-0000-0000-000000000000")), "identify")
+    finally:
+        ctx.close()

@@ -672,3 +672,20 @@ def test_registry(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="unsupported storage URL scheme 'ftp'") as info:
         open_location("ftp://user:hunter2@example.org/x")
     assert "hunter2" not in str(info.value)
+
+
+def test_storage_init_and_check_fail_when_the_server_ignores_encryption(
+    s3_server: S3Server, bucket_name: str, kho_home: Path
+) -> None:
+    """`kho storage init` said "ready" (exit 0) even when the bucket would store records in clear."""
+    from tests.conftest import run_kho
+
+    env = {"KHO_STORAGE": f"s3://{bucket_name}/enc?endpoint_url={s3_server.endpoint_url}&sse=AES256",
+           "KHO_HOME": str(kho_home)}
+    init, check = run_kho("storage", "init", env=env), run_kho("storage", "check", env=env)
+    if s3_server.name == "rgw":  # RGW_NO_SSE_S3
+        assert init.returncode == 1 and "NOT READY" in init.stderr and "sse=AES256" in init.stderr
+        assert check.returncode == 1 and "PROBLEMS" in check.stdout
+    else:
+        assert init.returncode == 0 and "ready" in init.stdout, init.stderr
+        assert check.returncode == 0 and ": ok" in check.stdout, check.stdout
