@@ -59,14 +59,17 @@ airflow-standalone: install
 
 # Airflow with the CeleryExecutor on this machine's PostgreSQL and Redis, KHO_WORKERS (2) Celery workers;
 # writes $(KHO_HOME)/cluster.env for the kho CLI. `make cluster-down` stops it.
+# Its own AIRFLOW_HOME (.airflow-cluster): secrets, password file and task logs never mix with standalone's.
 cluster: install
-	KHO_HOME=$${KHO_HOME:-$(CURDIR)/var} $(BIN)/python -m preservation.deploy.cluster up
+	AIRFLOW_HOME=$(CURDIR)/.airflow-cluster KHO_HOME=$${KHO_HOME:-$(CURDIR)/var} \
+	  $(BIN)/python -m preservation.deploy.cluster up
 
 cluster-down:
-	KHO_HOME=$${KHO_HOME:-$(CURDIR)/var} $(BIN)/python -m preservation.deploy.cluster down
+	AIRFLOW_HOME=$(CURDIR)/.airflow-cluster KHO_HOME=$${KHO_HOME:-$(CURDIR)/var} \
+	  $(BIN)/python -m preservation.deploy.cluster down
 
 fixtures:
 	$(BIN)/python fixtures/generate.py && $(BIN)/python fixtures/generate_eark.py && $(BIN)/python fixtures/generate_tt05.py
 
 clean:
-	rm -rf var .airflow .airflow-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var .airflow .airflow-demo .airflow-cluster .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,8 @@
 """``python -m bench NAME|all [--files N] [--gb G] [--runs R] [--seed S] [--profile] [--keep]``
 
 Runs Kho's benchmarks side by side with their baselines, writes ``bench/results/<name>.json``
-and prints a table. Benchmarks: identify, fixity, ingest, mets, largefile. With ``all``,
-``--files``/``--gb`` override every benchmark's default size. See bench/README.md.
+and prints a table. Benchmarks: identify, fixity, ingest, mets, largefile, storage, normalise,
+cluster. With ``all``, ``--files``/``--gb`` override every benchmark's default size. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ BENCHMARKS = {
     "largefile": "kho ingest of one large file (--gb, default 1): peak RSS, MB/s vs openssl",
     "storage": "S3Storage on a local moto endpoint vs boto3 upload_file/download_file; tar vs objects; RSS",
     "normalise": "DOCX -> PDF/A-2b documents/min: one LibreOffice per document vs one warm LibreOffice",
+    "cluster": "make cluster (CeleryExecutor): SIPs/h for 20 mixed SIPs with 2 workers vs 1; what limits it",
 }
 
 
