@@ -13,7 +13,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from preservation.catalog import Catalog
+from preservation.catalog_guard import open_catalog
 from preservation.config import load_settings
 from preservation.dip import DipError, build_dip
 
@@ -39,7 +39,7 @@ def dip_request() -> None:
     def build(**context: Any) -> dict[str, Any]:
         params = context["params"]
         settings = load_settings()
-        catalog = Catalog(settings.database_url)
+        catalog = open_catalog(settings)
         try:
             result = build_dip(catalog, params["aip_id"], requester=params["requester"], role=params["role"],
                                purpose=params["purpose"], out_dir=settings.home / "dips",

@@ -11,7 +11,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from preservation.catalog import Catalog
+from preservation.catalog_guard import open_catalog
 from preservation.config import load_settings
 from preservation.fixity import audit, scheduled_share
 
@@ -30,7 +30,7 @@ def fixity_audit() -> None:
     @task
     def run_audit(**context: Any) -> dict[str, int]:
         settings = load_settings()
-        catalog = Catalog(settings.database_url)
+        catalog = open_catalog(settings)
         try:
             aip_id = context["params"].get("aip_id")
             share = None if aip_id else scheduled_share(catalog, int(os.environ.get("KHO_FIXITY_CYCLE_DAYS", "30")))

@@ -10,7 +10,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from preservation.catalog import Catalog
+from preservation.catalog_guard import open_catalog
 from preservation.config import load_settings
 from preservation.migrate import run_campaign
 
@@ -30,7 +30,7 @@ def format_migration() -> None:
     def campaign(**context: Any) -> dict[str, Any]:
         params = context["params"]
         settings = load_settings()
-        catalog = Catalog(settings.database_url)
+        catalog = open_catalog(settings)
         try:
             result = run_campaign(catalog, puid=params.get("puid"), dry_run=bool(params.get("dry_run")),
                                   digests=settings.digests, organization=settings.organization)

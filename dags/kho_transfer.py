@@ -13,7 +13,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from preservation.catalog import Catalog
+from preservation.catalog_guard import open_catalog
 from preservation.config import load_settings
 from preservation.retention import deadlines
 from preservation.transfer import TransferError, export_aips
@@ -35,7 +35,7 @@ def transfer() -> None:
     def due_and_export(**context: Any) -> dict[str, Any]:
         params = context["params"]
         settings = load_settings()
-        catalog = Catalog(settings.database_url)
+        catalog = open_catalog(settings)
         try:
             today = datetime.now(UTC).date()
             status: dict[str, list[str]] = {}

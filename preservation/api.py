@@ -39,7 +39,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from packages.access import ROLES, AccessRule, may_see, mode_from_code
 from preservation.agents import KHO_VERSION
-from preservation.catalog import Aip, Catalog, File, as_utc
+from preservation.catalog import Aip, File, as_utc
+from preservation.catalog_guard import open_catalog
 from preservation.config import ConfigError, Settings, load_settings
 from preservation.dip import RESTRICTED_FIELDS, DipError, build_dip
 from preservation.export import export_events
@@ -524,7 +525,7 @@ def create_app(settings: Settings | None = None, tokens: Tokens | None = None) -
         tokens = load_tokens(settings.home)
     else:
         tokens = {t: _check_entry(f"token for {n}", n, r) for t, (n, r) in tokens.items()}
-    catalog = Catalog(settings.database_url)
+    catalog = open_catalog(settings)
     dips_dir = settings.home / "dips"
 
     @asynccontextmanager

@@ -195,9 +195,9 @@ def cmd_identify(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _catalog(settings: Settings) -> Any:
-    from preservation.catalog import Catalog
+    from preservation.catalog_guard import open_catalog
 
-    return Catalog(settings.database_url)
+    return open_catalog(settings)
 
 
 def cmd_aip_list(settings: Settings, args: argparse.Namespace) -> int:
@@ -871,7 +871,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"kho: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return int(args.func(settings, args))
+    from preservation.catalog_guard import CatalogProblem
+
+    try:
+        return int(args.func(settings, args))
+    except CatalogProblem as exc:
+        print(f"kho: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
 
 
 if __name__ == "__main__":

@@ -132,7 +132,9 @@ class Context:
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = Catalog(self.settings.database_url)
+            from preservation.catalog_guard import open_catalog
+
+            self._catalog = open_catalog(self.settings)  # loud if it lost what storage holds
         return self._catalog
 
     @property
