@@ -1277,6 +1277,16 @@ def step_store(ctx: Context, ws: Workspace) -> None:
     )
 
 
+# A descriptive value the catalog keeps (and `kho aip list`, search and the API show); the whole value is
+# in the AIP (METS, dc.xml, metadata/other). A 9.4 MB E-ARK LABEL became the catalog title before.
+MAX_CATALOG_VALUE = 4000
+MAX_TITLE = 1000
+
+
+def _catalog_title(title: str | None) -> str | None:
+    return premis.bounded_text(title, MAX_TITLE, "the AIP's metadata") if title else title
+
+
 def _changed_since_validation(ws: Workspace, manifest: list[dict[str, Any]]) -> list[str]:
     """AIP files whose bytes no longer have the SHA-256 recorded when they were validated and described."""
     return [item["key"] for item in manifest if hash_file(ws.aip_dir / item["key"], ["sha256"])["sha256"]
@@ -1314,7 +1324,7 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                 Aip(
                     id=aip_id,
                     sip_name=state["sip_name"],
-                    title=validation["bag_info"].get("title"),
+                    title=_catalog_title(validation["bag_info"].get("title")),
                     status="stored",
                     payload_hash=validation["payload_hash"],
                     previous_version=validation.get("previous_version"),
@@ -1326,7 +1336,8 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                     access_basis=dossier_access.get("basis") or None,
                     review_reasons=review,
                     mets_sha256=package["mets_sha256"],
-                    bag_info=validation["bag_info"],
+                    bag_info={k[:200]: premis.bounded_text(str(v), MAX_CATALOG_VALUE, "the AIP's metadata")
+                              for k, v in validation["bag_info"].items()},
                     created_at=datetime.fromisoformat(state["created_at"]),
                     stored_at=now,
                 )

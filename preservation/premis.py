@@ -45,6 +45,21 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+# The longest text an event keeps (detail, outcome detail). Events live in the append-only catalog and
+# in every PREMIS file an AIP stores; a million-line report must not become one 112 MB event. Longer
+# texts are cut with a note; the full text stays where it came from (the failed SIP's report.json,
+# the package's own metadata).
+MAX_EVENT_TEXT = 16 * 1024
+
+
+def bounded_text(text: str, limit: int, where: str) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was cut and where the rest is."""
+    if len(text) <= limit:
+        return text
+    note = f" … [{len(text) - limit} more characters; the full text is in {where}]"
+    return text[: max(0, limit - len(note))] + note
+
+
 def new_event(
     event_type: str,
     outcome: str,
@@ -66,9 +81,9 @@ def new_event(
         "object_ids": list(object_ids),
         "event_type": event_type,
         "event_datetime": now_iso(),
-        "detail": detail,
+        "detail": bounded_text(detail, MAX_EVENT_TEXT, "the package"),
         "outcome": outcome,
-        "outcome_detail": outcome_detail,
+        "outcome_detail": bounded_text(outcome_detail, MAX_EVENT_TEXT, "the report of this step"),
         "agents": [
             {"type": a["type"], "value": a["value"], "role": a.get("role", "executing program")} for a in agents
         ],
