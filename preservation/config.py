@@ -33,7 +33,7 @@ class Settings:
     settle_seconds: float = 10.0
     resume_after_seconds: float = 300.0
     api_max_body_bytes: int = 1024 * 1024  # a request body larger than this is refused (413) unread
-    clamav_database: str = ""  # ClamAV signatures (folder or file); "" = clamscan's own (/var/lib/clamav)
+    clamav_db: str = ""  # ClamAV signatures (folder or file); "" = clamscan's own (/var/lib/clamav)
     zip_max_bytes: int = 256 * 1024**3  # an E-ARK ZIP unpacking to more is refused (zip-too-large)
     zip_max_entries: int = 1_000_000  # ... with more entries (zip-too-many)
     zip_max_ratio: float = 100.0  # ... unpacking to more than this times its compressed size (zip-ratio)
@@ -170,7 +170,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         settle_seconds=settle,
         resume_after_seconds=resume_after,
         api_max_body_bytes=api_max_body,
-        clamav_database=get("clamav_database", ""),
+        clamav_db=get("clamav_db", ""),
         zip_max_bytes=zip_max_bytes,
         zip_max_entries=zip_max_entries,
         zip_max_ratio=zip_max_ratio,

@@ -723,7 +723,7 @@ def step_virus_check(ctx: Context, ws: Workspace) -> None:
     A scan that was not performed is an event and a warning, never a silent "clean"."""
     aip_id = ws.aip_id
     try:
-        result = virus.scan(ws.sip_dir, database=ctx.settings.clamav_database)
+        result = virus.scan(ws.sip_dir, database=ctx.settings.clamav_db)
     except virus.ScanError as exc:
         raise IngestError(f"virus check / quét virus: {exc}") from exc
     if result.outcome == "not performed":

@@ -10,7 +10,7 @@ Four outcomes, each kept apart because an archivist acts differently on each:
 - ``ScanError`` (raised): the scanner failed or timed out on this SIP; a fault to retry, not a verdict.
 
 ``clamscan`` (standalone) is used rather than ``clamdscan``: the daemon needs a running service and
-reads files as its own user, and a failure of either would stop every ingest. ``KHO_CLAMAV_DATABASE``
+reads files as its own user, and a failure of either would stop every ingest. ``KHO_CLAMAV_DB``
 points at a signature folder or file other than ``/var/lib/clamav`` (an offline mirror, or a test set).
 """
 
@@ -30,11 +30,11 @@ FOUND = re.compile(r"^(?P<path>.+): (?P<signature>\S+) FOUND$")
 
 MISSING = (
     "virus check not performed: ClamAV (clamscan) is not installed; install the Debian package clamav and "
-    "load signatures with freshclam (or set KHO_CLAMAV_DATABASE) / chưa quét virus: chưa cài ClamAV"
+    "load signatures with freshclam (or set KHO_CLAMAV_DB) / chưa quét virus: chưa cài ClamAV"
 )
 NO_DATABASE = (
     "virus check not performed: ClamAV is installed but has no virus database; run freshclam (Debian package "
-    "clamav-freshclam) or set KHO_CLAMAV_DATABASE / chưa quét virus: ClamAV chưa có cơ sở dữ liệu virus"
+    "clamav-freshclam) or set KHO_CLAMAV_DB / chưa quét virus: ClamAV chưa có cơ sở dữ liệu virus"
 )
 
 

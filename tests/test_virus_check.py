@@ -2,7 +2,7 @@
 
 No network here, so no freshclam: each test gives clamscan a signature database of its own, one MD5
 signature of the EICAR anti-virus test file (the industry's harmless test "virus"), through
-``KHO_CLAMAV_DATABASE``. The engine, the scan and the verdict are ClamAV's own."""
+``KHO_CLAMAV_DB``. The engine, the scan and the verdict are ClamAV's own."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def clam_db(tmp_path: Path) -> Path:
 
 
 def _env(kho_home: Path, database: Path) -> dict[str, str]:
-    return {"KHO_HOME": str(kho_home), "KHO_CLAMAV_DATABASE": str(database)}
+    return {"KHO_HOME": str(kho_home), "KHO_CLAMAV_DB": str(database)}
 
 
 def _events(env: dict[str, str], aip_id: str) -> list[dict[str, str]]:
