@@ -504,11 +504,25 @@ def _reconcile(payload: Manifests, fs_payload: set[str], sink: _Sink) -> None:
 
 
 def payload_hash(files: Iterable[PayloadFile]) -> str:
-    """Identity of a payload: SHA-256 over its sorted (path, SHA-256) pairs."""
+    """Identity of a set of files: SHA-256 over their sorted (path, SHA-256) pairs."""
     digest = hashlib.sha256()
     for item in sorted(files, key=lambda f: f.path):
         digest.update(f"{item.path}\t{item.digests['sha256']}\n".encode())
     return digest.hexdigest()
+
+
+def submission_hash(root: Path, files: Iterable[PayloadFile]) -> str:
+    """Identity of a whole submission, what duplicates are judged on: the payload *and* the tag files
+    (bag-info.txt, the TT 05 metadata, access rules...). The same records with different metadata are a
+    new submission, not a byte-identical resubmission (``tt05-hoso-json`` was refused as a duplicate of
+    ``tt02-hoso``). Manifests are left out: they only restate the payload's and tags' digests."""
+    every = list(files)
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
+        relative = path.relative_to(root).as_posix()
+        if relative.startswith("data/") or MANIFEST_NAME.match(relative):
+            continue
+        every.append(PayloadFile(relative, path.stat().st_size, hash_file(path, ["sha256"])))
+    return payload_hash(every)
 
 
 def validate_sip(
@@ -536,7 +550,7 @@ def validate_sip(
     finally:
         sink.finish()
     if report.valid:
-        report.payload_hash = payload_hash(report.files)
+        report.payload_hash = submission_hash(root, report.files)
     return report
 
 

@@ -501,8 +501,9 @@ def _validate_eark_sip(ctx: Context, ws: Workspace) -> None:
     digest: str | None = None
     duplicate: Aip | None = None
     if report.valid:
-        files = [PayloadFile(f.path, f.size, f.digests) for f in payload]
-        digest = payload_hash(files)
+        # the whole submission (representations, metadata, documentation), as for BagIt: the same
+        # records with other metadata are a new submission, not a duplicate
+        digest = payload_hash([PayloadFile(f.path, f.size, f.digests) for f in report.files if "sha256" in f.digests])
         duplicate = ctx.catalog.find_by_payload_hash(digest)
         if duplicate is not None and ctx.settings.duplicates == "refuse":
             report.failures.append(eark.EarkProblem("KHO-DUPLICATE", "duplicate", f"AIP {duplicate.id}"))

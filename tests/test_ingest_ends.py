@@ -127,3 +127,13 @@ def test_a_second_run_on_a_finished_workspace_has_nothing_to_do(settings: Settin
             run_step(ctx, Workspace(ws.path.with_name("00000000-0000-0000-0000-000000000000")), "identify")
     finally:
         ctx.close()
+
+
+def test_the_same_payload_with_other_metadata_is_a_new_submission(kho_home: Path) -> None:
+    """The finding: tt05-hoso-json was refused as a "byte-identical SIP" of tt02-hoso: only their payload
+    is identical; their metadata and bag-info differ."""
+    first = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "tt02-hoso"), "--json", check=True).stdout)
+    second = run_kho("ingest", str(FIXTURE_SIPS / "tt05-hoso-json"), "--json")
+    assert json.loads(second.stdout)["status"] == "stored", second.stdout + second.stderr
+    again = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "tt02-hoso"), "--json").stdout)
+    assert again["status"] == "rejected" and first["aip_id"] in again["reason"], "a true resubmission still is"
