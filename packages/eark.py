@@ -904,7 +904,9 @@ class _Package:
                 if not group.get("ID"):
                     self.fail("CSIP65", "filegrp-id", use, rel)
                 entries = group.findall(f"{M}file")
-                if not entries and group.find(f"{M}fileGrp") is None:
+                # An empty Documentation or Schemas group is how a package says "none" (CSIP60/CSIP113 make the
+                # groups MUST 1..n; confirmed by the DILCIS Board, E-ARK-CSIP issue #752); any other must hold files.
+                if not entries and group.find(f"{M}fileGrp") is None and use not in ("Documentation", "Schemas"):
                     self.fail("CSIP66", "filegrp-empty", use or group.get("ID") or "", rel)
                 if use.startswith("Representations"):
                     cit = group.get(f"{C}CONTENTINFORMATIONTYPE")

@@ -1111,7 +1111,7 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
         preservation=_metadata_file(ws, aip_layout.PREMIS_PATH, "text/xml"),
         write_embedded_premis=embedded,
         other_metadata=[
-            _metadata_file(ws, path, "text/xml" if path.endswith(".xml") else "application/json")
+            _metadata_file(ws, path, "text/xml" if path.endswith((".xml", ".xsd")) else "application/json")
             for path in descriptive_extra
         ]
         + [_metadata_file(ws, f"{aip_layout.OTHER_DIR}/{n}", "text/plain") for n in other_names],

@@ -5,7 +5,9 @@ Thông tư 05/2025 packages need (``csip:OAISPACKAGETYPE``, ``csip:CONTENTINFORM
 so Kho writes METS with lxml's incremental ``xmlfile``: memory stays flat however many files
 the package holds (see docs/decisions/0002-mets-writer.md). Every file of the package is
 listed with its size and SHA-256; PREMIS is both referenced (``metadata/preservation/
-premis.xml``, as CSIP asks) and embedded in ``amdSec`` for METS-only consumers.
+premis.xml``, as CSIP asks) and embedded in ``amdSec`` for METS-only consumers. The Documentation
+and Schemas file groups and structMap divisions are always written (CSIP60, CSIP113, CSIP95,
+CSIP99), empty when the package has none (DILCIS Board, E-ARK-CSIP issue #752).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
+
+from packages.aip import DOCUMENTATION_DIR, SCHEMAS_DIR
 
 METS_NS = "http://www.loc.gov/METS/"
 XLINK_NS = "http://www.w3.org/1999/xlink"
@@ -125,6 +129,22 @@ def _file(item: MetsFile) -> etree._Element:
     return element
 
 
+def _split_metadata(items: Iterable[MetsFile]) -> tuple[list[MetsFile], list[MetsFile], list[MetsFile]]:
+    """The package's non-content files by CSIP file group: Metadata, Documentation (``documentation/``)
+    and Schemas (``schemas/``)."""
+    metadata: list[MetsFile] = []
+    documentation: list[MetsFile] = []
+    schemas: list[MetsFile] = []
+    for item in items:
+        if item.href.startswith(f"{SCHEMAS_DIR}/"):
+            schemas.append(item)
+        elif item.href.startswith(f"{DOCUMENTATION_DIR}/"):
+            documentation.append(item)
+        else:
+            metadata.append(item)
+    return metadata, documentation, schemas
+
+
 def write_aip_mets(
     target: Path,
     *,
@@ -145,7 +165,8 @@ def write_aip_mets(
     technical: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """Write ``target`` in one pass; each representation's files may come from a generator."""
-    other = list(other_metadata)
+    metadata, documentation, schemas = _split_metadata([descriptive, preservation, *other_metadata])
+    sections = (("Documentation", "grp-documentation", documentation), ("Schemas", "grp-schemas", schemas))
     nsmap = {"mets": METS_NS, "xlink": XLINK_NS, "xsi": XSI_NS, "csip": CSIP_NS}
     payload_ids: dict[str, list[str]] = {}
     with etree.xmlfile(str(target), encoding="UTF-8") as xf:
@@ -197,8 +218,12 @@ def write_aip_mets(
                     write_embedded_premis(xf)
             with xf.element(_m("fileSec"), {"ID": "filesec"}):
                 with xf.element(_m("fileGrp"), {"ID": "grp-metadata", "USE": "Metadata"}):
-                    for item in [descriptive, preservation, *other]:
+                    for item in metadata:
                         xf.write(_file(item))
+                for use, group_id, items in sections:  # present even when empty: "none" (CSIP60, CSIP113)
+                    with xf.element(_m("fileGrp"), {"ID": group_id, "USE": use}):
+                        for item in items:
+                            xf.write(_file(item))
                 for name, files in representations:
                     ids = payload_ids.setdefault(name, [])
                     with xf.element(
@@ -227,8 +252,11 @@ def write_aip_mets(
             metadata_files = etree.SubElement(
                 root_div, _m("div"), {"ID": "div-metadata-files", "LABEL": "Metadata/files"}
             )
-            for item in [descriptive, preservation, *other]:
+            for item in metadata:
                 etree.SubElement(metadata_files, _m("fptr"), {"FILEID": item.file_id})
+            for use, group_id, _items in sections:  # CSIP95, CSIP99: the division is there, pointing at its group
+                division = etree.SubElement(root_div, _m("div"), {"ID": f"div-{use.lower()}", "LABEL": use})
+                etree.SubElement(division, _m("fptr"), {"FILEID": group_id})
             for name, ids in payload_ids.items():
                 rep = etree.SubElement(root_div, _m("div"), {"ID": f"div-{name}", "LABEL": f"Representations/{name}"})
                 etree.SubElement(rep, _m("fptr"), {"FILEID": f"grp-{name}"})  # CSIP104: the fileGrp itself

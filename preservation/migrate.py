@@ -313,7 +313,10 @@ def _write_revision(
     premis_sha = hash_file(premis_path, ["sha256"])["sha256"]
     previous_sha = hash_file(previous_mets, ["sha256"])["sha256"]
     dc = metadata[aip_layout.DC_PATH]
-    others = [md(p, r.size, r.sha256) for p, r in sorted(metadata.items()) if p.startswith(f"{aip_layout.OTHER_DIR}/")]
+    # every metadata file of the AIP stays listed (TT 05 EAD, tt05.json, schemas/, metadata/other/...),
+    # except the three this revision rewrites
+    rewritten = {aip_layout.METS_NAME, aip_layout.DC_PATH, aip_layout.PREMIS_PATH}
+    others = [md(p, r.size, r.sha256) for p, r in sorted(metadata.items()) if p not in rewritten]
     others.append(md(previous_key, previous_mets.stat().st_size, previous_sha))
     technical: dict[str, dict[str, Any]] = {  # the validation verdicts stay in the revised METS
         f"file-{r.id}": {"status": r.validation_status, "validator": r.validator, "tool_version": "", "messages": []}

@@ -54,6 +54,12 @@ def sign(document: dict[str, Any]) -> str:
     return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def _mime(path: str) -> str:
+    if path.endswith((".xml", ".xsd")):
+        return "text/xml"
+    return "application/json" if path.endswith(".json") else "text/plain"
+
+
 def _sha256(path: Path) -> str:
     return hash_file(path, ["sha256"])["sha256"]
 
@@ -93,7 +99,7 @@ def _build_package(catalog: Catalog, aip: Aip, out_dir: Path, *, sender: str, re
     with tempfile.TemporaryDirectory(prefix="kho-transfer-") as scratch_name:
         root = Path(scratch_name) / name
         for row in rows:
-            if row.role == "metadata" and not row.path.startswith((aip_layout.DESCRIPTIVE_DIR, aip_layout.OTHER_DIR)):
+            if row.path in (aip_layout.METS_NAME, aip_layout.PREMIS_PATH):
                 continue  # METS and PREMIS are written anew below
             target = root / row.path
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -120,16 +126,22 @@ def _build_package(catalog: Catalog, aip: Aip, out_dir: Path, *, sender: str, re
         def md(path: str) -> MetsFile:
             full = root / path
             return MetsFile(file_id="file-md-" + uuid.uuid5(uuid.NAMESPACE_URL, path).hex, href=path,
-                            size=full.stat().st_size, sha256=_sha256(full),
-                            mime="text/xml" if path.endswith(".xml") else "text/plain", created=now)
+                            size=full.stat().st_size, sha256=_sha256(full), mime=_mime(path), created=now)
 
-        others = sorted(p.relative_to(root).as_posix() for p in (root / aip_layout.OTHER_DIR).rglob("*")
-                        if p.is_file()) if (root / aip_layout.OTHER_DIR).exists() else []
+        def embedded(xf: Any) -> None:  # METS xmlData must hold the PREMIS, never be empty
+            premis.write_premis(xf, entity=premis.entity_element(aip.id, aip.sip_name), files=objects,
+                                events=events, agents=agent_rows, schema_location=False)
+
+        # every file the SIP ships is in its METS with size and checksum: the payload in the representation
+        # groups, the rest (EAD.xml, EAD_doc/, tt05.json, schemas/, metadata/other/...) in the metadata ones
+        listed = {aip_layout.METS_NAME, aip_layout.DC_PATH, aip_layout.PREMIS_PATH, *(o["aip_path"] for o in objects)}
+        others = sorted(relpath for relpath in (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+                        if relpath not in listed)
         representations = representation_files(objects, lambda _obj: now)
         write_aip_mets(root / aip_layout.METS_NAME, aip_id=aip.id, label=aip.title or aip.sip_name, created=now,
                        software_version=agents.KHO_VERSION, organization=organization,
                        descriptive=md(aip_layout.DC_PATH), preservation=md(aip_layout.PREMIS_PATH),
-                       write_embedded_premis=lambda xf: None, other_metadata=[md(p) for p in others],
+                       write_embedded_premis=embedded, other_metadata=[md(p) for p in others],
                        representations=representations, package_type="SIP", objid=name)
         archive = out_dir / f"{name}.zip"
         partial = archive.with_suffix(".zip.partial")

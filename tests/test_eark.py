@@ -335,8 +335,10 @@ CASES: list[tuple[str, str, str, str, set[str] | str]] = [
     ("CSIP59 fileSec ID", ROOT, '<fileSec ID="filesec-1">', "<fileSec>", {"CSIP59"}),
     ("CSIP64 fileGrp USE", ROOT, 'USE="Documentation"', "", {"CSIP64"}),
     ("CSIP65 fileGrp ID", ROOT, 'fileGrp ID="grp-doc"', "fileGrp", {"CSIP65", "CSIP116"}),
-    ("CSIP66 empty fileGrp", ROOT, '<fileGrp ID="grp-schemas" USE="Schemas">', '<fileGrp ID="grp-schemas" '
-     'USE="Schemas"></fileGrp><fileGrp ID="grp-empty" USE="Schemas">', {"CSIP66"}),
+    ("CSIP66 empty fileGrp", ROOT, '<fileGrp ID="grp-schemas" USE="Schemas">', '<fileGrp ID="grp-empty" '
+     'USE="Representations/rep1"></fileGrp><fileGrp ID="grp-schemas" USE="Schemas">', {"CSIP66"}),
+    ("empty Documentation group says none (DILCIS #752)", ROOT, '<fileGrp ID="grp-schemas" USE="Schemas">',
+     '<fileGrp ID="grp-doc-none" USE="Documentation"></fileGrp><fileGrp ID="grp-schemas" USE="Schemas">', set()),
     ("CSIP67 file ID", ROOT, 'file ID="file-doc" ', "file ", {"CSIP67"}),
     ("CSIP68 MIMETYPE", REP, 'file ID="file-0" MIMETYPE="application/octet-stream"', 'file ID="file-0"', {"CSIP68"}),
     ("CSIP69 SIZE wrong", REP, 'SIZE="24"', 'SIZE="25"', {"CSIP69"}),
