@@ -16,6 +16,7 @@ each referenced file is hashed once, so that ingest can reuse the digests (``Ear
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import posixpath
 import re
@@ -104,6 +105,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "xml-entities": (
         "METS declares XML entities; they are not expanded",
         "METS khai báo thực thể XML; Kho không mở rộng chúng",
+    ),
+    "mets-schema": (
+        "METS is not valid against the METS 1.12.1 schema (with PREMIS 3 and XLink)",
+        "METS không hợp lệ theo lược đồ METS 1.12.1",
     ),
     # package structure
     "zip-root": (
@@ -452,6 +457,20 @@ def _parser() -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
+STANDARD_SCHEMAS = Path(__file__).resolve().parents[1] / "schemas" / "standards"
+
+
+@functools.cache
+def mets_schema() -> etree.XMLSchema | None:
+    """METS 1.12.1 + PREMIS 3/2.2 + XLink, from the repo's ``schemas/standards`` (no network). The E-ARK
+    profile is built on METS: a package whose METS the METS schema refuses is not a CSIP package."""
+    path = STANDARD_SCHEMAS / "mets-premis.xsd"
+    if not path.is_file():
+        return None
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    return etree.XMLSchema(etree.parse(str(path), parser))
+
+
 def parse_xml(source: Path | IO[bytes]) -> etree._ElementTree:
     """Parse untrusted XML safely; raises ``etree.XMLSyntaxError`` when it is not well-formed."""
     if isinstance(source, Path):
@@ -669,6 +688,15 @@ class _Package:
             return None
         if _declares_entities(tree):
             self.fail("KHO-XML", "xml-entities", path=relpath)
+        schema = mets_schema() if not _declares_entities(tree) else None  # entity nodes: refused above already
+        if schema is not None:
+            try:
+                valid = schema.validate(tree)
+                errors = [f"line {e.line}: {e.message}" for e in list(schema.error_log)[:5]]
+            except etree.Error as exc:
+                valid, errors = False, [str(exc)]
+            if not valid:
+                self.fail("KHO-XML", "mets-schema", "; ".join(errors), relpath)
         root = tree.getroot()
         if root.tag != f"{M}mets":
             self.fail(structure_requirement, "mets-not-mets", f"found {root.tag}", relpath)
