@@ -11,7 +11,7 @@ DEBIAN_PACKAGES := libmagic1 ffmpeg ghostscript imagemagick libreoffice-writer-n
 # What the tests need besides: a real S3 server (Ceph RADOS Gateway, a throw-away one-node cluster) and ClamAV.
 TEST_DEBIAN_PACKAGES := radosgw ceph-mon ceph-osd clamav
 
-.PHONY: install system-deps demo test bench lint typecheck airflow-standalone cluster cluster-down clean fixtures
+.PHONY: install system-deps demo test bench fuzz lint typecheck airflow-standalone cluster cluster-down clean fixtures
 
 install: system-deps $(VENV)/.installed
 
@@ -47,6 +47,10 @@ test: install
 # Benchmarks side by side with their baselines (bench/README.md); results in bench/results/*.json.
 bench: install
 	$(BIN)/python -m bench all
+
+# Every fuzz target for 10 minutes (make test runs each for seconds); crashes land in tests/fuzz/crashes/.
+fuzz: install
+	$(BIN)/python -m tests.fuzz all --seconds 600
 
 lint:
 	$(BIN)/ruff check .

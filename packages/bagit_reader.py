@@ -24,7 +24,7 @@ from pathlib import Path
 # RFC 8493 §2: lines end with LF, CR or CRLF, and nothing else (str.splitlines would also split
 # on \v, \f, \x1c-\x1e, U+0085, U+2028 and U+2029, all legal in a file name).
 LINE_END = re.compile(r"\r\n|\r|\n")
-BAGIT_VERSION = re.compile(r"BagIt-Version: ([0-9]+)\.([0-9]+)")
+BAGIT_VERSION = re.compile(r"BagIt-Version: ([0-9]{1,9})\.([0-9]{1,9})")  # int() of 5,000 digits raises
 BAGIT_ENCODING = re.compile(r"Tag-File-Character-Encoding: ([A-Za-z0-9._:-]+)")
 KNOWN_VERSIONS = ((0, 93), (0, 94), (0, 95), (0, 96), (0, 97), (1, 0))
 MANIFEST_LINE = re.compile(r"([0-9A-Fa-f]+)[ \t]+(.*)", re.S)
@@ -148,6 +148,10 @@ def read_declaration(path: Path, max_bytes: int) -> Declaration:
         raise TagFileError("bagit-txt", f"unknown Tag-File-Character-Encoding {encoding.group(1)!r}") from None
     if not getattr(codec, "_is_text_encoding", True):  # rot13, base64 ... are codecs too
         raise TagFileError("bagit-txt", f"Tag-File-Character-Encoding {encoding.group(1)!r} is not a text encoding")
+    try:
+        b"".decode(codec.name)  # "undefined" and the like are text encodings that decode nothing
+    except (UnicodeError, LookupError, ValueError):
+        raise TagFileError("bagit-txt", f"Tag-File-Character-Encoding {encoding.group(1)!r} cannot be read") from None
     return Declaration(version=number, encoding=codec.name)
 
 
@@ -158,7 +162,7 @@ def decode_tag_text(data: bytes, encoding: str, label: str) -> tuple[str, bool]:
     (the caller warns)."""
     try:
         text = data.decode(encoding)
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:  # UTF-16 without a BOM raises UnicodeError itself, not UnicodeDecodeError
         raise TagFileError("bag-info-encoding", f"{label} is not {encoding} / không mã hóa {encoding}: {exc}") from None
     utf8_bom = text.startswith(BOM) and codecs.lookup(encoding).name == "utf-8"
     return text.removeprefix(BOM), utf8_bom
@@ -231,7 +235,7 @@ class LineReader:
             while True:
                 try:
                     line = text.readline(self.max_chars + 2)
-                except UnicodeDecodeError as exc:
+                except UnicodeError as exc:  # UTF-16 without a BOM: UnicodeError, not UnicodeDecodeError
                     raise TagFileError(
                         "manifest-encoding",
                         f"{self.path.name} is not {self.encoding} (line {self.lines_read + 1}): {exc}",

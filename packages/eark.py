@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import errno
 import functools
+import lzma
 import os
 import posixpath
 import re
 import shutil
 import stat
+import struct
 import tempfile
 import unicodedata
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -505,7 +508,10 @@ def _parse_datetime(value: str) -> datetime | None:
     if zone:
         sign = 1 if zone[0] == "+" else -1
         offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
-        return (moment - sign * offset).replace(tzinfo=UTC)
+        try:  # 0001-01-01T00:00:00+01:00 falls before datetime.min once moved to UTC
+            return (moment - sign * offset).replace(tzinfo=UTC)
+        except OverflowError:
+            return None
     return moment
 
 
@@ -978,8 +984,8 @@ class _Package:
         size_text = attrs.get("SIZE")
         if size_text is None:
             self.fail(rules.size, "size-missing", label, rel)
-        elif not size_text.strip().isdigit():
-            self.fail(rules.size, "size-invalid", f"{label}: {size_text!r}", rel)
+        elif not re.fullmatch(r"[0-9]{1,20}", size_text.strip()):  # isdigit() takes "²" and 5,000 digits
+            self.fail(rules.size, "size-invalid", f"{label}: {size_text[:40]!r}", rel)
         else:
             declared_size = int(size_text)
         checksum, checksum_type = attrs.get("CHECKSUM"), attrs.get("CHECKSUMTYPE")
@@ -1140,6 +1146,14 @@ def _zip_root(names: Iterable[str]) -> str | None:
     return None
 
 
+# Everything reading a broken or hostile ZIP can raise (found by fuzzing: corrupt DEFLATE or LZMA data, a
+# name not in UTF-8 despite the UTF-8 flag, an empty name, a truncated entry); each means "unreadable".
+ZIP_READ_ERRORS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error,
+    lzma.LZMAError, ValueError, IndexError, struct.error,
+)
+
+
 class ZipSpaceError(OSError):
     """Not enough free space to unpack a ZIP: a fault of this machine that passes (free space, rerun),
     not a property of the package, so it is never a reason to reject the package."""
@@ -1175,6 +1189,9 @@ def _unpack_zip(archive: Path, target: Path, report: EarkReport, max_bytes: int,
                 )
             seen: set[str] = set()
             for info in infos:
+                if not info.filename:  # ZipInfo.is_dir() itself fails on an empty name
+                    fail("zip-unsafe-path", path=repr(info.filename))
+                    continue
                 name = info.filename[:-1] if info.is_dir() else info.filename
                 if not path_is_safe(name):
                     fail("zip-unsafe-path", path=repr(info.filename))
@@ -1219,7 +1236,7 @@ def _unpack_zip(archive: Path, target: Path, report: EarkReport, max_bytes: int,
             raise ZipSpaceError(exc.errno, f"disk full while unpacking {archive.name}: {exc}") from exc
         fail("zip-unreadable", str(exc))
         return None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as exc:
+    except ZIP_READ_ERRORS as exc:
         fail("zip-unreadable", str(exc))
         return None
     return [info.filename for info in infos if not info.is_dir()]
@@ -1320,7 +1337,7 @@ def is_eark_package(path: Path | str) -> bool:
                     return False
                 with archive.open(f"{top}/{METS_NAME}" if top else METS_NAME) as handle:
                     return _looks_like_csip(handle)
-    except (OSError, zipfile.BadZipFile, etree.XMLSyntaxError, RuntimeError, NotImplementedError):
+    except (OSError, etree.XMLSyntaxError, *ZIP_READ_ERRORS):
         return False
     return False
 

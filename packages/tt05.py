@@ -479,7 +479,8 @@ def _nfc(text: str) -> str:
 
 
 def _natural_key(name: str) -> tuple[Any, ...]:
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+    # split on ASCII digit runs only: "\d" and isdigit() also take "²", which int() refuses
+    return tuple(int(part) if index % 2 else part for index, part in enumerate(re.split(r"([0-9]+)", name)))
 
 
 def _tag_manifest_paths(bag_root: Path) -> set[str]:
