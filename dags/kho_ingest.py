@@ -16,11 +16,11 @@ from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from preservation import ingest as pipeline
 from preservation.config import load_settings
-from preservation.workspace import Workspace
+from preservation.workspace import Workspace, WorkspaceBusy
 
 DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=30)}
 
@@ -34,6 +34,10 @@ def _run_step(step: str, workspace: str) -> str:
         raise AirflowFailException(
             f"SIP rejected: {rejected.result.reason}; see {rejected.result.failed_path}"
         ) from None
+    except WorkspaceBusy as busy:
+        # Another live process holds this ingest (a second run the scan started while the first was still
+        # queued, or a `kho resume`): that one finishes it; this run steps aside instead of failing red.
+        raise AirflowSkipException(f"another process is ingesting this SIP, which finishes it: {busy}") from None
     finally:
         ctx.close()
     return workspace
@@ -73,7 +77,7 @@ def _normalise_tasks(workspace: Any) -> Any:
     the ``normalise`` step, which merges them (and runs any batch that did not)."""
     batches = _normalise_batch.expand(item=_normalise_plan(workspace))
 
-    @task(task_id="normalise", trigger_rule="none_failed")
+    @task(task_id="normalise", trigger_rule="none_failed_min_one_success")  # all skipped: a busy run steps aside
     def merge(workspace: str) -> str:
         return _run_step("normalise", workspace)
 
@@ -110,6 +114,8 @@ def ingest() -> None:
             else:
                 raise AirflowFailException("conf must give sip_path or workspace")
             pipeline.run_step(ctx, workspace, "receive")
+        except WorkspaceBusy as busy:  # see _run_step
+            raise AirflowSkipException(f"another process is ingesting this SIP, which finishes it: {busy}") from None
         finally:
             ctx.close()
         return str(workspace.path)

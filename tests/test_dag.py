@@ -139,3 +139,26 @@ def test_ingest_dag_with_nothing_to_normalise(airflow_env: dict[str, str], kho_h
     result = dags_test({**airflow_env, "KHO_HOME": str(kho_home)}, "ingest", {"sip_path": str(sip)})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert len(json_lines(run_kho("aip", "list", "--json", env={"KHO_HOME": str(kho_home)}).stdout)) == 1
+
+
+def test_a_second_run_on_a_busy_workspace_steps_aside(airflow_env: dict[str, str], kho_home: Path) -> None:
+    """A scan may start a second run for a workspace whose first run is still queued or running: the
+    second one skips (not a red run that retries and fails), the first one finishes the ingest."""
+    from preservation.config import load_settings
+    from preservation.ingest import Context, start_copy
+
+    env = {**airflow_env, "KHO_HOME": str(kho_home)}
+    ctx = Context(load_settings({"KHO_HOME": str(kho_home)}))
+    try:
+        ws = start_copy(ctx, FIXTURE_SIPS / "hoso-2024-ubnd-01")
+        with ws.locked():  # a live process (this test) is on it
+            busy = dags_test(env, "ingest", {"workspace": str(ws.path)})
+        output = busy.stdout + busy.stderr
+        assert "another process is ingesting this SIP" in output, output[-3000:]
+        assert busy.returncode == 0, "skipped, not a failed (red) run"
+        assert json_lines(run_kho("aip", "list", "--json", env={"KHO_HOME": str(kho_home)}).stdout) == []
+        finish = dags_test(env, "ingest", {"workspace": str(ws.path)})
+        assert finish.returncode == 0, finish.stdout[-3000:]
+        assert len(json_lines(run_kho("aip", "list", "--json", env={"KHO_HOME": str(kho_home)}).stdout)) == 1
+    finally:
+        ctx.close()
