@@ -42,18 +42,20 @@ BATCH_TIMEOUT = 1800.0
 REDIS = "redis://127.0.0.1:6379/14"  # apart from `make cluster` (db 0) and the tests (db 13)
 
 
-def make_sips(target: Path, count: int) -> list[Path]:
+def make_sips(target: Path, count: int, prefix: str = "bench", fixtures: tuple[str, ...] = MIX) -> list[Path]:
+    """``count`` distinct valid bags (the benchmark's and tests/test_cluster.py's): copies of ``fixtures`` in
+    turn, each with one payload file changed (or added) and its manifests rewritten."""
     import bagit
 
     sips = []
     for number in range(count):
-        source = FIXTURES / MIX[number % len(MIX)]
-        bag = target / f"bench-{number:02d}-{source.name}"
+        source = FIXTURES / fixtures[number % len(fixtures)]
+        bag = target / f"{prefix}-{number:02d}-{source.name}"
         shutil.copytree(source, bag)
         notes = sorted((bag / "data").glob("*.txt"))
         note = notes[0] if notes else bag / "data" / "ghi-chu.txt"
         with note.open("a", encoding="utf-8") as handle:
-            handle.write(f"\nBản sao số {number} cho phép đo / benchmark copy {number}\n")
+            handle.write(f"\nBản sao {prefix} số {number} / copy {prefix} {number}\n")
         bagit.Bag(str(bag)).save(manifests=True)
         sips.append(bag)
     return sips

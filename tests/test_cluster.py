@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from bench.cluster import make_sips as bench_make_sips
 from preservation.deploy import admin_password, free_port
 from preservation.deploy.cluster import (
     ClusterConfig,
@@ -39,8 +39,7 @@ from preservation.deploy.cluster import (
     signal_tree,
     stop_processes,
 )
-from tests.conftest import FIXTURE_SIPS, ROOT, json_lines, run_kho
-from tests.test_sip_validation import rewrite_manifest
+from tests.conftest import ROOT, json_lines, run_kho
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres]
 
@@ -133,20 +132,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 def make_sips(target: Path, prefix: str, count: int, fixtures: tuple[str, ...]) -> list[Path]:
-    """``count`` distinct valid bags: copies of ``fixtures`` in turn, each with one payload file changed
-    (or added) and the manifests rewritten."""
-    sips = []
-    for number in range(count):
-        source = FIXTURE_SIPS / fixtures[number % len(fixtures)]
-        bag = target / f"{prefix}-{number:02d}-{source.name}"
-        shutil.copytree(source, bag)
-        notes = sorted((bag / "data").glob("*.txt"))
-        note = notes[0] if notes else bag / "data" / "ghi-chu.txt"
-        with note.open("a", encoding="utf-8") as handle:
-            handle.write(f"\nBản sao {prefix} số {number} / copy {prefix} {number}\n")
-        rewrite_manifest(bag)
-        sips.append(bag)
-    return sips
+    return bench_make_sips(target, count, prefix, fixtures)
 
 
 def drop(cluster: Cluster, sips: list[Path]) -> None:
