@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
+# the reference validators (OCFL, E-ARK) in a virtual environment of their own: tests/reference/requirements.txt
+REF_VENV := .venv-ref
 BIN := $(VENV)/bin
 export AIRFLOW_HOME := $(CURDIR)/.airflow
 export AIRFLOW_CONFIG := $(CURDIR)/airflow.cfg
@@ -13,7 +15,7 @@ TEST_DEBIAN_PACKAGES := radosgw ceph-mon ceph-osd clamav
 
 .PHONY: install system-deps demo test bench fuzz lint typecheck airflow-standalone cluster cluster-down clean fixtures
 
-install: system-deps $(VENV)/.installed
+install: system-deps $(VENV)/.installed $(REF_VENV)/.installed
 
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -31,6 +33,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[airflow,dev]'
+	touch $@
+
+$(REF_VENV)/.installed: tests/reference/requirements.txt
+	$(PYTHON) -m venv $(REF_VENV)
+	$(REF_VENV)/bin/pip install -q -r tests/reference/requirements.txt
 	touch $@
 
 # Ingest every sample SIP through the real Airflow `ingest` DAG into a fresh var/demo, with an Airflow
