@@ -12,14 +12,12 @@ most a few keys of each location: the first key whose top folder is an AIP id is
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
+from preservation import ocfl_store
 from preservation.catalog import Aip, Catalog, Event
 from preservation.config import Settings
 from storage_adapters.base import StorageError, redact_url
@@ -78,20 +76,18 @@ def ensure_catalog_knows_storage(settings: Settings, catalog: Catalog) -> None:
 
 
 def _an_aip_in(url: str, in_progress: set[str]) -> str | None:
-    """An AIP id at the top of the location that no ingest in progress is storing (an ingest killed after
-    its store step has objects in storage and nothing in the catalog yet: ``kho resume`` finishes it)."""
+    """An AIP id in the location (an OCFL object, or a top-level folder of the layout before OCFL) that
+    no ingest in progress is storing (an ingest killed after its store step has objects in storage and
+    nothing in the catalog yet: ``kho resume`` finishes it)."""
     try:
         location = open_location(url)
-        root = getattr(location, "root", None)
-        if isinstance(root, Path):  # a folder: its top level is the list of AIPs
-            tops: Iterator[str] = (entry.name for entry in os.scandir(root)) if root.is_dir() else iter(())
-        else:
-            tops = (key.split("/", 1)[0] for key in location.list(""))
-        for number, top in enumerate(tops):
-            if AIP_ID.match(top) and top not in in_progress:
-                return top
+        for number, key in enumerate(location.list("")):
             if number >= KEYS_LOOKED_AT:
                 return None
+            found = ocfl_store.aip_id_of_key(key) or key.split("/", 1)[0]
+            if AIP_ID.match(found) and found not in in_progress:
+                return found
     except (StorageError, OSError):
         return None  # unreachable now: the audit will say so; it cannot prove the catalog lost anything
     return None
+

@@ -437,6 +437,31 @@ def cmd_storage_check(settings: Settings, args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_storage_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    """AIPs of the layout before OCFL become OCFL objects (preservation/storage_upgrade.py)."""
+    from preservation.storage_upgrade import upgrade_storage
+
+    catalog = _catalog(settings)
+    try:
+        result = upgrade_storage(catalog, dry_run=args.dry_run)
+    finally:
+        catalog.close()
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        if args.dry_run:
+            print(f"{len(result.pending)} AIPs to upgrade to OCFL / gói cần chuyển: " + " ".join(result.pending))
+        for aip_id in result.upgraded:
+            print(f"{aip_id}: upgraded to OCFL / đã chuyển sang OCFL")
+        for aip_id, why in result.failed.items():
+            print(f"{aip_id}: NOT upgraded / chưa chuyển: {why}", file=sys.stderr)
+        if result.old_keys_deleted:
+            print(f"{result.old_keys_deleted} keys of the old layout deleted / đã xóa khóa cũ")
+        for key, why in result.old_keys_kept.items():
+            print(f"kept (run again later) / còn giữ: {key}: {why}", file=sys.stderr)
+    return EXIT_OK if not result.failed else EXIT_REJECTED
+
+
 def _policy(args: argparse.Namespace) -> Any:
     from format_registry.policy import load_policy
 
@@ -774,6 +799,11 @@ def build_parser() -> argparse.ArgumentParser:
     storage_check = storage.add_parser("check", help="is each location reachable and writable?")
     storage_check.add_argument("--json", action="store_true")
     storage_check.set_defaults(func=cmd_storage_check)
+    storage_upgrade = storage.add_parser(
+        "upgrade", help="store AIPs of the layout before OCFL as OCFL 1.1 objects (v1), then delete the old keys")
+    storage_upgrade.add_argument("--dry-run", action="store_true", help="only list the AIPs to upgrade")
+    storage_upgrade.add_argument("--json", action="store_true")
+    storage_upgrade.set_defaults(func=cmd_storage_upgrade)
 
     migrate = sub.add_parser("migrate", help="migration campaign: new copies where the policy now asks for them")
     migrate.add_argument("--puid", help="only files of this PRONOM format")

@@ -9,8 +9,11 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 
+from packages import ocfl
 from preservation import agents, premis
 from preservation.catalog import Aip, Catalog, StorageCopy
+from preservation.faults import checkpoint
+from preservation.ocfl_store import object_prefix
 from preservation.retention import MAINTENANCE_NAMES, retention_expires
 from storage_adapters.base import StorageError
 from storage_adapters.registry import open_location
@@ -46,6 +49,15 @@ def review_list(catalog: Catalog, today: date | None = None) -> list[DisposalCan
     return sorted(found, key=lambda c: c.expired_on)
 
 
+def _deletion_order(key: str) -> tuple[int, str]:
+    """The root inventory first (the object stops claiming a head it no longer has), the object's
+    NAMASTE declaration last (a rerun after a crash still finds what is left as this object)."""
+    name = key.rsplit("/", 1)[-1]
+    if name in (ocfl.INVENTORY, ocfl.SIDECAR) and key.count("/") == 4:
+        return (0, key)
+    return (2, key) if name == ocfl.OBJECT_NAMASTE[0] else (1, key)
+
+
 def dispose(catalog: Catalog, aip_id: str, *, decision: str, approver: str, today: date | None = None) -> int:
     """Delete every copy of an expired AIP; returns the number of objects deleted."""
     today = today or datetime.now(UTC).date()
@@ -62,12 +74,14 @@ def dispose(catalog: Catalog, aip_id: str, *, decision: str, approver: str, toda
     if not decision.strip() or not approver.strip():
         raise DisposalError("a disposal needs the decision number and the approver / cần số quyết định và người duyệt")
     deleted = 0
+    prefix = object_prefix(aip_id, aip.ocfl_head)
     for copy in catalog.copies(aip_id):
         try:
             location = open_location(copy.location)
-            for key in list(location.list(aip_id)):
+            for key in sorted(location.list(prefix), key=_deletion_order):
                 location.delete(key)
                 deleted += 1
+                checkpoint(f"dispose:after-delete:{deleted}")
         except StorageError as exc:
             raise DisposalError(f"{copy.location}: {exc}; nothing recorded, run again") from exc
     approver_agent = {"type": "approver", "value": approver, "name": approver, "agent_type": "person"}

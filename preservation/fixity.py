@@ -19,8 +19,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from packages.checksums import hash_many
-from preservation import agents, premis
+from preservation import agents, premis, versions
 from preservation.catalog import Catalog, File, StorageCopy
+from preservation.faults import checkpoint
+from preservation.ocfl_store import object_key
 from storage_adapters.base import StorageError, StorageLocation, failure_kind
 from storage_adapters.local import LocalStorage
 from storage_adapters.registry import open_location
@@ -164,11 +166,13 @@ def read_digest(location: StorageLocation, key: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _checked_digest(location: StorageLocation, key: str, expected: str) -> FileCheck | tuple[str, int]:
-    """``read_digest`` with the failures sorted out: a read cut off part-way (or an HTTP 5xx that
-    outlived botocore's retries) is tried again; a missing object is ``missing``; a location that
-    cannot be reached raises LocationUnreachable. Never a digest of a partial read."""
-    path = key.split("/", 1)[1]
+def _checked_digest(
+    location: StorageLocation, key: str, expected: str, path: str
+) -> FileCheck | tuple[str, int]:
+    """``read_digest`` of the object ``key`` (the AIP's file ``path``) with the failures sorted out: a
+    read cut off part-way (or an HTTP 5xx that outlived botocore's retries) is tried again; a missing
+    object is ``missing``; a location that cannot be reached raises LocationUnreachable. Never a
+    digest of a partial read."""
     error = ""
     for attempt in range(READ_ATTEMPTS):
         if attempt:
@@ -199,9 +203,9 @@ def check_copy(location: StorageLocation, aip_id: str, files: list[File]) -> Cop
         return _check_local_copy(location, aip_id, files)
     result = CopyResult(aip_id=aip_id, location=location.url)
     for item in files:
-        key = f"{aip_id}/{item.path}"
+        key = object_key(aip_id, item)
         try:
-            checked = _checked_digest(location, key, item.sha256)
+            checked = _checked_digest(location, key, item.sha256, item.path)
         except LocationUnreachable as exc:
             result.unreachable = f"{exc} (after {result.files} of {len(files)} objects)"
             break
@@ -223,7 +227,7 @@ def _check_local_copy(location: LocalStorage, aip_id: str, files: list[File]) ->
     present: list[tuple[File, Path, int]] = []
     for item in files:
         try:
-            path = location.path_of(f"{aip_id}/{item.path}")
+            path = location.path_of(object_key(aip_id, item))
             found = path.stat()
         except (StorageError, OSError) as exc:
             missing = isinstance(exc, FileNotFoundError)
@@ -285,6 +289,8 @@ def audit(catalog: Catalog, *, aip_id: str | None = None, location: str | None =
     copies damaged in different objects both end up whole. A location that cannot be reached is
     reported unreachable (and not tried again during this run); its copies are neither called good
     nor damaged, nor used or written to."""
+    if repair:  # a version an interrupted campaign committed to the catalog but did not publish everywhere
+        versions.publish_pending(catalog, aip_id)
     summary = AuditSummary()
     opened: dict[str, StorageLocation] = {}
     unreachable: dict[str, str] = {}  # location URL -> why; remembered for the whole run
@@ -375,7 +381,7 @@ def _repair_one(aip_id: str, item: File, check: FileCheck, target: StorageLocati
                 unreachable: dict[str, str], scratch: Path, kho: dict[str, str]) -> dict[str, Any]:
     """Replace one object at ``target`` from any other location whose copy of it verifies; the
     PREMIS ``replication`` event names the object, the source and the target."""
-    key = f"{aip_id}/{check.path}"
+    key = object_key(aip_id, item)
     candidates = [url for url in [*good[check.path], *unchecked] if url != target.url]
     sources = [loc for url in candidates if (loc := _open(url, opened, unreachable)) is not None]
     try:
@@ -391,6 +397,7 @@ def _repair_one(aip_id: str, item: File, check: FileCheck, target: StorageLocati
     except StorageError as exc:
         check.repair_error = str(exc)
     else:
+        checkpoint(f"fixity:after-repair:{check.path}")
         check.repaired_from = read.source
         good[check.path].append(target.url)
         return premis.new_event(

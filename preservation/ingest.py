@@ -29,10 +29,10 @@ from sqlalchemy import insert
 from format_registry.identify import Identifier, identify_many, shared_identifier
 from format_registry.policy import cached_policy
 from packages import aip as aip_layout
-from packages import eark
+from packages import eark, ocfl
 from packages.checksums import hash_file
 from packages.sip import PayloadFile, Problem, SipReport, payload_hash, validate_sip
-from preservation import agents, premis, virus
+from preservation import agents, ocfl_store, premis, virus
 from preservation import normalise as normalisation
 from preservation.catalog import Aip, Catalog, File, StorageCopy, content_file_row
 from preservation.config import Settings
@@ -48,10 +48,11 @@ from preservation.workspace import (
     iter_workspaces,
     remove_stale_partials,
     source_locked,
+    write_bytes_atomic,
     write_json_atomic,
 )
 from storage_adapters.base import StorageError
-from storage_adapters.replicated import ReplicatedStorage
+from storage_adapters.registry import open_location
 
 STEPS = [
     "receive",
@@ -136,6 +137,12 @@ class Context:
 
             self._catalog = open_catalog(self.settings)  # loud if it lost what storage holds
         return self._catalog
+
+    @property
+    def digests(self) -> tuple[str, ...]:
+        """The digests kept for every file: the configured ones, and always SHA-512, the digest of the
+        OCFL inventory the AIP is stored with (computed in the same read as the others)."""
+        return tuple(dict.fromkeys((*self.settings.digests, ocfl.DIGEST)))
 
     @property
     def identifier(self) -> Identifier:
@@ -393,7 +400,7 @@ def step_validate_sip(ctx: Context, ws: Workspace) -> None:
         _validate_eark_sip(ctx, ws)
         return
     aip_id = state["aip_id"]
-    report = validate_sip(ws.sip_dir, profile=state.get("profile", "bagit"), keep_digests=ctx.settings.digests,
+    report = validate_sip(ws.sip_dir, profile=state.get("profile", "bagit"), keep_digests=ctx.digests,
                           **ctx.settings.sip_limits())
     copy_problems = [Problem(p["code"], detail=p["detail"], path=p["path"]) for p in state.get("copy_problems", [])]
     report.problems[:0] = copy_problems
@@ -487,7 +494,7 @@ def _validate_eark_sip(ctx: Context, ws: Workspace) -> None:
     state = ws.state()
     aip_id = state["aip_id"]
     name = Path(state["sip_name"]).stem if state["sip_name"].lower().endswith(".zip") else state["sip_name"]
-    report = eark.validate_eark(ws.sip_dir, keep_digests=ctx.settings.digests, package_name=name)
+    report = eark.validate_eark(ws.sip_dir, keep_digests=ctx.digests, package_name=name)
     report.failures[:0] = [
         eark.EarkProblem("KHO-ZIP", "zip-unreadable", text) for text in state.get("unpack_failures", [])
     ]
@@ -570,7 +577,7 @@ def _validate_eark_sip(ctx: Context, ws: Workspace) -> None:
                     "id": new_ids[f.path],
                     "path": f.path,
                     "size": f.size,
-                    "digests": {k: f.digests[k] for k in ctx.settings.digests if k in f.digests},
+                    "digests": {k: f.digests[k] for k in ctx.digests if k in f.digests},
                 }
                 for f in payload
             ],
@@ -909,7 +916,7 @@ def normalise_batch(ctx: Context, ws: Workspace, index: int) -> None:
         sip_dir=ws.sip_dir,
         derivatives_dir=ws.work_dir / "derivatives",
         aip_id=ws.aip_id,
-        digests=ctx.settings.digests,
+        digests=ctx.digests,
         validate=ctx.validate_output,
         targets=plan["targets"][part],
     )
@@ -1179,14 +1186,17 @@ def step_package(ctx: Context, ws: Workspace) -> None:
                 os.link(source, target)
             except OSError:
                 shutil.copyfile(source, target)
-        manifest.append({"key": relpath, "size": item["size"], "sha256": item["digests"]["sha256"]})
+        digests = item["digests"]
+        if ocfl.DIGEST not in digests:  # a workspace begun before AIPs were OCFL objects
+            digests = {**digests, **hash_file(target, [ocfl.DIGEST])}
+        manifest.append({"key": relpath, "size": item["size"], "sha256": digests["sha256"],
+                         "sha512": digests[ocfl.DIGEST]})
     payload_keys = {m["key"] for m in manifest}
     for path in sorted(ws.aip_dir.rglob("*")):
         relpath = path.relative_to(ws.aip_dir).as_posix()
         if path.is_file() and relpath not in payload_keys:
-            manifest.append(
-                {"key": relpath, "size": path.stat().st_size, "sha256": hash_file(path, ["sha256"])["sha256"]}
-            )
+            digests = hash_file(path, ["sha256", ocfl.DIGEST])
+            manifest.append({"key": relpath, "size": path.stat().st_size, **digests})
     mets_sha256 = next(m["sha256"] for m in manifest if m["key"] == aip_layout.METS_NAME)
     event = premis.new_event(
         "information package creation",
@@ -1204,23 +1214,47 @@ def step_package(ctx: Context, ws: Workspace) -> None:
     )
 
 
+def _first_version(ws: Workspace, manifest: list[dict[str, Any]]) -> ocfl.Inventory:
+    """The OCFL inventory of the AIP's ``v1``, made once and kept in the workspace: a resumed store
+    writes the very same bytes (a location that already committed it is recognised, not rewritten)."""
+    saved = ws.work_dir / "ocfl-inventory.json"
+    if saved.exists():
+        return ocfl.Inventory.from_json(saved.read_bytes())
+    state = ws.state()
+    inventory, _ = ocfl.new_object(ws.aip_id).next_version(
+        [ocfl.NewFile(item["key"], item["sha512"], item["sha256"]) for item in manifest],
+        created=premis.now_iso(),
+        message=f"Ingest of SIP {state['sip_name']} / tiếp nhận gói SIP",
+        user={"name": f"Kho {agents.KHO_VERSION}", "address": "urn:kho:ingest"},
+    )
+    write_bytes_atomic(saved, inventory.to_json())
+    return inventory
+
+
 def step_store(ctx: Context, ws: Workspace) -> None:
-    """Copy the AIP to every location and read each object back before it counts as stored."""
+    """Store the AIP at every location as the first version (``v1``) of an OCFL object, each object
+    read back before it counts; the object's root inventory, written last, commits it."""
     aip_id = ws.aip_id
     manifest = ws.output("package")["files"]
     kho = agents.kho()
     expires = retention_expires(ws.output("validate_sip")["bag_info"])  # the record's own retention period
     retain_until = datetime(expires.year, expires.month, expires.day, 23, 59, 59, tzinfo=UTC) if expires else None
+    inventory = _first_version(ws, manifest)
+    placed = {path: inventory.content_of(digest) for path, digest in inventory.state().items()}
+    by_content = {placed[item["key"]]: item for item in manifest}  # one object per distinct content
+    content = [(ocfl_store.content_key(aip_id, path), ws.aip_dir / item["key"], item["sha256"])
+               for path, item in sorted(by_content.items())]
     events = []
     stored: list[dict[str, str]] = []
     for url in ctx.settings.storage:
         try:
-            location = ReplicatedStorage.from_urls([url])  # one location at a time: events per copy
-            location.store_many(
-                [(f"{aip_id}/{item['key']}", ws.aip_dir / item["key"], item["sha256"]) for item in manifest],
-                retain_until,
+            location = open_location(url)  # one location at a time: events per copy
+            ocfl_store.stage_version(
+                location, aip_id, inventory, content, ws.work_dir / "ocfl", retain_until,
                 on_stored=lambda number: checkpoint(f"store:after-put:{number}"),
             )  # a batch: one flush to disk, parallel read-back, where the location can
+            checkpoint("store:before-commit")
+            ocfl_store.publish_version(location, aip_id, inventory, ws.work_dir / "ocfl", retain_until)
         except StorageError as exc:
             ws.record_failure(
                 premis.new_event(
@@ -1255,8 +1289,8 @@ def step_store(ctx: Context, ws: Workspace) -> None:
                 aip_id=aip_id,
                 object_ids=[aip_id],
                 agents=[agents.link(kho, "executing program")],
-                detail=f"AIP stored at {url}",
-                outcome_detail=f"{len(manifest)} objects, {total} bytes",
+                detail=f"AIP stored at {url} as OCFL object {ocfl.object_root(aip_id)} version {inventory.head}",
+                outcome_detail=f"{len(manifest)} files ({len(content)} distinct objects), {total} bytes",
             )
         )
         events.append(
@@ -1271,7 +1305,7 @@ def step_store(ctx: Context, ws: Workspace) -> None:
             )
         )
         stored.append({"location": url, "verified_at": verified_at})
-    ws.complete_step("store", events, {"copies": stored})
+    ws.complete_step("store", events, {"copies": stored, "ocfl_head": inventory.head, "content_paths": placed})
     log.info(
         "AIP %s store: %d objects, %d bytes stored and read back at %d location(s): %s",
         aip_id, len(manifest), sum(m["size"] for m in manifest), len(stored), ", ".join(c["location"] for c in stored),
@@ -1302,7 +1336,9 @@ def step_index(ctx: Context, ws: Workspace) -> None:
     if catalog.get_aip(aip_id) is None:
         validation = ws.output("validate_sip")
         package = ws.output("package")
-        copies = ws.output("store")["copies"]
+        stored = ws.output("store")
+        copies = stored["copies"]
+        content_paths: dict[str, str] = stored["content_paths"]
         end = premis.new_event(
             "ingestion end",
             "success",
@@ -1341,6 +1377,7 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                               for k, v in validation["bag_info"].items()},
                     created_at=datetime.fromisoformat(state["created_at"]),
                     stored_at=now,
+                    ocfl_head=stored["ocfl_head"],
                 )
             )
             session.flush()
@@ -1356,6 +1393,7 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                         obj,
                         validation_status=validated_file.get("status"),
                         validator=validated_file.get("validator"),
+                        content_path=content_paths[key],
                         **_file_access(file_access, obj, by_id),
                     )
                 )
@@ -1370,6 +1408,8 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                             "role": "metadata",
                             "size": item["size"],
                             "sha256": item["sha256"],
+                            "sha512": item.get("sha512"),
+                            "content_path": content_paths[item["key"]],
                             "mime": "text/xml" if item["key"].endswith(".xml") else "text/plain",
                         }
                     )
@@ -1381,6 +1421,7 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                         location=copy["location"],
                         status="verified",
                         verified_at=datetime.fromisoformat(copy["verified_at"]),
+                        ocfl_head=stored["ocfl_head"],
                     )
                 )
             catalog.ensure_agents(session, _agents_of(ws).values())

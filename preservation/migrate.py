@@ -1,11 +1,13 @@
 """Format migration campaigns: new preservation/access copies where the policy now asks for them.
 
 For each AIP with such files: fetch the originals (verified), convert them (the normalisation tools),
-then write a new AIP revision — the new objects, the previous METS kept under
-``metadata/other/revisions/``, then a new PREMIS file and METS (``RECORDSTATUS="REVISED"``). The new
-objects are stored and verified before METS.xml is replaced, so the stored AIP is coherent at every
-moment; the catalog changes in one transaction after that. AIPs already migrated have their
-derivative in the catalog and are skipped, so an interrupted campaign resumes where it stopped.
+then add a new version to the AIP's OCFL object — the new copies, a new PREMIS file and METS
+(``RECORDSTATUS="REVISED"``), the superseded METS listed again as ``metadata/other/revisions/METS.rN.xml``
+(OCFL stores those bytes once). Nothing of an earlier version is rewritten: the version is staged at
+every location, the catalog commits it, then each location's root inventory is published
+(preservation/versions.py). AIPs already migrated have their derivative in the catalog and are skipped,
+so an interrupted campaign resumes where it stopped; a version committed but not yet published
+everywhere is published first.
 """
 
 from __future__ import annotations
@@ -22,15 +24,16 @@ from sqlalchemy import select
 
 from format_registry.policy import Policy, cached_policy
 from packages import aip as aip_layout
+from packages import ocfl
 from packages.checksums import hash_file
-from preservation import agents, premis
+from packages.ocfl import InventoryError
+from preservation import agents, premis, versions
 from preservation import normalise as normalisation
 from preservation.catalog import Aip, Catalog, File, content_file
 from preservation.faults import checkpoint
 from preservation.mets import MetsFile, representation_files, write_aip_mets
 from preservation.retrieval import RetrievalError, fetch_object
 from storage_adapters.base import StorageError
-from storage_adapters.registry import open_location
 
 
 class MigrationError(RuntimeError):
@@ -115,6 +118,7 @@ def run_campaign(
     result = CampaignResult(dry_run=dry_run, candidates=find_candidates(catalog, policy, puid))
     if dry_run:
         return result
+    versions.publish_pending(catalog)  # versions an interrupted campaign committed but did not publish
     for number, candidate in enumerate(result.candidates, start=1):
         try:
             migrate_aip(catalog, policy, candidate, digests=digests, organization=organization)
@@ -149,6 +153,10 @@ def migrate_aip(
     aip = catalog.get_aip(aip_id)
     if aip is None:
         raise MigrationError(f"AIP {aip_id} is not in the catalog")
+    if not aip.ocfl_head:
+        raise MigrationError(f"AIP {aip_id} is stored in the layout before OCFL: run `kho storage upgrade` first "
+                             "/ gói AIP còn theo cấu trúc cũ: hãy chạy `kho storage upgrade`")
+    digests = tuple(dict.fromkeys((*digests, ocfl.DIGEST)))  # OCFL inventories name files by SHA-512
     rows = catalog.files(aip_id)
     with tempfile.TemporaryDirectory(prefix="kho-migrate-") as scratch_name:
         scratch = Path(scratch_name)
@@ -172,7 +180,7 @@ def migrate_aip(
         )
         if not derivatives:
             raise MigrationError("; ".join(review) or "no derivative was produced")
-        revision = _next_revision(rows)
+        revision = ocfl.version_number(aip.ocfl_head) + 1
         kho = agents.kho()
         events.append(
             premis.new_event(
@@ -189,19 +197,22 @@ def migrate_aip(
         uploads = _write_revision(
             catalog, aip, rows, derivatives, events, tool_agents, revision, derivatives_dir, revision_dir, organization
         )
-        copies = catalog.copies(aip_id)
-        uploaded = 0
-        for copy in copies:
-            location = open_location(copy.location)
-            ordered = sorted(uploads, key=lambda u: u["key"] in (aip_layout.METS_NAME, aip_layout.PREMIS_PATH))
-            for upload in ordered:  # new objects first; METS.xml and premis.xml replaced last
-                key = f"{aip_id}/{upload['key']}"
-                location.put(key, upload["source"])
-                if not location.verify(key, upload["sha256"]):
-                    raise MigrationError(f"{copy.location}: {key} did not verify after upload")
-                uploaded += 1
-                checkpoint(f"migrate:after-put:{uploaded}")
-        _commit(catalog, aip, derivatives, uploads, events, tool_agents, review)
+        try:
+            inventory, placed = versions.stage(
+                catalog, aip,
+                [versions.VersionFile(u["key"], u["source"], u["sha256"], u["sha512"]) for u in uploads],
+                created=premis.now_iso(),
+                message=f"Format migration, AIP revision {revision}: {len(derivatives)} new copies "
+                        "/ chuyển đổi định dạng",
+                user={"name": f"Kho {agents.KHO_VERSION}", "address": "urn:kho:migrate"},
+                scratch=scratch / "ocfl",
+                on_stored=lambda number: checkpoint(f"migrate:after-put:{number}"),
+            )
+        except InventoryError as exc:
+            raise MigrationError(f"AIP {aip_id}: {exc}") from exc
+        _commit(catalog, aip, derivatives, uploads, events, tool_agents, review, inventory.head, placed)
+        checkpoint("migrate:after-commit")
+        versions.publish_pending(catalog, aip_id)
 
 
 def catalog_objects(rows: list[File]) -> list[dict[str, Any]]:
@@ -237,33 +248,19 @@ def catalog_events(catalog: Catalog, aip_id: str) -> list[dict[str, Any]]:
     return [_event_dict(e) for e in catalog.events(aip_id)]
 
 
-def _next_revision(rows: list[File]) -> int:
-    revisions = [r for r in rows if r.path.startswith(f"{aip_layout.OTHER_DIR}/revisions/")]
-    return len(revisions) + 2
-
-
-@dataclass(frozen=True)
-class _StoredObject:
-    path: str
-    sha256: str
-
-
-def _fetch_previous_mets(catalog: Catalog, aip: Aip, previous_key: str, target: Path) -> None:
-    """The METS this revision supersedes: the one the catalog vouches for (``Aip.mets_sha256``), never
-    merely whatever ``METS.xml`` storage holds now. A campaign killed after replacing ``METS.xml`` but
-    before its catalog commit leaves storage ahead of the catalog; its earlier copy of the superseded
-    METS (``previous_key``, stored before ``METS.xml`` was replaced) is then the verified source.
-    Copying the replaced METS instead destroyed the original METS on every copy."""
+def _fetch_previous_mets(catalog: Catalog, aip: Aip, rows: list[File], target: Path) -> None:
+    """The METS this revision supersedes: the head version's, which OCFL never rewrites; only bytes
+    with the catalog's SHA-256 (``Aip.mets_sha256``) are taken."""
+    mets = next((r for r in rows if r.path == aip_layout.METS_NAME), None)
     try:
-        fetch_object(catalog, aip.id, _StoredObject(aip_layout.METS_NAME, aip.mets_sha256), target)  # type: ignore[arg-type]
-    except RetrievalError:
-        try:
-            fetch_object(catalog, aip.id, _StoredObject(previous_key, aip.mets_sha256), target)  # type: ignore[arg-type]
-        except RetrievalError as exc:
-            raise MigrationError(
-                f"AIP {aip.id}: no stored METS.xml (nor {previous_key}) matches the catalog's sha256:"
-                f"{aip.mets_sha256}; run `kho fixity --aip {aip.id}` / không tìm thấy METS hợp lệ"
-            ) from exc
+        if mets is None or mets.sha256 != aip.mets_sha256:
+            raise RetrievalError(f"the catalog's METS.xml row does not match sha256:{aip.mets_sha256}", [])
+        fetch_object(catalog, aip.id, mets, target)
+    except RetrievalError as exc:
+        raise MigrationError(
+            f"AIP {aip.id}: no stored METS.xml matches the catalog's sha256:{aip.mets_sha256} ({exc}); "
+            f"run `kho fixity --aip {aip.id}` / không tìm thấy METS hợp lệ"
+        ) from exc
 
 
 def _write_revision(
@@ -283,7 +280,7 @@ def _write_revision(
     previous_mets = revision_dir / "previous-METS.xml"
     revision_dir.mkdir(parents=True)
     previous_key = f"{aip_layout.OTHER_DIR}/revisions/METS.r{revision - 1}.xml"
-    _fetch_previous_mets(catalog, aip, previous_key, previous_mets)
+    _fetch_previous_mets(catalog, aip, rows, previous_mets)
     objects = catalog_objects(rows)
     objects += [{**d, "original_name": d["aip_path"], "role": d["purpose"]} for d in derivatives]
     events = [_event_dict(e) for e in catalog.events(aip_id)] + new_events
@@ -357,6 +354,7 @@ def _write_revision(
             "source": derivatives_dir / d["aip_path"],
             "size": d["size"],
             "sha256": d["digests"]["sha256"],
+            "sha512": d["digests"][ocfl.DIGEST],
             "role": "derivative",
         }
         for d in derivatives
@@ -367,6 +365,7 @@ def _write_revision(
             "source": previous_mets,
             "size": previous_mets.stat().st_size,
             "sha256": previous_sha,
+            "sha512": hash_file(previous_mets, [ocfl.DIGEST])[ocfl.DIGEST],
             "role": "metadata",
         }
     )
@@ -376,6 +375,7 @@ def _write_revision(
             "source": premis_path,
             "size": premis_path.stat().st_size,
             "sha256": premis_sha,
+            "sha512": hash_file(premis_path, [ocfl.DIGEST])[ocfl.DIGEST],
             "role": "metadata",
         }
     )
@@ -384,7 +384,7 @@ def _write_revision(
             "key": aip_layout.METS_NAME,
             "source": mets_path,
             "size": mets_path.stat().st_size,
-            "sha256": hash_file(mets_path, ["sha256"])["sha256"],
+            **hash_file(mets_path, ["sha256", ocfl.DIGEST]),
             "role": "metadata",
         }
     )
@@ -399,10 +399,15 @@ def _commit(
     events: list[dict[str, Any]],
     tool_agents: list[dict[str, str]],
     review: list[str],
+    head: str,
+    placed: dict[str, str],
 ) -> None:
+    """One transaction: the new version's files (where OCFL placed their bytes) and events, the AIP's
+    head. Storage already holds the version, staged at every location; it is published after this."""
     with catalog.session() as session:
         for derivative in derivatives:
-            session.add(content_file(aip.id, {**derivative, "role": derivative["purpose"]}))
+            session.add(content_file(aip.id, {**derivative, "role": derivative["purpose"]},
+                                     content_path=placed[derivative["aip_path"]]))
         for upload in uploads:
             if upload["role"] != "metadata":
                 continue
@@ -417,13 +422,17 @@ def _commit(
                         role="metadata",
                         size=upload["size"],
                         sha256=upload["sha256"],
+                        sha512=upload["sha512"],
                         mime="text/xml",
+                        content_path=placed[upload["key"]],
                     )
                 )
             else:
-                row.size, row.sha256 = upload["size"], upload["sha256"]
+                row.size, row.sha256, row.sha512 = upload["size"], upload["sha256"], upload["sha512"]
+                row.content_path = placed[upload["key"]]
         stored = session.get(Aip, aip.id)
         assert stored is not None
+        stored.ocfl_head = head
         stored.mets_sha256 = next(u["sha256"] for u in uploads if u["key"] == aip_layout.METS_NAME)
         if review:
             stored.needs_review = True

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from preservation.catalog import Catalog, File
+from preservation.ocfl_store import object_key
 from storage_adapters.base import StorageError, StorageLocation
 from storage_adapters.registry import open_location
 from storage_adapters.replicated import BadCopy, ReplicatedStorage, UnverifiedError
@@ -48,7 +49,7 @@ def fetch_object(catalog: Catalog, aip_id: str, item: File, target: Path) -> Ret
         except StorageError as exc:
             bad.append(BadCopy(copy.location, "unreachable", str(exc)))
     try:
-        read = ReplicatedStorage(locations).get_verified(f"{aip_id}/{item.path}", item.sha256, target)
+        read = ReplicatedStorage(locations).get_verified(object_key(aip_id, item), item.sha256, target)
     except UnverifiedError as exc:
         every = bad + exc.bad
         raise RetrievalError(

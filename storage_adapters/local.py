@@ -536,7 +536,17 @@ class LocalStorage:
                 yield Path(dirpath, name).relative_to(self.root).as_posix()
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        """Remove the object, and the folders it leaves empty (up to the root): a disposed-of or moved
+        AIP leaves no empty tree behind, which OCFL's storage hierarchy forbids."""
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        for parent in path.parents:
+            if parent == self.root or self.root not in parent.parents:
+                break
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (or already gone, or another writer is filling it): stop here
+                break
 
     def init(self) -> None:
         """Create the root folder (the CLI's ``kho storage init``)."""

@@ -34,6 +34,7 @@ from preservation.export import export_events, spreadsheet_safe
 from storage_adapters import local
 from storage_adapters.local import LocalStorage
 from tests.conftest import FIXTURE_SIPS, json_lines, run_kho
+from tests.stored import object_dir
 from tests.test_sip_validation import rewrite_manifest
 
 READER = "reader-hardening-7f3a9c2e5b1d4a6f0e8c"
@@ -252,7 +253,7 @@ def test_stored_copies_catalog_and_dips_have_no_world_bits_under_umask_0000(hard
                 env={"KHO_HOME": str(hardened.home)}, check=True)
     finally:
         os.umask(previous)
-    assert not _world_readable(hardened.home / "storage" / hardened.aip_id)
+    assert not _world_readable(object_dir(hardened.home / "storage", hardened.aip_id))
     assert not [p for p in (hardened.home / "storage").iterdir() if stat.S_IMODE(p.stat().st_mode) & 0o007]
     dips = hardened.home / "dips"
     assert list(dips.glob("DIP-*.zip")) and list(dips.glob("DIP-*.json")) and list(dips.glob("DIP-*/"))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURE_SIPS, run_kho
+from tests.stored import object_dir
 
 pytestmark = pytest.mark.timeout(300)
 SIP = FIXTURE_SIPS / "hoso-2023-sotnmt-02"
@@ -34,7 +35,8 @@ def test_a_lost_catalog_stops_every_command(kho_home: Path, damage: str) -> None
         assert completed.returncode == 1, (command, completed.stdout, completed.stderr)
         assert "knows no AIPs" in completed.stderr and aip_id in completed.stderr, completed.stderr
         assert "Traceback" not in completed.stderr
-    assert sorted(p.name for p in (kho_home / "storage").iterdir()) == [aip_id], "no second AIP of the SIP"
+    objects = sorted({p.parent.name for p in (kho_home / "storage").rglob("0=ocfl_object_1.1")})
+    assert objects == [object_dir(kho_home / "storage", aip_id).name], "no second AIP of the SIP"
 
 
 def test_a_damaged_catalog_is_a_clear_error_not_a_traceback(kho_home: Path) -> None:

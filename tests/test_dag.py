@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BIN, FIXTURE_SIPS, json_lines, run_kho
+from tests.stored import stored_file
 
 pytestmark = pytest.mark.airflow
 
@@ -70,11 +71,11 @@ def test_fixity_audit_dag_repairs_a_damaged_copy(airflow_env: dict[str, str], kh
     kho = {"KHO_HOME": str(kho_home), "KHO_STORAGE": f"{first.as_uri()},{second.as_uri()}"}
     aip_id = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), "--json", env=kho,
                                 check=True).stdout)["aip_id"]
-    target = second / aip_id / "METS.xml"
+    target = stored_file(second, aip_id, "METS.xml")
     target.write_bytes(target.read_bytes()[:-10])
     result = dags_test({**airflow_env, **kho}, "fixity_audit")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert target.read_bytes() == (first / aip_id / "METS.xml").read_bytes()
+    assert target.read_bytes() == stored_file(first, aip_id, "METS.xml").read_bytes()
     events = json.loads(run_kho("aip", "show", aip_id, "--json", env=kho, check=True).stdout)["events"]
     assert any(e["type"] == "replication" and "repair" in e["detail"] and e["outcome"] == "success" for e in events)
 

@@ -15,6 +15,7 @@ import pytest
 from lxml import etree
 
 from tests.conftest import FIXTURE_SIPS, SCHEMAS, json_lines, run_kho
+from tests.stored import stored_file
 from tests.test_sip_validation import rewrite_manifest
 
 
@@ -103,7 +104,7 @@ def test_selected_files_only_and_bad_copy_never_delivered(public_aip: tuple[str,
                                                           tmp_path: Path) -> None:
     aip_id, env = public_aip
     first = Path(env["KHO_STORAGE"].split(",")[0].removeprefix("file://"))
-    damaged = first / aip_id / "representations/rep-01/data/ảnh/Lễ khánh thành.jpg"
+    damaged = stored_file(first, aip_id, "representations/rep-01/data/ảnh/Lễ khánh thành.jpg")
     good = damaged.read_bytes()
     damaged.write_bytes(good[:-5] + b"XXXXX")
     out = dip(aip_id, env, tmp_path / "dips", "--role", "reader", "--files", "data/ảnh/Lễ khánh thành.jpg")
@@ -137,7 +138,7 @@ def test_an_unreachable_location_during_a_dip_is_passed_over(public_aip: tuple[s
 def test_no_verified_copy_stops_the_dip(kho_home: Path, tmp_path: Path) -> None:
     aip_id = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2024-ubnd-01"), "--json",
                                 check=True).stdout)["aip_id"]
-    target = kho_home / "storage" / aip_id / "representations/rep-01/data/ảnh/Lễ khánh thành.jpg"
+    target = stored_file(kho_home / "storage", aip_id, "representations/rep-01/data/ảnh/Lễ khánh thành.jpg")
     target.write_bytes(b"broken")
     result = run_kho("dip", aip_id, "--requester", "x", "--role", "administrator", "-o", str(tmp_path / "d"))
     assert result.returncode == 1 and "SHA-256" in result.stderr

@@ -19,6 +19,7 @@ from fixtures import generate_eark
 from format_registry.policy import DEFAULT_POLICY
 from packages.eark import EarkProblem, EarkReport, parse_xml, validate_eark
 from tests.conftest import FIXTURE_SIPS, SCHEMAS, run_kho
+from tests.stored import stored_aip
 
 M = "{http://www.loc.gov/METS/}"
 HREF = "{http://www.w3.org/1999/xlink}href"
@@ -87,7 +88,8 @@ def _ingest(name: str, env: dict[str, str] | None = None) -> str:
 
 @pytest.mark.parametrize("sip", ["hoso-2024-ubnd-01", "eark-hoso-2025-001", "tt05-hoso-xml"])
 def test_aip_written_at_ingest(kho_home: Path, sip: str) -> None:
-    stored = kho_home / "storage" / _ingest(sip)
+    aip_id = _ingest(sip)
+    stored = stored_aip(kho_home / "storage", aip_id, kho_home / "head")
     mets = check_written(stored)
     if sip.startswith("tt05"):
         assert set(_listed(mets)) >= TT05_SCHEMAS
@@ -127,7 +129,7 @@ def test_aip_revision_written_at_migration(kho_home: Path, tmp_path: Path) -> No
     aip_id = _ingest("hoso-2023-sotnmt-02")
     policy = _policy(tmp_path, png={"action": "normalise", "target": "TIFF", "tool": "pillow-tiff"})
     assert json.loads(run_kho("migrate", "--json", env=policy, check=True).stdout)["migrated"] == [aip_id]
-    mets = check_written(kho_home / "storage" / aip_id)
+    mets = check_written(stored_aip(kho_home / "storage", aip_id, kho_home / "head"))
     assert mets.find(f"{M}metsHdr").get("RECORDSTATUS") == "REVISED"
 
 
@@ -135,11 +137,11 @@ def test_tt05_aip_revision_lists_every_file(kho_home: Path, tmp_path: Path) -> N
     aip_id = _ingest("tt05-hoso-xml")
     policy = _policy(tmp_path, tiff={"action": "normalise", "target": "TIFF", "tool": "pillow-tiff"})
     assert json.loads(run_kho("migrate", "--json", env=policy, check=True).stdout)["migrated"] == [aip_id]
-    check_written(kho_home / "storage" / aip_id)
+    check_written(stored_aip(kho_home / "storage", aip_id, kho_home / "head"))
 
 
 def test_kho_validator_accepts_empty_documentation_and_schemas_groups(kho_home: Path) -> None:
-    report = validate_eark(kho_home / "storage" / _ingest("hoso-2024-ubnd-01"))
+    report = validate_eark(stored_aip(kho_home / "storage", _ingest("hoso-2024-ubnd-01"), kho_home / "head"))
     assert report.valid, [f.line() for f in report.failures]
 
 

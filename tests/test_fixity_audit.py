@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURE_SIPS, run_kho
+from tests.stored import stored_file
 
 
 @pytest.fixture
@@ -39,10 +40,10 @@ def test_clean_audit_records_success_per_copy(two_copies: tuple[dict[str, str], 
 
 def test_flipped_byte_is_found_and_repaired(two_copies: tuple[dict[str, str], str, Path, Path]) -> None:
     env, aip_id, first, second = two_copies
-    damaged = second / aip_id / "representations/rep-01/data/Tờ trình.docx"
-    good = (first / aip_id / "representations/rep-01/data/Tờ trình.docx").read_bytes()
+    damaged = stored_file(second, aip_id, "representations/rep-01/data/Tờ trình.docx")
+    good = stored_file(first, aip_id, "representations/rep-01/data/Tờ trình.docx").read_bytes()
     flip_a_byte(damaged)
-    (second / aip_id / "metadata/descriptive/dc.xml").unlink()
+    stored_file(second, aip_id, "metadata/descriptive/dc.xml").unlink()
     result = run_kho("fixity", "--aip", aip_id, "--json", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads(result.stdout)
@@ -52,7 +53,7 @@ def test_flipped_byte_is_found_and_repaired(two_copies: tuple[dict[str, str], st
         "representations/rep-01/data/Tờ trình.docx"]["expected"])
     assert bad["metadata/descriptive/dc.xml"]["error"] == "missing"
     assert damaged.read_bytes() == good
-    assert (second / aip_id / "metadata/descriptive/dc.xml").is_file()
+    assert stored_file(second, aip_id, "metadata/descriptive/dc.xml").is_file()
     events = json.loads(run_kho("aip", "show", aip_id, "--json", env=env, check=True).stdout)["events"]
     failures = [e for e in events if e["type"] == "fixity check" and e["outcome"] == "failure"]
     assert len(failures) == 1 and "found sha256:" in failures[0]["outcome_detail"]
@@ -67,7 +68,7 @@ def test_flipped_byte_is_found_and_repaired(two_copies: tuple[dict[str, str], st
 def test_single_damaged_copy_cannot_be_repaired_exit_1(kho_home: Path) -> None:
     out = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), "--json", check=True).stdout)
     aip_id = str(out["aip_id"])
-    flip_a_byte(kho_home / "storage" / aip_id / "METS.xml")
+    flip_a_byte(stored_file(kho_home / "storage", aip_id, "METS.xml"))
     result = run_kho("fixity")
     assert result.returncode == 1
     assert "DAMAGED" in result.stdout and "METS.xml" in result.stdout

@@ -13,6 +13,8 @@ from lxml import etree
 
 from preservation.catalog import Catalog, event_hash
 from tests.conftest import FIXTURE_SIPS, SCHEMAS, json_lines, run_kho
+from tests.reference.ocfl import assert_valid_ocfl
+from tests.stored import stored_aip, stored_file
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -34,7 +36,9 @@ def ingest(sip: Path, *extra: str) -> dict[str, object]:
     return json.loads(result.stdout)
 
 
-def test_ingest_stores_a_verified_eark_aip(kho_home: Path, schemas: dict[str, etree.XMLSchema]) -> None:
+def test_ingest_stores_a_verified_eark_aip(
+    kho_home: Path, schemas: dict[str, etree.XMLSchema], tmp_path: Path
+) -> None:
     sip = FIXTURE_SIPS / "hoso-2024-ubnd-01"
     before = tree_digest(sip)
     out = ingest(sip)
@@ -43,7 +47,8 @@ def test_ingest_stores_a_verified_eark_aip(kho_home: Path, schemas: dict[str, et
     aip_id = str(out["aip_id"])
     assert tree_digest(sip) == before, "kho ingest must never change the SIP"
 
-    stored = kho_home / "storage" / aip_id
+    assert_valid_ocfl(kho_home / "storage")  # the independent validator, on the whole storage root
+    stored = stored_aip(kho_home / "storage", aip_id, tmp_path / "head")
     for relpath in ("METS.xml", "metadata/descriptive/dc.xml", "metadata/preservation/premis.xml",
                     "metadata/other/bag-info.txt", "metadata/other/manifest-sha256.txt",
                     "representations/rep-01/data/ảnh/Lễ khánh thành.jpg"):
@@ -171,7 +176,7 @@ def test_two_homes_never_mix(tmp_path: Path) -> None:
 def test_sha512_when_configured(kho_home: Path) -> None:
     out = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), "--json",
                              env={"KHO_DIGESTS": "sha256,sha512"}, check=True).stdout)
-    premis_xml = (kho_home / "storage" / str(out["aip_id"]) / "metadata/preservation/premis.xml").read_text()
+    premis_xml = stored_file(kho_home / "storage", str(out["aip_id"]), "metadata/preservation/premis.xml").read_text()
     document = etree.fromstring(premis_xml.encode())
     ns = {"p": "http://www.loc.gov/premis/v3"}
     files = document.xpath("//p:object[@xsi:type='premis:file']",

@@ -10,6 +10,7 @@ from pathlib import Path
 from lxml import etree
 
 from tests.conftest import FIXTURE_SIPS, SCHEMAS, run_kho
+from tests.stored import stored_aip
 
 EARK_SIP = FIXTURE_SIPS / "eark-hoso-2025-001"
 
@@ -21,7 +22,7 @@ def test_eark_folder_is_detected_validated_and_ingested(kho_home: Path) -> None:
     out = json.loads(run_kho("ingest", str(EARK_SIP), "--json", check=True).stdout)
     assert out["status"] == "stored" and out["files"] == 3
     aip_id = str(out["aip_id"])
-    stored = kho_home / "storage" / aip_id
+    stored = stored_aip(kho_home / "storage", aip_id, kho_home / "head")
     assert (stored / "representations/rep1/data/Quyết định 123-QĐ-UBND.pdf").is_file()
     assert (stored / "metadata/other/METS.xml").is_file(), "the SIP's own METS is kept"
     schema = etree.XMLSchema(etree.parse(str(SCHEMAS / "mets-premis-combined.xsd")))

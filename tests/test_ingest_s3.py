@@ -11,7 +11,9 @@ import boto3
 import pytest
 
 from tests.conftest import FIXTURE_SIPS, json_lines, run_kho
+from tests.reference.ocfl import assert_valid_ocfl
 from tests.s3_server import FaultyProxy, S3Server
+from tests.stored import download_bucket, v1_key
 
 
 @pytest.fixture
@@ -30,7 +32,7 @@ def client(s3_server: S3Server) -> object:
 
 
 def test_bucket_is_never_created_silently_then_init_check_and_ingest(s3_env: dict[str, str],
-                                                                     s3_server: S3Server) -> None:
+                                                                     s3_server: S3Server, tmp_path: Path) -> None:
     refused = run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), env=s3_env)
     assert refused.returncode == 1 and "kho storage init" in refused.stderr
     assert json_lines(run_kho("aip", "list", "--json", env=s3_env).stdout) == []
@@ -42,8 +44,9 @@ def test_bucket_is_never_created_silently_then_init_check_and_ingest(s3_env: dic
     aip_id = resumed[0]["aip_id"]
     s3 = client(s3_server)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=s3_env["BUCKET"], Prefix="aips/")["Contents"]}  # type: ignore[attr-defined]
-    assert f"aips/{aip_id}/METS.xml" in keys
-    assert f"aips/{aip_id}/representations/rep-01/data/Sơ đồ khu mỏ.png" in keys
+    assert f"aips/{v1_key(aip_id, 'METS.xml')}" in keys
+    assert f"aips/{v1_key(aip_id, 'representations/rep-01/data/Sơ đồ khu mỏ.png')}" in keys
+    assert_valid_ocfl(download_bucket(s3, s3_env["BUCKET"], "aips/", tmp_path / "bucket"))
 
 
 def test_endpoint_down_at_store_time_is_resumable(s3_env: dict[str, str], s3_server: S3Server) -> None:
@@ -67,7 +70,7 @@ def test_audit_finds_and_repairs_an_object_corrupted_through_the_s3_api(s3_env: 
     aip_id = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), "--json", env=env,
                                 check=True).stdout)["aip_id"]
     s3 = client(s3_server)
-    key = f"aips/{aip_id}/representations/rep-01/data/Ghi chú.txt"
+    key = f"aips/{v1_key(aip_id, 'representations/rep-01/data/Ghi chú.txt')}"
     s3.put_object(Bucket=s3_env["BUCKET"], Key=key, Body=b"altered behind Kho's back")  # type: ignore[attr-defined]
     summary = json.loads(run_kho("fixity", "--json", env=env).stdout)
     assert (summary["failed"], summary["repaired"]) == (1, 1)
@@ -76,6 +79,8 @@ def test_audit_finds_and_repairs_an_object_corrupted_through_the_s3_api(s3_env: 
     body = s3.get_object(Bucket=s3_env["BUCKET"], Key=key)["Body"].read()  # type: ignore[attr-defined]
     assert body == (FIXTURE_SIPS / "hoso-2023-sotnmt-02/data/Ghi chú.txt").read_bytes()
     assert json.loads(run_kho("fixity", "--json", env=env, check=True).stdout)["failed"] == 0
+    assert_valid_ocfl(download_bucket(s3, s3_env["BUCKET"], "aips/", tmp_path / "bucket"))  # after the repair
+    assert_valid_ocfl(local)
 
 
 def test_object_lock_retention_follows_the_record(s3_env: dict[str, str], s3_server: S3Server,
@@ -86,6 +91,6 @@ def test_object_lock_retention_follows_the_record(s3_env: dict[str, str], s3_ser
     assert run_kho("storage", "init", env=env).returncode == 0
     with_bag_info(sample_sip, maintenance="06", endDate="28/12/2024")  # 10 years: kept until 31/12/2034
     aip_id = json.loads(run_kho("ingest", str(sample_sip), "--json", env=env, check=True).stdout)["aip_id"]
-    head = client(s3_server).head_object(Bucket=s3_env["BUCKET"], Key=f"aips/{aip_id}/METS.xml")  # type: ignore[attr-defined]
+    head = client(s3_server).head_object(Bucket=s3_env["BUCKET"], Key=f"aips/{v1_key(aip_id, 'METS.xml')}")  # type: ignore[attr-defined]
     assert head["ObjectLockMode"] == "GOVERNANCE"
     assert head["ObjectLockRetainUntilDate"].year == 2034

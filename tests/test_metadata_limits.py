@@ -10,6 +10,7 @@ import pytest
 from preservation import premis
 from preservation.ingest import MAX_TITLE
 from tests.conftest import run_kho
+from tests.stored import stored_aip
 from tests.test_eark import ROOT, build_package
 
 pytestmark = pytest.mark.timeout(300)
@@ -24,7 +25,7 @@ def test_a_huge_eark_label_does_not_become_the_catalog_title(kho_home: Path, tmp
     assert len(listed) < 10_000
     title = json.loads(listed)["title"]
     assert len(title) <= MAX_TITLE and title.startswith("Hồ sơ Hồ sơ") and "more characters" in title
-    stored = kho_home / "storage" / str(result["aip_id"]) / "metadata/other"
+    stored = stored_aip(kho_home / "storage", str(result["aip_id"]), kho_home / "head") / "metadata/other"
     kept = next(p for p in stored.rglob("METS.xml"))
     assert label.strip() in kept.read_text(encoding="utf-8"), "the whole value is kept in the AIP"
 

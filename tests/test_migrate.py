@@ -12,6 +12,8 @@ from lxml import etree
 
 from format_registry.policy import DEFAULT_POLICY
 from tests.conftest import FIXTURE_SIPS, SCHEMAS, json_lines, run_kho
+from tests.reference.ocfl import assert_valid_ocfl
+from tests.stored import all_stored, inventory, stored_aip, stored_file
 
 
 @pytest.fixture
@@ -50,7 +52,8 @@ def test_campaign_dry_run_then_interrupted_then_resumed(kho_home: Path, png_to_t
         shown = json.loads(run_kho("aip", "show", aip_id, "--json", check=True).stdout)
         tiff = next(f for f in shown["files"] if f["path"] == "representations/rep-02/data/Sơ đồ khu mỏ.tif")
         assert tiff["role"] == "preservation" and tiff["mime"] == "image/tiff"
-        stored = kho_home / "storage" / aip_id
+        stored = stored_aip(kho_home / "storage", aip_id, kho_home / "head")
+        assert inventory(kho_home / "storage", aip_id)["head"] == "v2"
         mets = etree.parse(str(stored / "METS.xml"))
         assert etree.XMLSchema(etree.parse(str(SCHEMAS / "mets-premis-combined.xsd"))).validate(mets)
         ns = {"m": "http://www.loc.gov/METS/"}
@@ -62,6 +65,7 @@ def test_campaign_dry_run_then_interrupted_then_resumed(kho_home: Path, png_to_t
         assert (stored / "metadata/other/revisions/METS.r1.xml").is_file(), "the previous revision is kept"
         assert (stored / "representations/rep-02/data/Sơ đồ khu mỏ.tif").read_bytes()[:2] in (b"II", b"MM")
     assert json.loads(run_kho("migrate", "--json", env=png_to_tiff_policy, check=True).stdout)["aips"] == 0
+    assert_valid_ocfl(kho_home / "storage")
     audit = json.loads(run_kho("fixity", "--json", check=True).stdout)
     assert audit["failed"] == 0 and audit["checked"] == 2
     assert run_kho("events", "verify").returncode == 0
@@ -85,33 +89,48 @@ def test_migration_keeps_originals_and_earlier_derivatives(kho_home: Path, png_t
     assert json_lines(run_kho("aip", "list", "--json").stdout)[0]["needs_review"] is False
 
 
+KILL_POINTS = [
+    "migrate:after-put:1",  # the first new object staged at the first location
+    "version:after-stage:1",  # v2 staged at the first location only
+    "version:after-stage:2",  # staged everywhere, the catalog not yet committed
+    "migrate:after-commit",  # the catalog says v2; no location has published it
+    "version:after-publish:1",  # published at one location of two
+]
+
+
 @pytest.mark.timeout(900)
-def test_a_migration_killed_after_any_upload_keeps_the_previous_mets(
-    tmp_path: Path, png_to_tiff_policy: dict[str, str]
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_a_migration_killed_anywhere_keeps_every_earlier_version(
+    tmp_path: Path, png_to_tiff_policy: dict[str, str], point: str
 ) -> None:
     """The finding: killed between replacing METS.xml and the catalog commit, the rerun copied the
-    *replaced* METS to METS.r1.xml, and the original METS was gone from every copy. Killed after each
-    upload in turn (fresh archive each time), the rerun must keep the original byte for byte."""
-    point = 1
-    while True:
-        home = tmp_path / f"home-{point}"
-        first, second = tmp_path / f"a-{point}", tmp_path / f"b-{point}"
-        archive = {"KHO_HOME": str(home), "KHO_STORAGE": f"{first.as_uri()},{second.as_uri()}"}
-        aip_id = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), "--json", env=archive,
-                                    check=True).stdout)["aip_id"]
-        env = {**archive, **png_to_tiff_policy}  # the policy changes after ingest
-        original = (first / aip_id / "METS.xml").read_bytes()
-        killed = run_kho("migrate", env={**env, "KHO_FAULT": f"migrate:after-put:{point}"})
-        if killed.returncode != -signal.SIGKILL:  # past the last upload: the campaign simply finished
-            assert killed.returncode == 0, killed.stderr
-            break
-        resumed = json.loads(run_kho("migrate", "--json", env=env, check=True).stdout)
-        assert resumed["migrated"] == [aip_id], (point, resumed)
-        for root in (first, second):
-            kept = root / aip_id / "metadata/other/revisions/METS.r1.xml"
-            assert kept.read_bytes() == original, f"killed after upload {point}: {root.name} lost the original METS"
-        audit = json.loads(run_kho("fixity", "--json", env=env, check=True).stdout)
-        assert audit["failed"] == 0, (point, audit)
-        assert run_kho("events", "verify", env=env).returncode == 0
-        point += 1
-    assert point > 8, "two locations, each: new copy, revision copy, premis.xml, METS.xml"
+    *replaced* METS to METS.r1.xml, and the original METS was gone from every copy. With OCFL versions,
+    killed at each point of the campaign, then run again: every file of v1 is byte-identical at both
+    locations, both are valid OCFL objects at v2, the new copy exists once, fixity and the event chain pass."""
+    home = tmp_path / "home"
+    first, second = tmp_path / "a", tmp_path / "b"
+    archive = {"KHO_HOME": str(home), "KHO_STORAGE": f"{first.as_uri()},{second.as_uri()}"}
+    aip_id = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), "--json", env=archive,
+                                check=True).stdout)["aip_id"]
+    env = {**archive, **png_to_tiff_policy}  # the policy changes after ingest
+    v1 = {root: {p: p.read_bytes() for p in all_stored(root, aip_id) if "/v1/" in p.as_posix()}
+          for root in (first, second)}
+    original_mets = stored_file(first, aip_id, "METS.xml").read_bytes()
+    killed = run_kho("migrate", env={**env, "KHO_FAULT": point})
+    assert killed.returncode == -signal.SIGKILL, (point, killed.stderr)
+    resumed = json.loads(run_kho("migrate", "--json", env=env, check=True).stdout)
+    assert resumed["failed"] == {}, resumed
+    for root in (first, second):
+        assert {p: p.read_bytes() for p in v1[root]} == v1[root], f"{point}: {root.name} changed v1"
+        assert inventory(root, aip_id)["head"] == "v2", (point, root.name)
+        assert_valid_ocfl(root)
+        tiffs = [p for p in all_stored(root, aip_id) if p.name == "Sơ đồ khu mỏ.tif"]
+        assert len(tiffs) == 1 and "/v2/content/" in tiffs[0].as_posix(), (point, tiffs)
+        kept = stored_file(root, aip_id, "metadata/other/revisions/METS.r1.xml")
+        assert kept.read_bytes() == original_mets, f"killed at {point}: {root.name} lost the original METS"
+    shown = json.loads(run_kho("aip", "show", aip_id, "--json", env=env, check=True).stdout)
+    migrations = [e for e in shown["events"] if e["type"] == "migration"]
+    assert [e["outcome"] for e in migrations] == ["success"], (point, migrations)
+    audit = json.loads(run_kho("fixity", "--json", env=env, check=True).stdout)
+    assert audit["failed"] == 0, (point, audit)
+    assert run_kho("events", "verify", env=env).returncode == 0

@@ -12,6 +12,7 @@ from lxml import etree
 
 from format_registry.policy import DEFAULT_POLICY, DEFAULT_TOOLS, PolicyError, load_policy
 from tests.conftest import CORPORA, FIXTURE_SIPS, SCHEMAS, json_lines, run_kho
+from tests.stored import stored_aip
 from tests.test_sip_validation import rewrite_manifest
 
 
@@ -34,7 +35,7 @@ def test_demo_sip_gets_preservation_and_access_copies(kho_home: Path) -> None:
     tiff_access = files["representations/rep-03/data/ảnh/Bản đồ.jpg"]
     assert (tiff_access["role"], tiff_access["mime"]) == ("access", "image/jpeg")
     assert shown["needs_review"] is False
-    stored = kho_home / "storage" / aip_id
+    stored = stored_aip(kho_home / "storage", aip_id, kho_home / "head")
     assert (stored / "representations/rep-02/data/Tờ trình.pdf").read_bytes().startswith(b"%PDF")
     mets = etree.parse(str(stored / "METS.xml"))
     assert etree.XMLSchema(etree.parse(str(SCHEMAS / "mets-premis-combined.xsd"))).validate(mets)

@@ -12,6 +12,8 @@ from pathlib import Path
 from preservation.config import load_settings
 from preservation.ingest import Context, claim
 from tests.conftest import FIXTURE_SIPS, json_lines, run_kho
+from tests.reference.ocfl import assert_valid_ocfl
+from tests.stored import stored_key
 
 
 def test_storage_failure_leaves_a_resumable_ingest_and_no_catalog_row(kho_home: Path, tmp_path: Path) -> None:
@@ -41,7 +43,8 @@ def test_two_locations_are_both_written_and_verified(kho_home: Path, tmp_path: P
     aip = str(out["aip_id"])
     listing = sorted(p.relative_to(first).as_posix() for p in first.rglob("*") if p.is_file())
     assert listing == sorted(p.relative_to(second).as_posix() for p in second.rglob("*") if p.is_file())
-    assert f"{aip}/METS.xml" in listing
+    assert stored_key(first, aip, "METS.xml") in listing
+    assert_valid_ocfl(first) and assert_valid_ocfl(second)
 
 
 def test_unknown_storage_scheme_is_a_clear_error(kho_home: Path) -> None:

@@ -5,6 +5,7 @@ still repaired. Bytes that do not hash right are never copied into a location.""
 from __future__ import annotations
 
 import json
+import signal
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ import boto3
 import pytest
 
 from tests.conftest import FIXTURE_SIPS, run_kho
+from tests.reference.ocfl import assert_valid_ocfl
 from tests.s3_server import S3Server
+from tests.stored import stored_file, stored_key
 
 SIP = FIXTURE_SIPS / "hoso-2024-ubnd-01"
 METS = "METS.xml"
@@ -52,12 +55,33 @@ def bad_paths(summary: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
     return {c["location"]: {b["path"]: b for b in c["bad"]} for c in summary["copies"]}
 
 
+def test_a_repair_killed_part_way_is_finished_by_the_next_audit(kho_home: Path, tmp_path: Path) -> None:
+    """Killed right after the first object was replaced (before any event or catalog change), the
+    next audit finds the rest still damaged and repairs it; every object ends byte-identical at both
+    locations, and the OCFL objects are valid."""
+    env, (a, b) = locations(tmp_path, 2)
+    aip_id = ingest(env)
+    originals = {p: stored_file(a, aip_id, p).read_bytes() for p in (DC, METS)}
+    flip(stored_file(a, aip_id, DC))
+    flip(stored_file(b, aip_id, METS))
+    killed = run_kho("fixity", "--json", env={**env, "KHO_FAULT": f"fixity:after-repair:{DC}"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert stored_file(a, aip_id, DC).read_bytes() == originals[DC], "the object replaced before the kill"
+    code, summary = fixity(env)
+    assert code == 0 and (summary["repaired"], summary["unrepaired"]) == (1, 0), summary
+    for root in (a, b):
+        for path, data in originals.items():
+            assert stored_file(root, aip_id, path).read_bytes() == data
+        assert_valid_ocfl(root)
+    assert fixity(env)[1]["failed"] == 0 and run_kho("events", "verify", env=env).returncode == 0
+
+
 def test_two_copies_damaged_in_different_objects_are_both_repaired(kho_home: Path, tmp_path: Path) -> None:
     env, (a, b) = locations(tmp_path, 2)
     aip_id = ingest(env)
-    originals = {p: (a / aip_id / p).read_bytes() for p in (DC, METS)}
-    flip(a / aip_id / DC)
-    flip(b / aip_id / METS)
+    originals = {p: stored_file(a, aip_id, p).read_bytes() for p in (DC, METS)}
+    flip(stored_file(a, aip_id, DC))
+    flip(stored_file(b, aip_id, METS))
 
     code, summary = fixity(env)
 
@@ -69,7 +93,7 @@ def test_two_copies_damaged_in_different_objects_are_both_repaired(kho_home: Pat
     assert {bad[a.as_uri()][DC]["problem"], bad[b.as_uri()][METS]["problem"]} == {"damaged"}
     for root in (a, b):
         for path, data in originals.items():
-            assert (root / aip_id / path).read_bytes() == data
+            assert stored_file(root, aip_id, path).read_bytes() == data
     repairs = [e for e in events(env, aip_id, "replication") if e["detail"].startswith("repair")]
     assert [(e["outcome"], e["detail"]) for e in repairs] == [
         ("success", f"repair of {DC} at {a.as_uri()} from {b.as_uri()}"),
@@ -90,13 +114,13 @@ def test_three_copies_damaged_and_missing_in_different_objects(kho_home: Path, t
     """Each object keeps one good copy somewhere, never the same location twice."""
     env, (a, b, c) = locations(tmp_path, 3)
     aip_id = ingest(env)
-    originals = {p: (a / aip_id / p).read_bytes() for p in (DC, METS, DOCX, TIF)}
-    flip(a / aip_id / DC)
-    (a / aip_id / DOCX).unlink()
-    (b / aip_id / METS).unlink()
-    flip(b / aip_id / DOCX)
-    (c / aip_id / DC).unlink()
-    flip(c / aip_id / TIF)  # good at a and b
+    originals = {p: stored_file(a, aip_id, p).read_bytes() for p in (DC, METS, DOCX, TIF)}
+    flip(stored_file(a, aip_id, DC))
+    stored_file(a, aip_id, DOCX).unlink()
+    stored_file(b, aip_id, METS).unlink()
+    flip(stored_file(b, aip_id, DOCX))
+    stored_file(c, aip_id, DC).unlink()
+    flip(stored_file(c, aip_id, TIF))  # good at a and b
     # DOCX is good only at c, DC only at b, METS at a and c.
 
     code, summary = fixity(env)
@@ -112,7 +136,7 @@ def test_three_copies_damaged_and_missing_in_different_objects(kho_home: Path, t
     assert bad[c.as_uri()][TIF]["repaired_from"] == a.as_uri()
     for root in (a, b, c):
         for path, data in originals.items():
-            assert (root / aip_id / path).read_bytes() == data, (root, path)
+            assert stored_file(root, aip_id, path).read_bytes() == data, (root, path)
     repairs = [e for e in events(env, aip_id, "replication") if e["detail"].startswith("repair")]
     assert len(repairs) == 6 and {e["outcome"] for e in repairs} == {"success"}
     assert fixity(env)[0] == 0
@@ -121,12 +145,13 @@ def test_three_copies_damaged_and_missing_in_different_objects(kho_home: Path, t
 def test_object_bad_everywhere_is_named_and_the_rest_still_repaired(kho_home: Path, tmp_path: Path) -> None:
     env, (a, b) = locations(tmp_path, 2)
     aip_id = ingest(env)
-    good_dc = (b / aip_id / DC).read_bytes()
-    flip(a / aip_id / METS)
-    (b / aip_id / METS).write_bytes((b / aip_id / METS).read_bytes() + b"<!-- tampered -->")  # bad differently
-    damaged_a = (a / aip_id / METS).read_bytes()
-    damaged_b = (b / aip_id / METS).read_bytes()
-    (a / aip_id / DC).unlink()
+    good_dc = stored_file(b, aip_id, DC).read_bytes()
+    flip(stored_file(a, aip_id, METS))
+    tampered = stored_file(b, aip_id, METS)
+    tampered.write_bytes(tampered.read_bytes() + b"<!-- tampered -->")  # bad differently
+    damaged_a = stored_file(a, aip_id, METS).read_bytes()
+    damaged_b = stored_file(b, aip_id, METS).read_bytes()
+    stored_file(a, aip_id, DC).unlink()
 
     result = run_kho("fixity", env=env)
 
@@ -134,10 +159,10 @@ def test_object_bad_everywhere_is_named_and_the_rest_still_repaired(kho_home: Pa
     assert "METS.xml: damaged" in result.stdout and "NOT REPAIRED" in result.stdout
     assert "no other location holds a verified copy" in result.stdout
     assert f"{DC}: missing" in result.stdout and f"repaired from {b.as_uri()}" in result.stdout
-    assert (a / aip_id / DC).read_bytes() == good_dc  # the other object was still repaired
+    assert stored_file(a, aip_id, DC).read_bytes() == good_dc  # the other object was still repaired
     # Neither damaged METS.xml was copied over the other: unverified bytes never go anywhere.
-    assert (a / aip_id / METS).read_bytes() == damaged_a
-    assert (b / aip_id / METS).read_bytes() == damaged_b
+    assert stored_file(a, aip_id, METS).read_bytes() == damaged_a
+    assert stored_file(b, aip_id, METS).read_bytes() == damaged_b
     repairs = [e for e in events(env, aip_id, "replication") if e["detail"].startswith("repair")]
     failed = [e for e in repairs if e["outcome"] == "failure"]
     assert len(failed) == 2 and all(METS in e["outcome_detail"] and "not repaired" in e["outcome_detail"]
@@ -160,26 +185,26 @@ def test_audit_of_one_location_repairs_from_an_unchecked_copy_only_after_verifyi
     """``--location`` audits one copy; the others are sources only if their bytes hash right."""
     env, (a, b) = locations(tmp_path, 2)
     aip_id = ingest(env)
-    original = (b / aip_id / DC).read_bytes()
-    flip(a / aip_id / DC)
-    flip(a / aip_id / METS)
-    (b / aip_id / METS).unlink()
+    original = stored_file(b, aip_id, DC).read_bytes()
+    flip(stored_file(a, aip_id, DC))
+    flip(stored_file(a, aip_id, METS))
+    stored_file(b, aip_id, METS).unlink()
 
     code, summary = fixity(env, "--location", a.as_uri())
 
     assert code == 1 and [c["location"] for c in summary["copies"]] == [a.as_uri()]
     bad = bad_paths(summary)[a.as_uri()]
-    assert bad[DC]["repaired_from"] == b.as_uri() and (a / aip_id / DC).read_bytes() == original
+    assert bad[DC]["repaired_from"] == b.as_uri() and stored_file(a, aip_id, DC).read_bytes() == original
     assert bad[METS]["repaired_from"] is None and f"{b.as_uri()}: missing" in bad[METS]["repair_error"]
 
 
 def test_no_repair_only_reports(kho_home: Path, tmp_path: Path) -> None:
     env, (a, _b) = locations(tmp_path, 2)
     aip_id = ingest(env)
-    (a / aip_id / DC).unlink()
+    stored_file(a, aip_id, DC).unlink()
     code, summary = fixity(env, "--no-repair")
     assert code == 1 and (summary["failed"], summary["repaired"], summary["unrepaired"]) == (1, 0, 1)
-    assert not (a / aip_id / DC).exists()
+    assert not stored_file(a, aip_id, DC).exists()
     assert [e for e in events(env, aip_id, "replication") if e["detail"].startswith("repair")] == []
 
 
@@ -197,10 +222,10 @@ def test_local_and_s3_copies_damaged_in_different_objects(
     aip_id = ingest(env)
     s3 = boto3.client("s3", endpoint_url=s3_server.endpoint_url, region_name="us-east-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    original_dc = (local / aip_id / DC).read_bytes()
-    s3.put_object(Bucket=bucket, Key=f"aips/{aip_id}/{DC}", Body=b"altered behind Kho's back")
-    s3.delete_object(Bucket=bucket, Key=f"aips/{aip_id}/{DOCX}")
-    flip(local / aip_id / METS)
+    original_dc = stored_file(local, aip_id, DC).read_bytes()
+    s3.put_object(Bucket=bucket, Key=f"aips/{stored_key(local, aip_id, DC)}", Body=b"altered behind Kho's back")
+    s3.delete_object(Bucket=bucket, Key=f"aips/{stored_key(local, aip_id, DOCX)}")
+    flip(stored_file(local, aip_id, METS))
 
     code, summary = fixity(env)
 
@@ -211,7 +236,7 @@ def test_local_and_s3_copies_damaged_in_different_objects(
     assert s3_bad[DC]["problem"] == "damaged" and s3_bad[DOCX]["problem"] == "missing"
     assert {b["repaired_from"] for b in s3_bad.values()} == {local.as_uri()}
     assert [b["repaired_from"] for b in copies["file"]["bad"]] == [copies["s3"]["location"]]
-    assert s3.get_object(Bucket=bucket, Key=f"aips/{aip_id}/{DC}")["Body"].read() == original_dc
+    assert s3.get_object(Bucket=bucket, Key=f"aips/{stored_key(local, aip_id, DC)}")["Body"].read() == original_dc
     assert fixity(env)[0] == 0
 
 

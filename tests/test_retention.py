@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from preservation.retention import deadlines, retention_expires
 from tests.conftest import FIXTURE_SIPS, json_lines, run_kho
+from tests.stored import object_dir, stored_file
 
 
 def with_bag_info(bag: Path, **changes: str) -> None:
@@ -54,13 +56,13 @@ def test_disposal_is_listed_then_needs_decision_and_leaves_a_tombstone(kho_home:
     listed = json_lines(run_kho("disposal", "list", "--json", check=True).stdout)
     assert [c["aip_id"] for c in listed] == [expired_aip]
     assert listed[0]["expired_on"] == "2020-12-31" and "Xem xét hủy" in listed[0]["status"]
-    assert (kho_home / "storage" / expired_aip / "METS.xml").is_file(), "listing deletes nothing"
+    assert stored_file(kho_home / "storage", expired_aip, "METS.xml").is_file(), "listing deletes nothing"
     refused = run_kho("disposal", "approve", permanent, "--decision", "QĐ 1", "--approver", "A")
     assert refused.returncode == 1 and "thời hạn" in refused.stderr + "không thuộc diện hủy"
     done = run_kho("disposal", "approve", expired_aip, "--decision", "QĐ số 12/QĐ-UBND", "--approver",
                    "Lê Văn Hùng")
     assert done.returncode == 0, done.stderr
-    assert not any((kho_home / "storage" / expired_aip).rglob("*.*"))
+    assert not any(p.is_file() for p in object_dir(kho_home / "storage", expired_aip).rglob("*"))
     shown = json.loads(run_kho("aip", "show", expired_aip, "--json", check=True).stdout)
     assert shown["status"] == "deleted"
     deletion = [e for e in shown["events"] if e["type"] == "deletion"]
@@ -69,6 +71,22 @@ def test_disposal_is_listed_then_needs_decision_and_leaves_a_tombstone(kho_home:
     assert json_lines(run_kho("disposal", "list", "--json").stdout) == []
     assert run_kho("dip", expired_aip, "--requester", "x", "--role", "administrator").returncode == 1
     assert json.loads(run_kho("fixity", "--json", check=True).stdout)["checked"] == 1  # tombstones are not audited
+    assert run_kho("events", "verify").returncode == 0
+
+
+@pytest.mark.parametrize("point", ["dispose:after-delete:1", "dispose:after-delete:5"])
+def test_a_disposal_killed_part_way_finishes_when_run_again(kho_home: Path, expired_aip: str, point: str) -> None:
+    """Killed after deleting some objects (the root inventory first: the object no longer claims a
+    head), the decision is run again: every object goes, one tombstone, one deletion event."""
+    approve = ("disposal", "approve", expired_aip, "--decision", "QĐ số 12/QĐ-UBND", "--approver", "Lê Văn Hùng")
+    killed = run_kho(*approve, env={"KHO_FAULT": point})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not (object_dir(kho_home / "storage", expired_aip) / "inventory.json").exists(), "uncommitted first"
+    assert json.loads(run_kho("aip", "show", expired_aip, "--json", check=True).stdout)["status"] == "stored"
+    assert run_kho(*approve).returncode == 0
+    assert not object_dir(kho_home / "storage", expired_aip).exists()
+    shown = json.loads(run_kho("aip", "show", expired_aip, "--json", check=True).stdout)
+    assert shown["status"] == "deleted" and len([e for e in shown["events"] if e["type"] == "deletion"]) == 1
     assert run_kho("events", "verify").returncode == 0
 
 

@@ -8,20 +8,21 @@ from pathlib import Path
 from lxml import etree
 
 from tests.conftest import FIXTURE_SIPS, ROOT, run_kho
+from tests.stored import stored_aip, stored_file
 
 
 def test_tt05_dossier_is_described_by_its_ead(kho_home: Path) -> None:
     out = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "tt05-hoso-xml"), "--json",
                              env={"KHO_ARCHIVE_CODE": "TTLT-HT"}, check=True).stdout)
     aip_id = str(out["aip_id"])
-    mets = etree.parse(str(kho_home / "storage" / aip_id / "METS.xml"))
+    mets = etree.parse(str(stored_file(kho_home / "storage", aip_id, "METS.xml")))
     ns = {"m": "http://www.loc.gov/METS/"}
     assert mets.findtext(".//m:altRecordID[@TYPE='arcFileCode']", namespaces=ns) == "TTLT-HT.H40.2024.01-VP"
-    stored = kho_home / "storage" / aip_id / "metadata" / "descriptive"
+    stored = stored_aip(kho_home / "storage", aip_id, kho_home / "head") / "metadata" / "descriptive"
     schema = etree.XMLSchema(etree.parse(str(ROOT / "schemas" / "tt05.xsd")))
     assert schema.validate(etree.parse(str(stored / "EAD.xml"))), schema.error_log
     assert len(list((stored / "EAD_doc").glob("*.xml"))) == 3
-    schemas = kho_home / "storage" / aip_id / "schemas"
+    schemas = kho_home / "head" / aip_id / "schemas"
     assert {p.name for p in schemas.iterdir()} == {"tt05.xsd", "tt05-hoso.schema.json", "tt05-document.schema.json"}
     assert (schemas / "tt05.xsd").read_bytes() == (ROOT / "schemas" / "tt05.xsd").read_bytes()
     assert json.loads((stored / "tt05.json").read_text(encoding="utf-8"))["hoso"]["fileCode"] == "H40.2024.01-VP"
@@ -37,7 +38,7 @@ def test_tt02_metadata_is_converted_and_the_conversion_recorded(kho_home: Path) 
     shown = json.loads(run_kho("aip", "show", str(out["aip_id"]), "--json", check=True).stdout)
     conversions = [e for e in shown["events"] if e["type"] == "metadata modification"]
     assert len(conversions) == 1 and "TT 02/2019" in conversions[0]["detail"]
-    tt05_json = kho_home / "storage" / str(out["aip_id"]) / "metadata/descriptive/tt05.json"
+    tt05_json = stored_file(kho_home / "storage", str(out["aip_id"]), "metadata/descriptive/tt05.json")
     assert json.loads(tt05_json.read_text(encoding="utf-8"))["hoso"]["maintenance"] == "01"
 
 

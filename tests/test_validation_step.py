@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from tests.conftest import CORPORA, FIXTURE_SIPS, json_lines, run_kho
+from tests.stored import stored_file
 from tests.test_sip_validation import rewrite_manifest
 
 
@@ -25,7 +26,7 @@ def test_ingest_records_a_validation_event_per_file(kho_home: Path) -> None:
 
     from tests.conftest import SCHEMAS
 
-    mets = etree.parse(str(kho_home / "storage" / str(out["aip_id"]) / "METS.xml"))
+    mets = etree.parse(str(stored_file(kho_home / "storage", str(out["aip_id"]), "METS.xml")))
     assert etree.XMLSchema(etree.parse(str(SCHEMAS / "mets-premis-combined.xsd"))).validate(mets)
     ns = {"m": "http://www.loc.gov/METS/", "k": "https://kho.example/ns/validation"}
     pdf = next(f for f in mets.iterfind(".//m:file", ns)

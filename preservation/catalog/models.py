@@ -47,6 +47,8 @@ class Aip(Base):
     bag_info: Mapped[dict[str, str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the OCFL version the catalog describes (v1 = the ingest); None: stored in the layout before OCFL
+    ocfl_head: Mapped[str | None] = mapped_column(String(12))
 
     files: Mapped[list[File]] = relationship(back_populates="aip", order_by="File.path")
     copies: Mapped[list[StorageCopy]] = relationship(back_populates="aip")
@@ -58,7 +60,9 @@ class File(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # PREMIS object UUID
     aip_id: Mapped[str] = mapped_column(ForeignKey("aips.id"), index=True)
-    path: Mapped[str] = mapped_column(Text)  # inside the AIP
+    path: Mapped[str] = mapped_column(Text)  # inside the AIP (the OCFL logical path)
+    # where the bytes are, relative to the AIP's OCFL object root (v1/content/...); None: the old layout
+    content_path: Mapped[str | None] = mapped_column(Text)
     original_path: Mapped[str] = mapped_column(Text)  # inside the SIP
     role: Mapped[str] = mapped_column(String(20))  # original, preservation, access, metadata
     representation: Mapped[str | None] = mapped_column(String(40))
@@ -132,5 +136,8 @@ class StorageCopy(Base):
     verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     last_check_outcome: Mapped[str | None] = mapped_column(String(20))
+    # the OCFL version committed (root inventory published) at this location; behind Aip.ocfl_head
+    # after a crash between the catalog commit of a new version and its publication: published next run
+    ocfl_head: Mapped[str | None] = mapped_column(String(12))
 
     aip: Mapped[Aip] = relationship(back_populates="copies")

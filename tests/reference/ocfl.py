@@ -21,16 +21,32 @@ KNOWN_WARNINGS: dict[str, str] = {
 _CODE = re.compile(r"\[([EW]\d{3})\]")
 
 
+# Faults of the validator itself, worked around here (not hidden):
+# - ocfl-py 2.1.0 `StorageRoot.validate` returns True whatever its objects' verdicts (it counts
+#   good_objects but only traversal errors make it fail), and prints nothing per object: a storage
+#   root with an extra file in an object's content folder "passes". So every object under a storage
+#   root is also validated on its own, where the validator does report (E023 and the rest).
+OBJECT_DECLARATION = "0=ocfl_object_1.1"
+
+
 def validate(path: Path) -> tuple[bool, str]:
-    """Run ``ocfl-validate.py`` on a storage root or an object; (valid, its whole output)."""
+    """Run ``ocfl-validate.py`` on ``path`` and, when it is a storage root, on each object under it;
+    (valid, the whole output). Every object must be reported ``is VALID``."""
+    path = Path(path)
+    objects = sorted(str(p.parent) for p in path.rglob(OBJECT_DECLARATION))
+    targets = [str(path)] if not objects or objects != [str(path)] else []
     done = subprocess.run(
-        [str(tool("ocfl-validate.py")), str(path)], capture_output=True, text=True, timeout=600, check=False
+        [str(tool("ocfl-validate.py")), *targets, *objects], capture_output=True, text=True, timeout=600,
+        check=False,
     )
-    return done.returncode == 0, done.stdout + done.stderr
+    output = done.stdout + done.stderr
+    valid_objects = output.count(" is VALID")
+    return done.returncode == 0 and valid_objects == len(objects), output
 
 
 def assert_valid_ocfl(path: Path) -> str:
-    """Fail with the validator's own words unless ``path`` is valid OCFL without unlisted warnings."""
+    """Fail with the validator's own words unless ``path`` (a storage root or an object, with at least
+    one object) is valid OCFL without unlisted warnings."""
     ok, output = validate(path)
     assert ok and " is VALID" in output, output
     unexpected = sorted({c for c in _CODE.findall(output) if c not in KNOWN_WARNINGS})
