@@ -3,6 +3,15 @@
 The output is accepted only if the tool exited 0, the file exists and is not empty, and it is
 identified as one of the formats the tool promises (``expect``); otherwise the conversion failed
 and says why (with the tool's stderr).
+
+PDF/A with Ghostscript needs a PDFA definition file and an ICC profile for the OutputIntent. A tool
+whose command names ``{scratch}/PDFA_def.ps`` gets one written there before it runs, with a copy of an
+sRGB v2 profile (``$KHO_ICC_PROFILE``, else Debian's ``icc-profiles-free``, ``colord-data`` or
+Ghostscript's own) beside it; without a profile the conversion is not performed. Ghostscript 10.0
+discards every DOCINFO entry it cannot write to XMP in PDF/A mode, which is any title or author with
+Vietnamese letters (UTF-16 strings), so after such a tool the source PDF's Title, Author, Subject and
+Keywords are written back to the copy's Info dictionary and XMP together (pikepdf), keeping them equal
+as PDF/A requires. The copy is then checked as PDF/A by the caller (``preservation/normalise.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +26,18 @@ from pathlib import Path
 
 from format_registry.identify import FormatIdentification, identify
 from format_registry.policy import Tool, output_path, render_command
+
+PDFA_DEFINITION = "PDFA_def.ps"  # a command naming {scratch}/PDFA_def.ps gets it written before it runs
+ICC_PROFILE_ENV = "KHO_ICC_PROFILE"
+# sRGB profiles Debian ships, ICC v2 first (PDF/A-1 needs v2; PDF/A-2 and -3 accept both)
+SRGB_PROFILES = (
+    Path("/usr/share/color/icc/sRGB.icc"),  # icc-profiles-free (ICC v2.3)
+    Path("/usr/share/color/icc/colord/sRGB.icc"),  # colord-data (ICC v4)
+    Path("/usr/share/color/icc/ghostscript/srgb.icc"),  # libgs-common, installed with Ghostscript
+)
+DOCINFO_KEPT = ("/Title", "/Author", "/Subject", "/Keywords")
+_XMP_FOR_DOCINFO = {"/Title": "dc:title", "/Author": "dc:creator", "/Subject": "dc:description",
+                    "/Keywords": "pdf:Keywords"}
 
 
 @dataclass
@@ -34,6 +55,87 @@ class Conversion:
         return self.output is not None and not self.error
 
 
+def find_srgb_profile() -> Path | None:
+    """The sRGB ICC profile for PDF/A OutputIntents: $KHO_ICC_PROFILE, else the first Debian one present."""
+    configured = os.environ.get(ICC_PROFILE_ENV)
+    if configured:
+        return Path(configured) if Path(configured).is_file() else None
+    return next((p for p in SRGB_PROFILES if p.is_file()), None)
+
+
+def _ps_string(text: str) -> str:
+    """A PostScript string literal (parentheses and backslashes escaped)."""
+    return "(" + text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
+
+
+def write_pdfa_definition(scratch: Path, profile: Path) -> Path:
+    """Write Ghostscript's PDFA definition file into ``scratch``, with a copy of ``profile`` beside it.
+
+    Unlike Ghostscript's sample ``PDFA_def.ps`` it sets no DOCINFO (the sample's ``/Title (Title)`` would
+    replace the source's title) and states the profile's components (3, sRGB) instead of guessing them.
+    The profile is copied so that ``--permit-file-read={scratch}/`` is the only read Ghostscript needs.
+    """
+    icc = scratch / "sRGB.icc"
+    shutil.copyfile(profile, icc)
+    definition = scratch / PDFA_DEFINITION
+    definition.write_text(
+        "%!\n"
+        "% Kho: PDF/A OutputIntent (sRGB) for Ghostscript's pdfwrite; written per conversion.\n"
+        f"/ICCProfile {_ps_string(str(icc))} def\n"
+        "[/_objdef {icc_PDFA} /type /stream /OBJ pdfmark\n"
+        "[{icc_PDFA} << /N 3 >> /PUT pdfmark\n"
+        "[{icc_PDFA} ICCProfile (r) file /PUT pdfmark\n"
+        "[/_objdef {OutputIntent_PDFA} /type /dict /OBJ pdfmark\n"
+        "[{OutputIntent_PDFA} << /Type /OutputIntent /S /GTS_PDFA1 /DestOutputProfile {icc_PDFA}\n"
+        "  /OutputConditionIdentifier (sRGB IEC61966-2.1) /Info (sRGB IEC61966-2.1)\n"
+        "  /RegistryName (http://www.color.org) >> /PUT pdfmark\n"
+        "[{Catalog} << /OutputIntents [ {OutputIntent_PDFA} ] >> /PUT pdfmark\n",
+        encoding="ascii",
+    )
+    return definition
+
+
+def _prepare(command: list[str], scratch: Path) -> str:
+    """Write what the command expects in its scratch folder; an error text when that is impossible."""
+    if str(scratch / PDFA_DEFINITION) not in command:
+        return ""
+    profile = find_srgb_profile()
+    if profile is None:
+        return (f"not performed: no sRGB ICC profile for the PDF/A OutputIntent (install the Debian package "
+                f"icc-profiles-free or set {ICC_PROFILE_ENV})")
+    try:
+        write_pdfa_definition(scratch, profile)
+    except OSError as exc:
+        return f"not performed: cannot write the PDFA definition file: {exc}"
+    return ""
+
+
+def restore_docinfo(source: Path, target: Path) -> list[str]:
+    """Give ``target`` the source PDF's Title/Author/Subject/Keywords, in Info and XMP alike.
+
+    Returns the keys written (none when the source is not a readable PDF, has none, or the copy
+    already carries them). Raises pikepdf errors only for an unreadable ``target``.
+    """
+    import pikepdf
+
+    try:
+        with pikepdf.open(source) as original:
+            info = original.trailer.get("/Info")
+            wanted = {key: str(info[key]) for key in DOCINFO_KEPT
+                      if isinstance(info, pikepdf.Dictionary) and key in info and str(info[key]).strip()}
+    except Exception:  # not a PDF (Ghostscript also reads PostScript), or one pikepdf cannot open
+        return []
+    with pikepdf.open(target, allow_overwriting_input=True) as copy:
+        missing = {key: value for key, value in wanted.items() if str(copy.docinfo.get(key, "")) != value}
+        if not missing:
+            return []
+        with copy.open_metadata(set_pikepdf_as_editor=False, update_docinfo=True) as meta:
+            for key, value in missing.items():
+                meta[_XMP_FOR_DOCINFO[key]] = [value] if key == "/Author" else value
+        copy.save(target)
+    return sorted(missing)
+
+
 def run_tool(tool: Tool, source: Path, workdir: Path) -> Conversion:
     """Convert ``source`` into ``workdir/out`` (created fresh). Never raises for tool failures."""
     outdir, scratch = workdir / "out", workdir / "scratch"
@@ -45,6 +147,9 @@ def run_tool(tool: Tool, source: Path, workdir: Path) -> Conversion:
     started = time.monotonic()
     if shutil.which(command[0]) is None:
         return Conversion(tool.name, command, None, None, f"not performed: {command[0]} not found", "", 0.0)
+    problem = _prepare(command, scratch)
+    if problem:
+        return Conversion(tool.name, command, None, None, problem, "", 0.0)
     env = {**os.environ, "HOME": str(scratch)}  # LibreOffice and friends write their state here, not in ~
     try:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
@@ -67,6 +172,14 @@ def run_tool(tool: Tool, source: Path, workdir: Path) -> Conversion:
         out_text = (stdout or b"").decode("utf-8", "replace")[-2000:]
         return Conversion(tool.name, command, None, None, f"{command[0]} wrote no output at {target.name}",
                           (err_text + out_text).strip(), seconds)
+    if str(scratch / PDFA_DEFINITION) in command:
+        try:
+            restored = restore_docinfo(source, target)
+        except Exception as exc:  # an unreadable output: say so rather than keep it
+            return Conversion(tool.name, command, None, None, f"cannot restore the source's DOCINFO: {exc}",
+                              err_text, seconds)
+        if restored:
+            err_text = (err_text + f"\nkho: DOCINFO {', '.join(restored)} restored from the source").strip()
     found = identify(target)
     if found.puid not in tool.expect and found.mime not in tool.expect:
         return Conversion(tool.name, command, None, found,
@@ -99,7 +212,7 @@ def run_tool_batch(tool: Tool, sources: list[Path], workdir: Path) -> list[Conve
     One start-up for the whole batch instead of one per file; inputs whose names would give the same
     output name, and any input whose output is missing or wrong after the batch, are converted again
     one by one, so every file still gets its own verdict and error."""
-    if not tool.batch or len(sources) < 2:
+    if not tool.batch or len(sources) < 2 or f"{{scratch}}/{PDFA_DEFINITION}" in tool.command:
         return [run_tool(tool, source, workdir / str(n)) for n, source in enumerate(sources)]
     outdir, scratch = workdir / "batch-out", workdir / "batch-scratch"
     for folder in (outdir, scratch):

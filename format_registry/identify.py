@@ -1,9 +1,21 @@
-"""Format identification: PRONOM PUIDs from FIDO's signatures, in-process, libmagic as fallback.
+"""Format identification: PRONOM PUIDs from Siegfried or FIDO, in-process, libmagic as the MIME fallback.
 
-FIDO is used as a library (one signature load per process, no process per file). Its
-container signatures identify OOXML/ODF/OLE2 documents; when no byte signature matches,
-its extension table is narrowed with libmagic's MIME type so that ``notes.txt`` becomes
-x-fmt/111 rather than one of three formats that share the extension.
+Two engines stand behind one interface (:class:`Identifier`, :func:`identify`, :func:`identify_many`):
+
+- ``siegfried`` (the default, ``format_registry/siegfried.py``): Siegfried in-process through pygfried,
+  with the current PRONOM signature file it bundles, or another ``.sig`` file (a newer PRONOM release
+  needs no code change). Chosen because it was right more often on files whose answer is known
+  (docs/decisions/0016-identification-engine.md has the numbers).
+- ``fido``: FIDO as a library (one signature load per process, no process per file). Its container
+  signatures identify OOXML/ODF/OLE2 documents as DROID does (``containers.py``); when no byte
+  signature matches, its extension table is narrowed with libmagic's MIME type so that ``notes.txt``
+  becomes x-fmt/111 rather than one of three formats that share the extension.
+
+Every result names the engine and its signature version (``FormatIdentification.tool``,
+:func:`engine_info`), so a PREMIS event says which PRONOM release made the call. The engine is chosen by
+parameters (``engine=``, ``siegfried_signature=``) or once per process with :func:`configure`;
+``format_registry`` reads no settings of its own (``preservation.config`` passes ``KHO_IDENTIFY_ENGINE``
+and ``KHO_SIEGFRIED_SIGNATURE`` in).
 """
 
 from __future__ import annotations
@@ -13,12 +25,46 @@ import io
 import os
 import re
 import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
-METHODS = ("container", "signature", "extension", "magic", "none")
+METHODS = ("container", "signature", "text", "extension", "magic", "none")
+ENGINES = ("siegfried", "fido")
+DEFAULT_ENGINE = "siegfried"  # measured: docs/decisions/0016-identification-engine.md
+
+
+class IdentificationEngineError(RuntimeError):
+    """The chosen engine or its signature file cannot be used; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """Which program identified a file, and with which signatures: what an audit needs to judge an answer."""
+
+    engine: str  # one of ENGINES
+    name: str  # "Siegfried", "FIDO"
+    version: str  # the engine's own version
+    signatures: str  # e.g. "DROID_SignatureFile_V125 / container-signature-20260119"
+    signature_file: str  # the signature file's name (bundled) or path (given)
+    signature_created: str | None = None  # when the signature file was built, where the engine says
+    libmagic: str | None = None  # the MIME fallback's version; None: libmagic is not installed
+
+    def describe(self) -> str:
+        """One line for people and PREMIS events, e.g.
+        ``Siegfried 1.11.9, DROID_SignatureFile_V125 / container-signature-20260119 (default.sig)``."""
+        return f"{self.name} {self.version}, {self.signatures} ({self.signature_file})"
+
+    @property
+    def tool(self) -> str:
+        """:meth:`describe` and the libmagic version: ``FormatIdentification.tool``, what PREMIS names."""
+        return self.describe() + (f"; libmagic {self.libmagic}" if self.libmagic else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "description": self.describe(), "tool": self.tool}
 
 
 @dataclass(frozen=True)
@@ -28,9 +74,10 @@ class FormatIdentification:
     format_version: str | None
     mime: str | None
     method: str  # one of METHODS
-    tool: str
+    tool: str  # engine, version, signature version and libmagic: EngineInfo.describe() + "; libmagic ..."
     candidates: tuple[str, ...] = ()
     warning: str | None = None
+    engine: str = ""  # one of ENGINES
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -43,11 +90,71 @@ def _text(element: Any, tag: str) -> str | None:
     return found.text if found is not None and found.text else None
 
 
-class Identifier:
-    """A loaded FIDO plus libmagic; create once per process and reuse."""
+def _libmagic_version(magic_module: Any) -> str | None:
+    """``5.44`` from python-magic's ``version()`` (544), or None where the binding has no version."""
+    try:
+        number = int(magic_module.version())
+    except (AttributeError, TypeError, ValueError, OSError):
+        return None
+    return f"{number // 100}.{number % 100:02d}"
+
+
+class Identifier(ABC):
+    """One identification engine plus libmagic: create once per process (:func:`shared_identifier`) and reuse.
+
+    Subclasses say what the engine found; this class owns what both engines share, so their answers
+    mean the same: a zero-byte file is never guessed, and libmagic supplies the MIME type where PRONOM
+    has none and the answer where no PRONOM format matched."""
+
+    info: EngineInfo
+
+    def __init__(self) -> None:
+        self._magic_lock = threading.Lock()
+        try:
+            import magic
+
+            self._magic: Any = magic.Magic(mime=True)
+            self._libmagic_version = _libmagic_version(magic)
+        except (ImportError, OSError):  # libmagic missing: the engine alone still identifies
+            self._magic = None
+            self._libmagic_version = None
+
+    def _set_info(self, info: EngineInfo) -> None:
+        self.info = info
+        self.tool = info.tool
+
+    def magic_mime(self, path: Path) -> str | None:
+        if self._magic is None:
+            return None
+        try:
+            with self._magic_lock:  # one libmagic handle per process: calls must not interleave
+                return str(self._magic.from_file(str(path)))
+        except Exception:  # libmagic raises its own error type for unreadable files
+            return None
+
+    def empty(self) -> FormatIdentification:
+        """A zero-byte file: no format, whatever its name says."""
+        return FormatIdentification(
+            None, "Empty file", None, "application/x-empty", "none", self.tool, warning="zero-byte file",
+            engine=self.info.engine,
+        )  # fmt: skip
+
+    @abstractmethod
+    def identify(self, path: Path | str) -> FormatIdentification:
+        """The format of one file (raises ``OSError`` if it cannot be read at all)."""
+
+    def identify_batch(self, paths: Sequence[Path | str], workers: int) -> list[FormatIdentification] | None:
+        """Many files in input order using ``workers`` threads inside this process, or None when the engine
+        cannot (then :func:`identify_many` spreads the work over worker processes)."""
+        return None
+
+
+class FidoIdentifier(Identifier):
+    """FIDO 1.6 with the PRONOM signatures it bundles, as a library, plus DROID-style container matching."""
 
     def __init__(self, optimised: bool = True) -> None:
         """``optimised=False`` keeps FIDO's own matcher: the reference the fast path is tested against."""
+        super().__init__()
         from fido import CONFIG_DIR
         from fido import fido as fido_module
         from fido.versions import get_local_versions
@@ -73,15 +180,16 @@ class Identifier:
         if optimised:
             self._index_first_bytes()
         self.signature_version = versions.pronom_signature
-        self.tool = f"fido {package_version('opf-fido')} ({self.signature_version})"
+        container_name = Path(versions.pronom_container_signature).stem
+        self._set_info(EngineInfo(
+            engine="fido",
+            name="FIDO",
+            version=package_version("opf-fido"),
+            signatures=f"PRONOM v{versions.pronom_version} / {container_name}",
+            signature_file=versions.pronom_signature,
+            libmagic=self._libmagic_version,
+        ))  # fmt: skip
         self._lock = threading.Lock()
-        try:
-            import magic
-
-            self._magic: Any = magic.Magic(mime=True)
-            self.tool += f"; libmagic {magic.version() if hasattr(magic, 'version') else ''}".rstrip()
-        except (ImportError, OSError):  # libmagic missing: FIDO alone still identifies
-            self._magic = None
 
     def _collect(self, fullname: str, matches: list[tuple[Any, str]], delta_t: float, matchtype: str = "") -> None:
         self._matches = list(matches)
@@ -228,14 +336,6 @@ class Identifier:
         ordered = sorted(found, key=lambda item: (item[1], _puid_order(item[0])), reverse=True)
         return [(formats[p], formats[p].findtext("name")) for p, _ in ordered]
 
-    def magic_mime(self, path: Path) -> str | None:
-        if self._magic is None:
-            return None
-        try:
-            return str(self._magic.from_file(str(path)))
-        except Exception:  # libmagic raises its own error type for unreadable files
-            return None
-
     def identify(self, path: Path | str) -> FormatIdentification:
         path = Path(path)
         with self._lock:
@@ -255,9 +355,7 @@ class Identifier:
             needs_magic = matchtype == "extension" or len(matches) != 1 or not _text(matches[0][0], "mime")
             mime_magic = self.magic_mime(path) if needs_magic else None
         if path.stat().st_size == 0:
-            return FormatIdentification(
-                None, "Empty file", None, "application/x-empty", "none", self.tool, warning="zero-byte file"
-            )
+            return self.empty()
         if matchtype == "extension":
             if mime_magic != "text/plain" and any(_text(m[0], "mime") == "text/plain" for m in matches):
                 # libmagic's weak audio/video heuristics fire on some UTF-8 Vietnamese text ("V\xe1..."
@@ -284,6 +382,7 @@ class Identifier:
                 method=method,
                 tool=self.tool,
                 candidates=tuple(p for p in (_text(m[0], "puid") for m in matches) if p),
+                engine="fido",
             )
         if mime_magic:
             return FormatIdentification(
@@ -295,8 +394,11 @@ class Identifier:
                 self.tool,
                 candidates=tuple(p for p in (_text(m[0], "puid") for m in self._matches) if p),
                 warning="no single PRONOM format matched",
+                engine="fido",
             )
-        return FormatIdentification(None, None, None, None, "none", self.tool, warning="format not identified")
+        return FormatIdentification(
+            None, None, None, None, "none", self.tool, warning="format not identified", engine="fido"
+        )
 
 
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
@@ -398,49 +500,124 @@ def _has_top_level_alternative(regex: bytes) -> bool:
     return False
 
 
-_shared: Identifier | None = None
+# -- choosing the engine ---------------------------------------------------------------------------
+
+Choice = tuple[str, str | None]  # (engine, Siegfried signature file as an absolute path, or None: bundled)
+
+_default: Choice = (DEFAULT_ENGINE, None)
+_shared: dict[Choice, Identifier] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_identifier() -> Identifier:
-    global _shared
+def resolve(engine: str | None = None, siegfried_signature: str | os.PathLike[str] | None = None) -> Choice:
+    """The (engine, signature) a call means: its own arguments, else the process default (:func:`configure`).
+
+    A signature file only matters to Siegfried; for FIDO it is dropped, so both spellings share one
+    loaded engine."""
+    chosen = (engine or _default[0]).strip().lower()
+    if chosen not in ENGINES:
+        raise IdentificationEngineError(f"unknown identification engine {engine!r}: choose one of {ENGINES}")
+    if chosen != "siegfried":
+        return chosen, None
+    signature = siegfried_signature if siegfried_signature not in (None, "") else _default[1]
+    return chosen, None if signature is None else str(Path(signature).expanduser().resolve())
+
+
+def configure(
+    engine: str | None = None, siegfried_signature: str | os.PathLike[str] | None = None, *, load: bool = False
+) -> Choice:
+    """Make ``engine`` (and Siegfried's signature file) this process's default for :func:`identify`,
+    :func:`identify_many` and :func:`shared_identifier`; returns the choice.
+
+    ``engine=None`` means the built-in default, ``siegfried_signature=None`` the signature file pygfried
+    bundles: configuring resets what an earlier call set. The choice is checked at once (engine name,
+    signature file present); ``load=True`` also loads the engine, so a signature file Siegfried cannot
+    read fails here, at start-up, rather than at the first file of an ingest."""
+    global _default
+    chosen = (engine or DEFAULT_ENGINE).strip().lower()
+    if chosen not in ENGINES:
+        raise IdentificationEngineError(f"unknown identification engine {engine!r}: choose one of {ENGINES}")
+    signature = None
+    if chosen == "siegfried" and siegfried_signature not in (None, ""):
+        assert siegfried_signature is not None
+        signature = str(Path(siegfried_signature).expanduser().resolve())
+        from format_registry.siegfried import check_signature_file
+
+        check_signature_file(Path(signature))
+    _default = (chosen, signature)
+    if load:
+        shared_identifier()
+    return _default
+
+
+def _load(choice: Choice) -> Identifier:
+    engine, signature = choice
+    if engine == "fido":
+        return FidoIdentifier()
+    from format_registry.siegfried import SiegfriedIdentifier
+
+    return SiegfriedIdentifier(signature)
+
+
+def shared_identifier(
+    engine: str | None = None, siegfried_signature: str | os.PathLike[str] | None = None
+) -> Identifier:
+    """The process's loaded engine for this choice (loaded on first use, then reused by every thread)."""
+    choice = resolve(engine, siegfried_signature)
     with _shared_lock:
-        if _shared is None:
-            _shared = Identifier()
-        return _shared
+        identifier = _shared.get(choice)
+        if identifier is None:
+            identifier = _shared[choice] = _load(choice)
+        return identifier
 
 
-def identify(path: Path | str) -> FormatIdentification:
-    return shared_identifier().identify(path)
+def engine_info(engine: str | None = None, siegfried_signature: str | os.PathLike[str] | None = None) -> EngineInfo:
+    """Name, version and signature version of the engine :func:`identify` uses (loads it if need be)."""
+    return shared_identifier(engine, siegfried_signature).info
+
+
+def identify(
+    path: Path | str, *, engine: str | None = None, siegfried_signature: str | os.PathLike[str] | None = None
+) -> FormatIdentification:
+    return shared_identifier(engine, siegfried_signature).identify(path)
 
 
 POOL_THRESHOLD = 500  # below this, starting worker processes costs more than it saves
 
 
-def _identify_paths(paths: list[str]) -> list[FormatIdentification]:
-    identifier = shared_identifier()
+def _identify_paths(paths: list[str], choice: Choice | None = None) -> list[FormatIdentification]:
+    identifier = shared_identifier(*choice) if choice else shared_identifier()
     return [identifier.identify(path) for path in paths]
 
 
-def identify_many(paths: list[Path], workers: int | None = None) -> list[FormatIdentification]:
+def identify_many(
+    paths: Sequence[Path | str],
+    workers: int | None = None,
+    *,
+    engine: str | None = None,
+    siegfried_signature: str | os.PathLike[str] | None = None,
+) -> list[FormatIdentification]:
     """Identify many files, across all cores when there are enough of them (results in input order).
 
-    Workers are forked from this process when it runs a single thread (they inherit the loaded
-    signatures); otherwise (an Airflow task, a thread pool) they come from a ``forkserver`` and each
-    loads the signatures once."""
+    Siegfried works on several files at once inside this process (its own Go threads), so no worker
+    process is started: a Go runtime does not survive ``fork``. FIDO is Python: its workers are forked
+    from this process when it runs a single thread (they inherit the loaded signatures); otherwise (an
+    Airflow task, a thread pool) they come from a ``forkserver`` and each loads the signatures once."""
+    choice = resolve(engine, siegfried_signature)
+    workers = workers or os.cpu_count() or 1
+    identifier = shared_identifier(*choice)
+    batch = identifier.identify_batch(paths, workers)
+    if batch is not None:
+        return batch
+    if workers < 2 or len(paths) < POOL_THRESHOLD:
+        return [identifier.identify(path) for path in paths]
     from concurrent.futures import ProcessPoolExecutor
 
     from preservation.procutil import worker_pool_kwargs
 
-    workers = workers or os.cpu_count() or 1
-    if workers < 2 or len(paths) < POOL_THRESHOLD:
-        identifier = shared_identifier()
-        return [identifier.identify(path) for path in paths]
     chunk = max(64, len(paths) // (workers * 8))
     batches = [[str(p) for p in paths[i:i + chunk]] for i in range(0, len(paths), chunk)]
     method = "fork" if threading.active_count() == 1 else "forkserver"  # fork only with no other thread
-    if method == "fork":
-        shared_identifier()  # loaded once here; forked workers share it copy-on-write
     # workers die with this process (a kill -9 of an ingest must not leave them running)
     with ProcessPoolExecutor(max_workers=workers, **worker_pool_kwargs(method)) as pool:
-        return [result for batch in pool.map(_identify_paths, batches) for result in batch]
+        return [result for part in pool.map(_identify_paths, batches, [choice] * len(batches)) for result in part]

@@ -11,6 +11,9 @@ import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
+
+from format_registry.identify import DEFAULT_ENGINE, ENGINES
 
 DIGEST_ALGORITHMS = ("sha256", "sha512")
 DUPLICATE_POLICIES = ("refuse", "new-version")
@@ -18,6 +21,13 @@ DUPLICATE_POLICIES = ("refuse", "new-version")
 
 class ConfigError(ValueError):
     """A setting has a value Kho cannot use; the message names the setting."""
+
+
+class IdentifyOptions(TypedDict):
+    """Keyword arguments of ``format_registry.identify``'s ``identify``, ``identify_many``, ``engine_info``."""
+
+    engine: str
+    siegfried_signature: str | None
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,8 @@ class Settings:
     sip_max_path_bytes: int = 900  # a path inside the SIP, UTF-8 bytes (path-too-long): S3 keys hold 1024
     file_mode: int = 0o640  # files Kho creates (stored copies, catalog, DIPs), whatever the umask; never world bits
     dir_mode: int = 0o750  # folders Kho creates
+    identify_engine: str = DEFAULT_ENGINE  # KHO_IDENTIFY_ENGINE: siegfried or fido (decision 0016)
+    siegfried_signature: str = ""  # KHO_SIEGFRIED_SIGNATURE: a Siegfried .sig file; "" = the one pygfried bundles
     extra: dict[str, str] = field(default_factory=dict)
 
     def sip_limits(self) -> dict[str, int]:
@@ -53,6 +65,21 @@ class Settings:
             "max_name_bytes": self.sip_max_name_bytes,
             "max_path_bytes": self.sip_max_path_bytes,
         }
+
+    def identify_options(self) -> IdentifyOptions:
+        """The keyword arguments ``format_registry.identify`` takes for the engine choice (``identify``,
+        ``identify_many``, ``engine_info``, ``configure``): format_registry reads no settings itself."""
+        return {"engine": self.identify_engine, "siegfried_signature": self.siegfried_signature or None}
+
+    def adopt_identification(self) -> None:
+        """Make this installation's engine (and signature file) this process's default for every
+        identification, including those made deep inside other steps (conversion outputs, ``kho identify``).
+
+        Cheap: the engine loads on first use. A signature file Siegfried cannot read raises
+        ``format_registry.identify.IdentificationEngineError`` then, naming the file."""
+        from format_registry.identify import configure
+
+        configure(self.identify_engine, self.siegfried_signature or None)
 
     @property
     def workspaces_dir(self) -> Path:
@@ -69,13 +96,16 @@ class Settings:
 
     def ensure_dirs(self) -> None:
         """Create KHO_HOME's folders (``dir_mode``, whatever the umask) and make ``file_mode``/``dir_mode``
-        the modes of everything this process stores (``storage_adapters.local``)."""
+        the modes of everything this process stores (``storage_adapters.local``), ``$KHO_HOME/tmp`` its
+        scratch folder and ``KHO_IDENTIFY_ENGINE`` its identification engine: this is where a process
+        (an ingest, an Airflow task) takes on its installation's settings."""
         from storage_adapters import local as local_storage
 
         local_storage.FILE_MODE, local_storage.DIR_MODE = self.file_mode, self.dir_mode
         for path in (self.home, self.ingest_dir, self.workspaces_dir, self.failed_dir):
             local_storage.make_dirs(path)
         self.adopt_scratch_dir()
+        self.adopt_identification()
 
     def adopt_scratch_dir(self) -> None:
         """Make ``$KHO_HOME/tmp`` (0700) this process's temporary folder, and its tools' (``TMPDIR``).
@@ -158,6 +188,18 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError(f"KHO_FILE_MODE / KHO_DIR_MODE must be octal modes such as 640 and 750: {exc}") from exc
     if (file_mode | dir_mode) & 0o007:
         raise ConfigError("KHO_FILE_MODE / KHO_DIR_MODE may not give others any access (records are not public files)")
+    identify_engine = get("identify_engine", DEFAULT_ENGINE).strip().lower()
+    if identify_engine not in ENGINES:
+        raise ConfigError(f"KHO_IDENTIFY_ENGINE={identify_engine!r}: choose one of {ENGINES}")
+    siegfried_signature = get("siegfried_signature", "").strip()
+    if siegfried_signature:
+        signature_path = Path(siegfried_signature).expanduser().resolve()
+        if not signature_path.is_file():
+            raise ConfigError(
+                f"KHO_SIEGFRIED_SIGNATURE={siegfried_signature}: no such file ({signature_path}); give the path of a "
+                "Siegfried signature file (.sig, from `sf -update` or `roy build`), or unset it to use the bundled one"
+            )
+        siegfried_signature = str(signature_path)
     return Settings(
         home=home,
         ingest_dir=ingest_dir,
@@ -180,5 +222,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         sip_max_path_bytes=sip_limits["sip_max_path_bytes"],
         file_mode=file_mode,
         dir_mode=dir_mode,
+        identify_engine=identify_engine,
+        siegfried_signature=siegfried_signature,
     )
 

@@ -5,6 +5,11 @@ later packaged as a further E-ARK representation (``rep-02`` preservation, ``rep
 with its own digests, identification and a PREMIS ``normalization`` event linking source and
 outcome. A failed or timed-out conversion is an event with the tool's stderr and flags the AIP
 for review; it never stops the ingest.
+
+A copy whose policy target is PDF/A (``PDF/A-2b``) is checked as PDF/A before it is accepted: by veraPDF
+where ``$KHO_VERAPDF`` (or ``verapdf`` on PATH) is installed, otherwise by Kho's built-in checks
+(``format_registry/validators/pdfa.py``). A copy that fails is a failed normalisation event naming the
+failed rules, and it is not kept: a converter's "PDF/A" label is a claim, not a fact.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 from format_registry.convert import Conversion, run_tool_batch, tool_version
 from format_registry.policy import Policy
+from format_registry.validators.pdfa import accepted, check_pdfa, parse_target
 from packages.aip import payload_relative
 from packages.checksums import hash_file
 from preservation import agents, premis
@@ -101,7 +107,7 @@ def run_jobs(
             agent = tool_agents.get(job.tool) or agents.tool(job.tool, tool_version(tool))
             tool_agents[job.tool] = agent
             links = [agents.link(kho, "executing program"), agents.link(agent, "software")]
-            error = _accept(conversion, validate)
+            error, checked = _accept(conversion, validate, job.target)
             if error:
                 review.append(f"{job.source_path}: {job.purpose} copy ({job.target}) failed: {error}")
                 events.append(premis.new_event(
@@ -127,7 +133,8 @@ def run_jobs(
                 event_type, "success", aip_id=aip_id, object_ids=[job.source_id, derivative["id"]],
                 object_roles=["source", "outcome"], agents=links,
                 detail=f"{job.purpose} copy as {job.target} with {job.tool} ({conversion.seconds:.1f} s)",
-                outcome_detail=f"{aip_path}: {found.puid or found.mime} {found.format_name or ''}".strip()))
+                outcome_detail=f"{aip_path}: {found.puid or found.mime} {found.format_name or ''}".strip()
+                + (f"; {checked}" if checked else "")))
             events.append(premis.new_event(
                 "message digest calculation", "success", aip_id=aip_id, object_ids=[derivative["id"]],
                 agents=[agents.link(kho, "executing program")], detail=f"algorithms={','.join(digests)}",
@@ -162,12 +169,26 @@ def _convert_all(policy: Policy, jobs: list[Job], sip_dir: Path, scratch: Path, 
     return [done[index] for index in range(len(jobs))]
 
 
-def _accept(conversion: Conversion, validate: Callable[[Path, str | None, str | None], dict[str, Any]] | None) -> str:
-    """Why the output cannot be accepted ("" when it can): tool failure, wrong format, invalid file."""
+def _accept(conversion: Conversion, validate: Callable[[Path, str | None, str | None], dict[str, Any]] | None,
+            target: str | None = None) -> tuple[str, str]:
+    """Why the output cannot be accepted ("" when it can: tool failure, wrong format, invalid file, not the
+    PDF/A it should be), and what PDF/A check it passed ("" when none applied)."""
     if not conversion.ok:
-        return conversion.error
+        return conversion.error, ""
     if validate is not None and conversion.output is not None and conversion.identification is not None:
         verdict = validate(conversion.output, conversion.identification.puid, conversion.identification.mime)
         if verdict.get("status") == "invalid":
-            return f"output is not valid ({verdict.get('validator')}): {verdict.get('summary', '')}".strip()
-    return ""
+            return f"output is not valid ({verdict.get('validator')}): {verdict.get('summary', '')}".strip(), ""
+    level = parse_target(target)
+    if level is None or conversion.output is None:
+        return "", ""
+    result = check_pdfa(conversion.output, *level)
+    label = f"PDF/A-{level[0]}{level[1].lower()}"
+    by = f"{result.validator} {result.tool_version}".strip()
+    if not accepted(result):
+        reasons = "; ".join(m.text for m in result.errors()[:8]) or "; ".join(m.text for m in result.messages[:2])
+        return f"output is not {label} ({by}): {reasons}", ""
+    if result.validator == "verapdf":
+        return "", f"{label} verified by veraPDF ({by}, {result.module})"
+    verapdf = result.details.get("verapdf", "not used")
+    return "", f"{label} checks passed ({by}; veraPDF {verapdf}: not a full validation)"

@@ -2,7 +2,9 @@
 
 Every validator returns one :class:`ValidationResult` whose ``status`` is one of
 
-* ``"valid"`` – a tool checked the file against its format's rules and found no problem;
+* ``"valid"`` – a tool that understands the whole format checked the file against its rules and found
+  no problem (never because the bytes merely decode: plain text, BMP or an unknown ZIP package is
+  "well-formed" at best);
 * ``"well-formed"`` – the file parses, but a tool found a rule violation, or the checks that were
   possible do not amount to validation (an XML file without a schema we hold, an EPUB's package
   but not its documents, an audio stream that decodes but has no conformance checker);
@@ -130,6 +132,7 @@ _CONTAINER_PUIDS: dict[str, str] = {
     **{f"fmt/{n}": "odf" for n in (135, 136, 137, 138, 139, 140, 290, 291, 292, 293, 294, 295, 296, 297)},
     **{f"fmt/{n}": "odf" for n in (424, 444, 1752, 1753, 1754, 1755, 1756)},
     **{f"fmt/{n}": "ooxml" for n in (189, 214, 215, 412, 445, 487, 523, 597, 598, 629, 631)},
+    **{f"fmt/{n}": "siard" for n in (161, 995, 1196, 1777)},  # SIARD 1.0, 2.0, 2.1, 2.2
 }
 # WAVE, BWF, RF64, AIFF/AIFC, Sun AU: av.validate_audio judges uncompressed ones in-process.
 _PCM_PUIDS = frozenset(
@@ -149,6 +152,8 @@ _TEXT_PUIDS = frozenset(
     {"x-fmt/111", "x-fmt/16", "x-fmt/21", "x-fmt/22", "x-fmt/282", "x-fmt/283", "x-fmt/130", "x-fmt/14", "x-fmt/15"}
     | {"x-fmt/18", "x-fmt/13", "fmt/817", "fmt/880", "fmt/1367"}
 )
+_WARC_PUIDS = frozenset({"fmt/289", "fmt/1281", "fmt/1355"})  # WARC 0.17/0.18, 1.1, 1.0
+_SPSS_PORTABLE_PUIDS = frozenset({"fmt/997"})
 _NO_BUILTIN_PUIDS = frozenset({"fmt/152", "fmt/436", "fmt/438", "fmt/730", "fmt/153", "fmt/156", "fmt/463"})
 
 _MIME_KIND: dict[str, str] = {
@@ -196,6 +201,8 @@ _MIME_KIND: dict[str, str] = {
         "pcm",
     ),
     **dict.fromkeys(("audio/midi", "audio/x-midi", "audio/mid"), "midi"),
+    "application/warc": "warc",
+    "application/x-spss-por": "spss",
     "application/mxf": "av",
     "application/ogg": "av",
     "application/mp4": "av",
@@ -250,6 +257,8 @@ def builtin_kind(puid: str | None, mime: str | None) -> str | None:
         ("midi", _MIDI_PUIDS),
         ("av", _AV_PUIDS),
         ("text", _TEXT_PUIDS),
+        ("warc", _WARC_PUIDS),
+        ("spss", _SPSS_PORTABLE_PUIDS),
     ):
         if puid in puids:
             return kind
@@ -317,6 +326,10 @@ def run_builtin(
         result = module.validate_midi(path)
     elif kind == "text":
         result = module.validate_text(path, mime=mime, puid=puid)
+    elif kind == "warc":
+        result = module.validate_warc(path)
+    elif kind == "spss":
+        result = module.validate_spss_portable(path)
     else:
         raise ValueError(f"unknown validator family {kind!r}")
     return result

@@ -5,7 +5,9 @@ else by ffprobe (the container must parse) and ffmpeg (every audio/video stream 
 here: chunk sizes against the file, chunk ids, one fmt/COMM before the data, header fields, frame
 alignment, sample data for every frame COMM declares, AU's data offset and size. When the payload is
 uncompressed (PCM, IEEE float, G.711 µ-law/A-law) the walk alone gives the verdict, "valid" when clean
-and "invalid" on a structural error, and no subprocess runs: such samples have no bitstream a decoder
+(linear PCM and float only: G.711 is a companding codec whose coded samples the container rules do not
+cover, so a clean G.711 file is "well-formed") and "invalid" on a structural error, and no subprocess
+runs: such samples have no bitstream a decoder
 could fault (every byte pattern is a sample), so truncation and size mismatches, which are structural,
 are all there is to find; JHOVE's WAVE and AIFF modules judge them the same way. Probing and decoding
 cost ~130 ms per file and dominated ingest (docs/decisions/0005). A structural error also settles the
@@ -436,9 +438,15 @@ def validate_audio(path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIM
     found = check_structure(path)
     if found is None or not (found.uncompressed or any(m.severity == "error" for m in found.messages)):
         return validate_av(path, timeout=timeout)
+    best = VALID
+    if str(found.details.get("encoding", "")).startswith("G.711"):
+        best = WELL_FORMED
+        found.messages.append(
+            Message("audio.g711", "info", f"{found.details['encoding']}: companded samples, structure checked")
+        )
     messages = tuple(dict.fromkeys(found.messages))
     return ValidationResult(
-        status_from_messages(messages, VALID),
+        status_from_messages(messages, best),
         found.validator,
         kho_version(),
         found.profile,

@@ -9,8 +9,16 @@ than an entry's declared size, so a lying header cannot inflate past the cap.
 Package rules on top: OOXML needs ``[Content_Types].xml`` and ``_rels/.rels``; ODF and EPUB need a
 first, stored, extra-field-free ``mimetype`` entry with the right media type, plus their manifest
 (``META-INF/manifest.xml``) or container (``META-INF/container.xml`` -> OPF -> manifest items). Package
-XML is parsed with the secure parser. A plain ZIP whose entries all check out is "valid"; for OOXML,
-ODF and EPUB the best verdict is "well-formed", since the documents inside are not validated.
+XML is parsed with the secure parser; every XML part of an OOXML, ODF or EPUB package must be
+well-formed (content.xml or word/document.xml that is not is a broken document, not a warning), and an
+OOXML package's main part (the ``officeDocument`` relationship of ``_rels/.rels``) must exist. SIARD
+packages get :mod:`.siard`'s rules.
+
+A file identified only as a generic ZIP is looked into first: a ``mimetype`` entry naming an ODF or EPUB
+type, ``[Content_Types].xml`` or a SIARD ``header/`` makes it that kind of package, judged by that
+kind's rules (identification by signature can miss a damaged package). A plain ZIP whose entries all
+check out is "valid"; an empty one is "well-formed" (nothing in it to check); for OOXML, ODF and EPUB
+the best verdict is "well-formed", since the documents inside are not validated.
 """
 
 from __future__ import annotations
@@ -35,9 +43,10 @@ MAX_RATIO = 1000  # entries expanding more than this (and beyond MIN_RATIO_SIZE)
 MIN_RATIO_SIZE = 64 * 1024**2
 MAX_XML_PART = 64 * 1024**2
 CHUNK = 1024 * 1024
-KINDS = ("zip", "epub", "odf", "ooxml")
+KINDS = ("zip", "epub", "odf", "ooxml", "siard")
 
 _LOCAL_HEADER = struct.Struct("<4s5H3I2H")
+_ODF_MANIFEST = "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"
 _XML_SUFFIXES = (".xml", ".rels", ".opf", ".ncx", ".xhtml", ".svg")
 # What reading a damaged entry raises: bad CRC, corrupt deflate/LZMA data, truncated file.
 _READ_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, zlib.error, lzma.LZMAError)
@@ -163,15 +172,38 @@ def _parse_part(archive: zipfile.ZipFile, name: str) -> tuple[Any, str | None]:
 
 
 def _xml_parts(archive: zipfile.ZipFile, required: set[str]) -> list[Message]:
+    """Every XML part must be well-formed; ``required`` parts must also be there (and not empty)."""
     messages = []
+    names = set(archive.namelist())
+    for name in sorted(required - names):
+        messages.append(Message("package.part", "error", f"{name} missing"))
     for name in archive.namelist():
         if not name.lower().endswith(_XML_SUFFIXES):
             continue
         _, error = _parse_part(archive, name)
         if error:
-            level = "error" if name in required else "warning"
-            messages.append(Message("package.xml", level, f"{name} is not well-formed XML: {error}"))
+            messages.append(Message("package.xml", "error", f"{name} is not well-formed XML: {error}"))
     return messages
+
+
+def sniff(archive: zipfile.ZipFile) -> str:
+    """The package kind a ZIP's own entries say it is (zip when none)."""
+    infos = archive.infolist()
+    names = {i.filename for i in infos}
+    if infos and infos[0].filename == "mimetype":
+        try:
+            media_type = archive.read(infos[0])[:200].decode("ascii", "replace").strip()
+        except _READ_ERRORS:
+            media_type = ""
+        if media_type.startswith("application/vnd.oasis.opendocument."):
+            return "odf"
+        if media_type == "application/epub+zip":
+            return "epub"
+    if "[Content_Types].xml" in names:
+        return "ooxml"
+    if "header/metadata.xml" in names and any(n.startswith("header/siardversion/") for n in names):
+        return "siard"
+    return "zip"
 
 
 def _epub_rules(archive: zipfile.ZipFile, path: Path, details: dict[str, Any]) -> list[Message]:
@@ -211,16 +243,32 @@ def _odf_rules(archive: zipfile.ZipFile, path: Path, details: dict[str, Any]) ->
     names = set(archive.namelist())
     if "META-INF/manifest.xml" not in names:
         messages.append(Message("odf.manifest", "error", "META-INF/manifest.xml missing"))
-    return messages + _xml_parts(archive, {"META-INF/manifest.xml", "content.xml", "styles.xml"})
+    if "content.xml" not in names:
+        messages.append(Message("odf.content", "warning", "content.xml missing: the package holds no document body"))
+    manifest, _ = _parse_part(archive, "META-INF/manifest.xml") if "META-INF/manifest.xml" in names else (None, None)
+    if manifest is not None:
+        for entry in manifest.iter():
+            full_path = entry.get(f"{{{_ODF_MANIFEST}}}full-path") if isinstance(entry.tag, str) else None
+            if full_path and full_path != "/" and not full_path.endswith("/") and full_path not in names:
+                messages.append(Message("odf.manifest", "warning", f"manifest lists {full_path!r}, not in the package"))
+    return messages + _xml_parts(archive, set())
 
 
-def _ooxml_rules(archive: zipfile.ZipFile) -> list[Message]:
+def _ooxml_rules(archive: zipfile.ZipFile, details: dict[str, Any]) -> list[Message]:
+    messages = _xml_parts(archive, {"[Content_Types].xml", "_rels/.rels"})
     names = set(archive.namelist())
-    messages = []
-    for required in ("[Content_Types].xml", "_rels/.rels"):
-        if required not in names:
-            messages.append(Message("ooxml.part", "error", f"{required} missing"))
-    return messages + _xml_parts(archive, {"[Content_Types].xml", "_rels/.rels"})
+    rels, _ = _parse_part(archive, "_rels/.rels") if "_rels/.rels" in names else (None, None)
+    if rels is None:
+        return messages
+    main = next((r.get("Target") for r in rels.iter() if isinstance(r.tag, str)
+                 and (r.get("Type") or "").endswith("/officeDocument")), None)
+    if main is None:
+        return [*messages, Message("ooxml.main", "error", "_rels/.rels names no officeDocument (main) part")]
+    part = posixpath.normpath(unquote(main).lstrip("/"))
+    details["main_part"] = part
+    if part not in names:
+        messages.append(Message("ooxml.main", "error", f"main part {part} missing"))
+    return messages
 
 
 def validate_container(
@@ -230,22 +278,38 @@ def validate_container(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     path = Path(path)
-    module = {"zip": "ZIP", "epub": "EPUB", "odf": "ODF", "ooxml": "OOXML"}[kind]
     details: dict[str, Any] = {"package": kind}
     messages: list[Message] = []
+    best = VALID if kind in ("zip", "siard") else WELL_FORMED
     try:
         with zipfile.ZipFile(path) as archive:
             messages += _check_entries(archive, max_uncompressed, details)
+            if kind == "zip":
+                kind = sniff(archive)
+                if kind != "zip":
+                    details.update(package=kind, identified_as="zip")
+                    text = f"a generic ZIP by identification, but its entries make it a {kind} package"
+                    messages.append(Message("package.sniffed", "info", text))
+                    best = VALID if kind == "siard" else WELL_FORMED
+                elif not archive.infolist():
+                    messages.append(Message("zip.empty", "info", "the archive holds no entries: nothing to check"))
+                    best = WELL_FORMED
             if kind == "epub":
                 messages += _epub_rules(archive, path, details)
             elif kind == "odf":
                 messages += _odf_rules(archive, path, details)
             elif kind == "ooxml":
-                messages += _ooxml_rules(archive)
+                messages += _ooxml_rules(archive, details)
+            elif kind == "siard":
+                from .siard import siard_rules
+
+                siard_messages, validated = siard_rules(archive, path, details)
+                messages += siard_messages
+                best = best if validated else WELL_FORMED
     except (*_READ_ERRORS, zipfile.LargeZipFile, UnicodeDecodeError, NotImplementedError, struct.error) as exc:
         messages.append(Message("zip.structure", "error", f"not a readable ZIP: {type(exc).__name__}: {exc}"))
-    best = VALID if kind == "zip" else WELL_FORMED
-    if kind != "zip":
+    module = {"zip": "ZIP", "epub": "EPUB", "odf": "ODF", "ooxml": "OOXML", "siard": "SIARD"}[kind]
+    if kind not in ("zip", "siard"):
         messages.append(Message("package.scope", "info", f"{module} package checked; documents inside not validated"))
     if any(m.id in ("zip.capped", "zip.encrypted", "zip.method") for m in messages):
         best = WELL_FORMED  # something was not read, so nothing can vouch for it

@@ -9,7 +9,14 @@ compression, a missing codec) give ``not-validated`` rather than a false ``inval
 
 Small structural checks Pillow does not make: GIF block structure (Pillow cannot open a GIF without
 raster data at all), PNG ending in IEND, TIFF baseline tags and the deprecated old-style JPEG
-compression (TIFF 6.0 section 22, which JHOVE also reports as not valid).
+compression (TIFF 6.0 section 22, which JHOVE also reports as not valid), a walk of every TIFF IFD
+entry (sorted tags, known types, no empty values, values inside the file), and Exif metadata in JPEG
+and TIFF (the version fields are four ASCII digits, as Exif 2.x prescribes).
+
+Only JPEG, PNG, GIF and TIFF, where these checks add up to the format's rules, can be "valid". For
+every other format Pillow opens (BMP, ICO, WebP, TGA, PCX ...) a clean decode is "well-formed": a
+decoder accepts files that its format forbids (a BMP variant no archive tool supports, an icon whose
+directory lies), and Kho has no validator for them.
 """
 
 from __future__ import annotations
@@ -44,8 +51,13 @@ _FORMATS_FOR_MIME = {
     "image/x-tga": {"TGA"},
     "image/x-targa": {"TGA"},
 }
-# Decoding a JPX/JP2 with OpenJPEG says nothing about conformance to the JPEG 2000 profile.
-_DECODE_ONLY_FORMATS = frozenset({"JPEG2000"})
+# Formats whose structure Kho checks beyond Pillow's decode; any other decodes to "well-formed" at best.
+_VALIDATED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "GIF", "TIFF"})
+_EXIF_IFD, _INTEROP_IFD = 0x8769, 0xA005
+_EXIF_VERSION_TAGS = {0x9000: "ExifVersion", 0xA000: "FlashpixVersion"}
+_TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+MAX_IFDS = 64
+MAX_TIFF_WALKED = 1024 * 1024 * 1024
 # Exceptions that mean Pillow lacks support, not that the file is broken.
 _UNSUPPORTED = (KeyError, NotImplementedError)
 _UNSUPPORTED_TEXT = ("not available", "cannot find loader", "unsupported", "not supported")
@@ -108,6 +120,89 @@ def _tiff_checks(image: Any, details: dict[str, Any]) -> list[Message]:
         messages.append(
             Message("tiff.compression.ojpeg", "warning", "old-style JPEG compression (6) is deprecated (TIFF 6.0 s22)")
         )
+    return messages
+
+
+def walk_tiff(path: Path, size: int) -> list[Message]:
+    """Every IFD of a classic TIFF: entries sorted by tag, of a known type, not empty, values inside the file.
+
+    Pillow reads the tags it needs and skips the rest, so a directory with out-of-order tags, an unknown
+    field type, an entry with no value or a value pointing past the end of the file still decodes.
+    TIFF 6.0 section 2 forbids each of these; JHOVE's TIFF module reports them (TIFF-HUL-2, -3, -6).
+    """
+    if size > MAX_TIFF_WALKED:
+        return [Message("tiff.walk.capped", "info", f"IFDs not walked above {MAX_TIFF_WALKED} bytes")]
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if len(data) < 8 or data[:2] not in (b"II", b"MM"):
+        return []  # not a classic TIFF header: Pillow's verdict stands
+    order = "<" if data[:2] == b"II" else ">"
+    if struct.unpack(order + "H", data[2:4])[0] != 42:
+        return []  # BigTIFF (43) and TIFF-based raw formats are beyond this walk
+    messages: list[Message] = []
+    offset = struct.unpack(order + "I", data[4:8])[0]
+    seen: set[int] = set()
+    number = 0
+    while offset:
+        number += 1
+        if offset in seen or number > MAX_IFDS:
+            messages.append(Message("tiff.ifd.loop", "error", f"IFD chain loops or exceeds {MAX_IFDS} IFDs", offset))
+            break
+        seen.add(offset)
+        if offset + 2 > len(data):
+            messages.append(Message("tiff.ifd.offset", "error", f"IFD {number} at {offset} is past the end", offset))
+            break
+        if offset % 2:
+            messages.append(Message("tiff.ifd.align", "warning", f"IFD {number} at odd offset {offset}", offset))
+        count = struct.unpack(order + "H", data[offset : offset + 2])[0]
+        end = offset + 2 + 12 * count
+        if end + 4 > len(data):
+            messages.append(Message("tiff.ifd.truncated", "error", f"IFD {number} runs past the end", offset))
+            break
+        previous = -1
+        for index in range(count):
+            at = offset + 2 + 12 * index
+            tag, kind, values = struct.unpack(order + "HHI", data[at : at + 8])
+            if tag <= previous:
+                messages.append(Message("tiff.tag.order", "warning", f"IFD {number}: tag {tag} out of sequence", at))
+            previous = tag
+            unit = _TIFF_TYPE_SIZES.get(kind)
+            if unit is None:
+                messages.append(Message("tiff.tag.type", "warning", f"IFD {number}: tag {tag} has type {kind}", at))
+                continue
+            if values == 0:
+                messages.append(Message("tiff.tag.count", "warning", f"IFD {number}: tag {tag} has no value", at))
+                continue
+            length = unit * values
+            if length > 4:
+                where = struct.unpack(order + "I", data[at + 8 : at + 12])[0]
+                if where + length > len(data):
+                    text = f"IFD {number}: tag {tag} value ({length} bytes at {where}) is past the end"
+                    messages.append(Message("tiff.tag.value", "error", text, at))
+        offset = struct.unpack(order + "I", data[end : end + 4])[0]
+    return messages
+
+
+def _exif_checks(image: Any) -> list[Message]:
+    """Exif version fields must be four ASCII digits ("0232"); an unreadable Exif block is reported."""
+    try:
+        exif = image.getexif()
+        exif_ifd = exif.get_ifd(_EXIF_IFD) if _EXIF_IFD in exif else {}
+        interop_ifd = exif_ifd.get_ifd(_INTEROP_IFD) if hasattr(exif_ifd, "get_ifd") else {}
+        if not interop_ifd and _INTEROP_IFD in exif_ifd:
+            interop_ifd = exif.get_ifd(_INTEROP_IFD)
+    except Exception as exc:  # Pillow raises many types on damaged Exif
+        return [Message("exif.unreadable", "warning", f"Exif metadata cannot be read ({type(exc).__name__}: {exc})")]
+    fields = [(exif_ifd, tag, name) for tag, name in _EXIF_VERSION_TAGS.items()]
+    fields.append((interop_ifd, 0x0002, "InteroperabilityVersion"))
+    messages = []
+    for ifd, tag, name in fields:
+        value = ifd.get(tag) if ifd else None
+        if value is None:
+            continue
+        raw = value if isinstance(value, bytes) else str(value).encode("latin-1", "replace")
+        if len(raw) != 4 or not raw.isdigit():
+            messages.append(Message("exif.version", "warning", f"Exif {name} is {raw!r}, not four ASCII digits"))
     return messages
 
 
@@ -223,8 +318,11 @@ def _validate(path: Path, mime: str | None) -> ValidationResult:
                     details["dpi"] = [float(v) for v in dpi]
                 if fmt == "TIFF":
                     messages += _tiff_checks(image, details)
+                    messages += walk_tiff(path, size)
                 if fmt in ("JPEG", "MPO"):
                     details["progressive"] = bool(image.info.get("progressive") or image.info.get("progression"))
+                if fmt in ("JPEG", "MPO", "TIFF"):
+                    messages += _exif_checks(image)
                 details["icc_profile"] = "icc_profile" in image.info
                 image.verify()
             if fmt == "PNG":
@@ -265,4 +363,7 @@ def _validate(path: Path, mime: str | None) -> ValidationResult:
     expected = _FORMATS_FOR_MIME.get(base)
     if expected and fmt not in expected:
         messages.append(Message("image.format", "warning", f"file is {fmt}, identified as {base}"))
-    return result(WELL_FORMED if fmt in _DECODE_ONLY_FORMATS else VALID)
+    if fmt not in _VALIDATED_FORMATS:
+        messages.append(Message("image.scope", "info", f"{fmt}: decoded by Pillow; Kho has no validator for it"))
+        return result(WELL_FORMED)
+    return result(VALID)

@@ -149,6 +149,9 @@ class JhoveReport:
     jhove_release: str | None
 
 
+# JHOVE's text modules say "valid" for any byte sequence that decodes (an SPSS portable file, a SEG-Y
+# header): Kho reports that as "well-formed", like its own text validator.
+_ENCODING_ONLY_MODULES = frozenset({"ASCII-hul", "UTF8-hul"})
 # Formats whose MIME type maps to a module that would misjudge them: HTML-hul predates HTML5.
 _NO_MODULE_PUIDS = frozenset({"fmt/471"})
 
@@ -270,6 +273,9 @@ def result_from_report(report: JhoveReport) -> ValidationResult:
         messages = (*messages, Message("jhove.bytestream", "info", "not performed: JHOVE fell back to BYTESTREAM"))
     elif status == NOT_VALIDATED:
         messages = (*messages, Message("jhove.status", "info", f"not performed: JHOVE status {report.jhove_status!r}"))
+    elif status == VALID and (report.module or "") in _ENCODING_ONLY_MODULES:
+        status = WELL_FORMED  # a clean decode is not validation: other formats decode as text too
+        messages = (*messages, Message("jhove.text", "info", f"{report.module} checks the encoding only"))
     details: dict[str, Any] = {
         "module_release": report.module_release,
         "format": report.format,

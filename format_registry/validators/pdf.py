@@ -7,15 +7,19 @@ structural repairs (damaged xref, missing header or trailer, wrong catalog/page-
 ``well-formed``; linearization hint-table mismatches are informational (readers ignore hint tables).
 On top come byte-level header/trailer checks, page-tree /Count, resources used by page content that
 the page does not define, /Type values that are not names, malformed Info dates and image dimensions
-that contradict their JPEG data. A PDF/A claim in XMP is reported, with a few blatant contradictions,
-but PDF/A conformance itself is not verified (that needs veraPDF).
+that contradict their JPEG data, and a header version older than a feature the file needs (FlateDecode
+under ``%PDF-1.0``, object streams under 1.4: ``pdf.version.content``). A PDF/A claim in XMP is reported,
+with a few blatant contradictions, but PDF/A conformance of originals is not verified here (copies Kho
+makes are: see ``pdfa.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -250,6 +254,92 @@ def _check_page_content(pdf: pikepdf.Pdf) -> Iterator[Message]:
             yield Message("pdf.content.text", "warning", f"page {number}: text object not closed (BT without ET)")
 
 
+# Features and the PDF version that introduced them (ISO 32000-1 and the PDF 1.x references). A file whose
+# header (or catalog /Version, which overrides a lower header from 1.4 on) is older than a feature a reader
+# must understand to read it (a filter, object or xref streams, an encryption method, CID fonts)
+# contradicts itself. Additions an older reader simply ignores (XMP metadata, transparency keys, optional
+# content) are common in files written "for compatibility" and are reported as information only.
+_IGNORABLE = frozenset({"an XMP metadata stream", "optional content", "transparency (graphics state)",
+                        "transparency (soft masks)"})
+_FILTER_VERSIONS = {"/FlateDecode": "1.2", "/JBIG2Decode": "1.4", "/JPXDecode": "1.5"}
+_XREF_STREAM = re.compile(rb"/Type\s*/(ObjStm|XRef)\b")
+MAX_VERSION_SCAN = 64 * 1024 * 1024
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+def _features(pdf: pikepdf.Pdf, path: Path) -> dict[str, str]:
+    """What the file uses that a PDF version introduced: feature description -> version."""
+    found: dict[str, str] = {}
+    root = pdf.Root
+    if isinstance(root.get("/Metadata"), pikepdf.Stream):
+        found["an XMP metadata stream"] = "1.4"
+    if "/OCProperties" in root:
+        found["optional content"] = "1.5"
+    encrypt = pdf.trailer.get("/Encrypt")
+    if isinstance(encrypt, pikepdf.Dictionary):
+        filters = encrypt.get("/CF")
+        methods = {str(v.get("/CFM")) for v in filters.values()} if isinstance(filters, pikepdf.Dictionary) else set()
+        if "/AESV2" in methods:
+            found["AES-128 encryption"] = "1.6"
+    for index, obj in enumerate(pdf.objects):
+        if index >= MAX_OBJECTS_LINTED:
+            break
+        mapping = _dict_of(obj)
+        if mapping is None:
+            continue
+        if isinstance(obj, pikepdf.Stream):
+            filters = mapping.get("/Filter")
+            for name in filters if isinstance(filters, pikepdf.Array) else [filters]:
+                if str(name) in _FILTER_VERSIONS:
+                    found[f"the {str(name)[1:]} filter"] = _FILTER_VERSIONS[str(name)]
+            if mapping.get("/Subtype") == pikepdf.Name.Image and "/SMask" in mapping:
+                found["transparency (soft masks)"] = "1.4"
+        subtype = mapping.get("/Subtype")
+        if mapping.get("/Type") == pikepdf.Name.Font and subtype == pikepdf.Name.Type0:
+            found["Type 0 (CID) fonts"] = "1.2"
+        if mapping.get("/Type") == pikepdf.Name.ExtGState:
+            smask = mapping.get("/SMask")
+            if (smask is not None and smask != pikepdf.Name("/None")) or "/ca" in mapping or "/CA" in mapping:
+                found["transparency (graphics state)"] = "1.4"
+        if subtype == pikepdf.Name.OpenType:
+            found["OpenType font programs"] = "1.6"
+    if path.stat().st_size <= MAX_VERSION_SCAN:
+        with open(path, "rb") as fh:
+            if _XREF_STREAM.search(fh.read()):
+                found["object or cross-reference streams"] = "1.5"
+    return found
+
+
+def _check_version(pdf: pikepdf.Pdf, path: Path, details: dict[str, Any]) -> Iterator[Message]:
+    """The header version (raised by a catalog /Version) must be at least that of every feature used."""
+    header = details.get("header_version")
+    if header is None or header not in KNOWN_VERSIONS:
+        return
+    declared = header
+    catalog = pdf.Root.get("/Version")
+    if isinstance(catalog, pikepdf.Name) and str(catalog)[1:] in KNOWN_VERSIONS:
+        details["catalog_version"] = str(catalog)[1:]
+        if _version_key(str(catalog)[1:]) > _version_key(declared):
+            declared = str(catalog)[1:]
+    newer = {f: v for f, v in _features(pdf, path).items() if _version_key(v) > _version_key(declared)}
+    if newer:
+        details["content_version"] = max(newer.values(), key=_version_key)
+    required = {f: v for f, v in newer.items() if f not in _IGNORABLE}
+    ignorable = {f: v for f, v in newer.items() if f in _IGNORABLE}
+    if required:
+        uses = ", ".join(f"{feature} (PDF {version})" for feature, version in sorted(required.items()))
+        yield Message(
+            "pdf.version.content", "warning", f"declares PDF {declared} but uses {uses}: the version contradicts it"
+        )
+    if ignorable:
+        uses = ", ".join(f"{feature} (PDF {version})" for feature, version in sorted(ignorable.items()))
+        text = f"declares PDF {declared}; also has {uses}, which older readers ignore"
+        yield Message("pdf.version.later", "info", text)
+
+
 def _check_info_dates(pdf: pikepdf.Pdf) -> Iterator[Message]:
     info = pdf.trailer.get("/Info")
     if not isinstance(info, pikepdf.Dictionary):
@@ -310,6 +400,21 @@ def _encryption_details(pdf: pikepdf.Pdf, details: dict[str, Any]) -> Iterator[M
     yield Message("pdf.encrypted", "info", f"encrypted, opened without a password{denies}")
 
 
+@contextlib.contextmanager
+def _streams_kept() -> Iterator[None]:
+    """Put ``sys.stdout``/``sys.stderr`` back after a qpdf check.
+
+    pikepdf 10.x's ``check_pdf_syntax`` checks a linearized file's hint tables through
+    ``check_linearization(StringIO())``, which leaves ``sys.stderr`` pointing at that StringIO: every
+    later message of the process (``kho validate``'s own errors, tracebacks) would vanish silently.
+    """
+    saved = sys.stdout, sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 def validate_pdf(path: str | os.PathLike[str]) -> ValidationResult:
     """Validate one PDF; see the module docstring for what each status means here."""
     path = Path(path)
@@ -340,7 +445,8 @@ def validate_pdf(path: str | os.PathLike[str]) -> ValidationResult:
         messages += list(_encryption_details(pdf, details))
         checker = getattr(pdf, "check_pdf_syntax", None) or getattr(pdf, "check", None)  # pikepdf >= 10 / 9
         try:
-            problems = checker() if checker is not None else []
+            with _streams_kept():
+                problems = checker() if checker is not None else []
         except Exception as exc:  # a stream that cannot be decoded at all
             problems = [f"WARNING: check aborted: {exc}"]
         messages += [_qpdf_message(p, path, "check") for p in problems]
@@ -349,6 +455,10 @@ def validate_pdf(path: str | os.PathLike[str]) -> ValidationResult:
                 messages += list(check(pdf))
             except Exception as exc:  # a lint must never crash validation
                 messages.append(Message("pdf.lint.failed", "warning", f"{check.__name__.lstrip('_')} failed: {exc}"))
+        try:
+            messages += list(_check_version(pdf, path, details))
+        except Exception as exc:  # as above
+            messages.append(Message("pdf.lint.failed", "warning", f"check_version failed: {exc}"))
         messages += list(_pdfa_claim(pdf, details))
     return _result(messages, details)
 

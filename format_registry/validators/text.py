@@ -2,11 +2,13 @@
 
 The encoding is the MIME ``charset`` parameter if given, else a byte-order mark (UTF-8/16/32), else
 UTF-8, the only sensible default for an archive. Decoding is incremental, so a file of any size is
-read once in fixed memory, and the first bad byte's offset is reported. For ``text/plain`` a clean
-decode is the whole format, hence "valid" (as JHOVE's UTF8-hul says); for CSV, WebVTT and other
-``text/*`` types only the encoding was checked, hence "well-formed". Bytes that are not UTF-8 in a
-file with no declared charset make it invalid, unless it was identified as 8-bit legacy text
-(x-fmt/282, x-fmt/283), whose undeclared code page cannot be verified at all.
+read once in fixed memory, and the first bad byte's offset is reported. A clean decode is never
+"valid" on its own: files that are not text at all (an SPSS portable file, a SEG-Y header, a fixed-width
+export) decode just as well, and "plain text" has no rules beyond its encoding for a checker to vouch
+for. So ``text/plain``, CSV, WebVTT and other ``text/*`` types are "well-formed" at best (encoding
+checked). JSON is "valid" when it parses under RFC 8259: UTF-8 without a byte-order mark (8.1), no
+NaN/Infinity. Bytes that are not UTF-8 in a file with no declared charset make it invalid, unless it was
+identified as 8-bit legacy text (x-fmt/282, x-fmt/283), whose undeclared code page cannot be verified.
 """
 
 from __future__ import annotations
@@ -110,20 +112,30 @@ def validate_text(
         return _result(messages, details, VALID, encoding)
     if is_json:
         return _check_json(path, encoding, messages, details)
-    best = VALID if base in _PLAIN else WELL_FORMED
-    if best == WELL_FORMED:
-        messages.append(Message("text.scope", "info", f"{base or 'text'}: encoding checked, syntax not validated"))
-    return _result(messages, details, best, encoding)
+    what = "plain text: encoding checked (a decode cannot tell text from other formats)" if base in _PLAIN else (
+        f"{base or 'text'}: encoding checked, syntax not validated")
+    messages.append(Message("text.scope", "info", what))
+    return _result(messages, details, WELL_FORMED, encoding)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value (RFC 8259 section 6)")
 
 
 def _check_json(path: Path, encoding: str, messages: list[Message], details: dict[str, Any]) -> ValidationResult:
+    if encoding not in ("utf-8", "utf-8-sig"):
+        messages.append(Message("json.encoding", "warning", f"JSON in {encoding}: RFC 8259 (8.1) requires UTF-8"))
+    elif encoding == "utf-8-sig":
+        messages.append(Message("json.bom", "warning", "byte-order mark before the JSON text (RFC 8259 8.1)"))
     if path.stat().st_size > MAX_JSON_BYTES:
         messages.append(Message("json.capped", "info", f"JSON syntax not checked above {MAX_JSON_BYTES} bytes"))
         return _result(messages, details, WELL_FORMED, "JSON")
     try:
-        json.loads(path.read_text(encoding=encoding))
+        json.loads(path.read_text(encoding=encoding), parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         messages.append(Message("json.syntax", "error", f"{exc.msg} (line {exc.lineno}, column {exc.colno})"))
+    except ValueError as exc:  # NaN / Infinity, refused above
+        messages.append(Message("json.syntax", "error", str(exc)))
     except RecursionError:
         messages.append(Message("json.depth", "info", "JSON nesting too deep to check"))
         return _result(messages, details, WELL_FORMED, "JSON")

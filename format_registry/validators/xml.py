@@ -79,6 +79,14 @@ def validate_xml(
         line, column = exc.position if exc.position else (None, None)
         messages.append(Message("xml.not-well-formed", "error", exc.msg or text, None, f"line {line}, column {column}"))
         return ValidationResult(status_from_messages(messages), "lxml", _version(), "XML", tuple(messages), details)
+    except OSError as exc:
+        # libxml2 reports bytes that contradict the declared encoding as a read error ("Invalid bytes in
+        # character encoding"); the file itself is readable, so that is a well-formedness verdict, not a crash.
+        with open(path, "rb") as fh:  # a genuinely unreadable file still raises here, for the caller
+            fh.read(1)
+        text = str(exc).replace(f"'{path}'", "").replace("Error reading file :", "").strip()
+        messages.append(Message("xml.encoding", "error", f"bytes do not decode as the declared encoding: {text}"))
+        return ValidationResult(status_from_messages(messages), "lxml", _version(), "XML", tuple(messages), details)
     for entry in parser.error_log:
         messages.append(Message("xml.parser", "info", entry.message, None, f"line {entry.line}, column {entry.column}"))
     root = tree.getroot()
