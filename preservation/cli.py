@@ -175,8 +175,11 @@ def cmd_validate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_identify(settings: Settings, args: argparse.Namespace) -> int:
-    from format_registry.identify import identify
+    from format_registry.identify import engine_info, identify
 
+    options = settings.identify_options()
+    if not args.json:
+        print(f"# {engine_info(**options).tool}")
     status = EXIT_OK
     for given in args.paths:
         root = Path(given)
@@ -186,7 +189,7 @@ def cmd_identify(settings: Settings, args: argparse.Namespace) -> int:
             continue
         paths = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
         for path in paths:
-            found = identify(path)
+            found = identify(path, **options)
             if args.json:
                 _print_json({"path": str(path), **found.to_dict()})
             else:
@@ -898,9 +901,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     try:
         settings = load_settings()
+        settings.adopt_identification()  # kho identify / validate / policy explain have no ingest Context
     except ConfigError as exc:
         print(f"kho: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from format_registry.identify import IdentificationEngineError
     from preservation.catalog_guard import CatalogProblem
 
     try:
@@ -908,6 +913,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CatalogProblem as exc:
         print(f"kho: {exc}", file=sys.stderr)
         return EXIT_REJECTED
+    except IdentificationEngineError as exc:
+        print(f"kho: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

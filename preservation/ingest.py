@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from format_registry.identify import Identifier, identify_many, shared_identifier
+from format_registry.identify import Identifier, engine_info, identify_many, shared_identifier
 from format_registry.policy import cached_policy
 from packages import aip as aip_layout
 from packages import eark, ocfl
@@ -785,11 +785,13 @@ def step_virus_check(ctx: Context, ws: Workspace) -> None:
 def step_identify(ctx: Context, ws: Workspace) -> None:
     aip_id = ws.aip_id
     files = ws.output("validate_sip")["files"]
-    tool = agents.tool("fido", agents.package_version("opf-fido"))
+    options = ctx.settings.identify_options()
+    info = engine_info(**options)  # loads the engine: an unreadable signature file fails here, before any file
+    tool = agents.tool(info.name, f"{info.version} ({info.signatures})")
     _register_agents(ws, tool)
     results: dict[str, Any] = {}
     events = []
-    identified = identify_many([ws.sip_dir / item["path"] for item in files])  # all cores for large SIPs
+    identified = identify_many([ws.sip_dir / item["path"] for item in files], **options)  # all cores for large SIPs
     for number, (item, found) in enumerate(zip(files, identified, strict=True), start=1):
         checkpoint(f"identify:file:{number}")
         results[item["path"]] = found.to_dict()
