@@ -51,7 +51,7 @@ from preservation.workspace import (
     write_bytes_atomic,
     write_json_atomic,
 )
-from storage_adapters.base import StorageError
+from storage_adapters.base import StorageError, StorageLocation
 from storage_adapters.registry import open_location
 
 STEPS = [
@@ -1249,6 +1249,7 @@ def step_store(ctx: Context, ws: Workspace) -> None:
     events = []
     stored: list[dict[str, str]] = []
     for url in ctx.settings.storage:
+        location: StorageLocation | None = None
         try:
             location = open_location(url)  # one location at a time: events per copy
             ocfl_store.stage_version(
@@ -1258,6 +1259,8 @@ def step_store(ctx: Context, ws: Workspace) -> None:
             checkpoint("store:before-commit")
             ocfl_store.publish_version(location, aip_id, inventory, ws.work_dir / "ocfl", retain_until)
         except StorageError as exc:
+            if location is not None:
+                ocfl_store.discard_staged(location, aip_id, inventory.head)  # e.g. a full disk gets its space back
             ws.record_failure(
                 premis.new_event(
                     "replication",

@@ -165,6 +165,32 @@ def publish_version(
     storage.store(*sidecar_item, retain_until=retain_until)
 
 
+def discard_staged(location: StorageLocation, aip_id: str, version: str) -> int:
+    """Delete what a failed attempt staged of ``version`` at ``location`` (and the object's declaration
+    when no version was ever committed there): a full disk gets its space back, and no half-written
+    version is left for a validator to trip on. Never touches a committed version. Best effort: returns
+    the number of keys deleted; a location that cannot be reached keeps its leftovers for the next attempt
+    (which deletes what it does not rewrite)."""
+    root = ocfl.object_root(aip_id)
+    deleted = 0
+    try:
+        current = read_inventory(location, aip_id)
+        if current is not None and current.head_number >= ocfl.version_number(version):
+            return 0
+        keys = list(location.list(f"{root}/{version}/"))
+        if current is None:
+            keys.append(f"{root}/{ocfl.OBJECT_NAMASTE[0]}")
+        for key in keys:
+            location.delete(key)
+            deleted += 1
+        remove_empty = getattr(location, "remove_empty", None)  # a file system: folders left by a cut write
+        if remove_empty is not None:
+            remove_empty(f"{root}/{version}/")
+    except (StorageError, InventoryError, OSError):
+        pass
+    return deleted
+
+
 def read_staged_inventory(location: StorageLocation, aip_id: str, version: str) -> Inventory | None:
     """A version's own inventory copy (``vN/inventory.json``) when it is complete (its sidecar
     matches), else None: what ``publish_version`` makes the head after a crash before the commit."""

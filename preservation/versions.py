@@ -98,11 +98,18 @@ def stage(
     )
     new_content = {placed[f.logical_path]: f for f in files if placed[f.logical_path].startswith(f"{inventory.head}/")}
     content = [(ocfl_store.content_key(aip.id, path), f.source, f.sha256) for path, f in sorted(new_content.items())]
-    for number, (_copy, location) in enumerate(_locations(catalog, aip.id), start=1):
-        publish_behind(location, aip, scratch / f"publish-{number}")
-        ocfl_store.stage_version(location, aip.id, inventory, content, scratch / f"stage-{number}", retain_until,
-                                 on_stored)
-        checkpoint(f"version:after-stage:{number}")
+    staged: list[StorageLocation] = []
+    try:
+        for number, (_copy, location) in enumerate(_locations(catalog, aip.id), start=1):
+            publish_behind(location, aip, scratch / f"publish-{number}")
+            staged.append(location)
+            ocfl_store.stage_version(location, aip.id, inventory, content, scratch / f"stage-{number}",
+                                     retain_until, on_stored)
+            checkpoint(f"version:after-stage:{number}")
+    except StorageError:
+        for location in staged:  # nothing half-written stays behind (a full disk gets its space back)
+            ocfl_store.discard_staged(location, aip.id, inventory.head)
+        raise
     return inventory, placed
 
 

@@ -548,6 +548,24 @@ class LocalStorage:
             except OSError:  # not empty (or already gone, or another writer is filling it): stop here
                 break
 
+    def remove_empty(self, prefix: str) -> None:
+        """Remove the empty folders under ``prefix`` (and it, and its parents, when they become empty):
+        a write that failed part-way can leave folders with no file in them, which an OCFL storage
+        hierarchy must not hold."""
+        base = self._path(prefix.rstrip("/"))
+        if not base.is_dir():
+            return
+        for dirpath, _dirs, _files in os.walk(base, topdown=False):
+            with contextlib.suppress(OSError):
+                os.rmdir(dirpath)
+        for parent in base.parents:
+            if parent == self.root or self.root not in parent.parents:
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+
     def init(self) -> None:
         """Create the root folder (the CLI's ``kho storage init``)."""
         try:
