@@ -38,7 +38,7 @@ from preservation.catalog import Aip, Catalog, File, StorageCopy, content_file_r
 from preservation.config import Settings
 from preservation.faults import checkpoint
 from preservation.mets import MetsFile, representation_files, write_aip_mets
-from preservation.retention import retention_expires
+from preservation.retention import lock_until
 from preservation.workspace import (
     Workspace,
     WorkspaceBusy,
@@ -1239,8 +1239,7 @@ def step_store(ctx: Context, ws: Workspace) -> None:
     aip_id = ws.aip_id
     manifest = ws.output("package")["files"]
     kho = agents.kho()
-    expires = retention_expires(ws.output("validate_sip")["bag_info"])  # the record's own retention period
-    retain_until = datetime(expires.year, expires.month, expires.day, 23, 59, 59, tzinfo=UTC) if expires else None
+    retain_until = lock_until(ws.output("validate_sip")["bag_info"])  # the record's own retention period
     inventory = _first_version(ws, manifest)
     placed = {path: inventory.content_of(digest) for path, digest in inventory.state().items()}
     by_content = {placed[item["key"]]: item for item in manifest}  # one object per distinct content

@@ -32,6 +32,7 @@ from preservation import normalise as normalisation
 from preservation.catalog import Aip, Catalog, File, content_file
 from preservation.faults import checkpoint
 from preservation.mets import MetsFile, representation_files, write_aip_mets
+from preservation.retention import lock_until
 from preservation.retrieval import RetrievalError, fetch_object
 from storage_adapters.base import StorageError
 
@@ -206,6 +207,7 @@ def migrate_aip(
                         "/ chuyển đổi định dạng",
                 user={"name": f"Kho {agents.KHO_VERSION}", "address": "urn:kho:migrate"},
                 scratch=scratch / "ocfl",
+                retain_until=lock_until(aip.bag_info),  # Object Lock: every version as long as the record
                 on_stored=lambda number: checkpoint(f"migrate:after-put:{number}"),
             )
         except InventoryError as exc:

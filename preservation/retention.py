@@ -99,3 +99,11 @@ def retention_expires(bag_info: dict[str, str]) -> date | None:
     if ended is None or years is None:
         return None
     return date(ended.year + years, 12, 31)  # counted in whole years from the year the work ended
+
+
+def lock_until(bag_info: dict[str, str]) -> datetime | None:
+    """Until when storage that locks objects (S3 Object Lock) must keep every object of the record: the
+    end of the last day of its retention period; None for a permanent or unknown retention (the
+    location's own default then applies). The same for every version of the AIP."""
+    expires = retention_expires(bag_info)
+    return datetime(expires.year, expires.month, expires.day, 23, 59, 59, tzinfo=UTC) if expires else None

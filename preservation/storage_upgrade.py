@@ -28,6 +28,7 @@ from packages.checksums import hash_file
 from preservation import agents, ocfl_store, premis
 from preservation.catalog import Aip, Catalog, File, StorageCopy, as_utc
 from preservation.faults import checkpoint
+from preservation.retention import lock_until
 from preservation.retrieval import RetrievalError, fetch_object
 from storage_adapters.base import StorageError
 from storage_adapters.registry import open_location
@@ -97,8 +98,9 @@ def _upgrade_one(catalog: Catalog, aip: Aip) -> None:
         copies = [c for c in catalog.copies(aip.id) if c.status != "deleted"]
         for number, copy in enumerate(copies, start=1):
             location = open_location(copy.location)
-            ocfl_store.stage_version(location, aip.id, inventory, content, scratch / f"ocfl-{number}")
-            ocfl_store.publish_version(location, aip.id, inventory, scratch / f"ocfl-{number}")
+            locked = lock_until(aip.bag_info)
+            ocfl_store.stage_version(location, aip.id, inventory, content, scratch / f"ocfl-{number}", locked)
+            ocfl_store.publish_version(location, aip.id, inventory, scratch / f"ocfl-{number}", locked)
             checkpoint(f"upgrade:after-location:{number}")
     event = premis.new_event(
         "replication", "success", aip_id=aip.id, object_ids=[aip.id],

@@ -9,11 +9,14 @@ from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 
+from format_registry.policy import DEFAULT_POLICY
+from packages import ocfl
 from tests.conftest import FIXTURE_SIPS, json_lines, run_kho
 from tests.reference.ocfl import assert_valid_ocfl
 from tests.s3_server import FaultyProxy, S3Server
-from tests.stored import download_bucket, v1_key
+from tests.stored import download_bucket, inventory, v1_key
 
 
 @pytest.fixture
@@ -84,7 +87,7 @@ def test_audit_finds_and_repairs_an_object_corrupted_through_the_s3_api(s3_env: 
 
 
 def test_object_lock_retention_follows_the_record(s3_env: dict[str, str], s3_server: S3Server,
-                                                  sample_sip: Path) -> None:
+                                                  sample_sip: Path, tmp_path: Path) -> None:
     from tests.test_retention import with_bag_info
 
     env = {**s3_env, "KHO_STORAGE": f"{s3_env['KHO_STORAGE']}?object_lock=GOVERNANCE&retention_days=1"}
@@ -94,3 +97,19 @@ def test_object_lock_retention_follows_the_record(s3_env: dict[str, str], s3_ser
     head = client(s3_server).head_object(Bucket=s3_env["BUCKET"], Key=f"aips/{v1_key(aip_id, 'METS.xml')}")  # type: ignore[attr-defined]
     assert head["ObjectLockMode"] == "GOVERNANCE"
     assert head["ObjectLockRetainUntilDate"].year == 2034
+    # a migration campaign adds v2: its new objects are locked for the record's retention too, and the
+    # bucket holds valid OCFL objects
+    data = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    next(e for e in data["formats"] if e["id"] == "jpeg")["preservation"] = {
+        "action": "normalise", "target": "TIFF", "tool": "pillow-tiff"}
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    migrated = json.loads(run_kho("migrate", "--json", env={**env, "KHO_POLICY": str(policy)}, check=True).stdout)
+    assert migrated["migrated"] == [aip_id]
+    s3 = client(s3_server)
+    v2_mets = f"aips/{ocfl.object_root(aip_id)}/v2/content/METS.xml"
+    head = s3.head_object(Bucket=s3_env["BUCKET"], Key=v2_mets)  # type: ignore[attr-defined]
+    assert head["ObjectLockMode"] == "GOVERNANCE" and head["ObjectLockRetainUntilDate"].year == 2034
+    bucket = download_bucket(s3, s3_env["BUCKET"], "aips/", tmp_path / "bucket")
+    assert_valid_ocfl(bucket)
+    assert inventory(bucket, aip_id)["head"] == "v2"
