@@ -76,3 +76,12 @@ def download_bucket(s3: object, bucket: str, prefix: str, into: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())  # type: ignore[attr-defined]
     return Path(into)
+
+
+def stored_aip_ids(root: Path) -> list[str]:
+    """The AIP ids of the OCFL objects under a local storage root (from their inventories)."""
+    ids = []
+    for declaration in Path(root).rglob(ocfl.OBJECT_NAMASTE[0]):
+        data = json.loads((declaration.parent / ocfl.INVENTORY).read_text(encoding="utf-8"))
+        ids.append(ocfl.aip_id_of(data["id"]) or data["id"])
+    return sorted(ids)

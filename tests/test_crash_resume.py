@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURE_SIPS, json_lines, run_kho
+from tests.stored import stored_aip_ids
 
 SIP = FIXTURE_SIPS / "hoso-2024-ubnd-01"
 
@@ -20,7 +21,7 @@ def assert_exactly_one_aip(kho_home: Path) -> str:
     aips = json_lines(run_kho("aip", "list", "--json").stdout)
     assert len(aips) == 1, aips
     aip_id = str(aips[0]["aip_id"])
-    assert [p.name for p in (kho_home / "storage").iterdir()] == [aip_id]
+    assert stored_aip_ids(kho_home / "storage") == [aip_id]
     assert [p for p in (kho_home / "workspaces").iterdir()] == []
     shown = json.loads(run_kho("aip", "show", aip_id, "--json", check=True).stdout)
     assert [e["type"] for e in shown["events"]].count("ingestion start") == 1
