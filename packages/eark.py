@@ -1,12 +1,15 @@
-"""Validation of E-ARK CSIP/SIP 2.x information packages (folder or ZIP) before ingest.
+"""Validation of E-ARK CSIP/SIP/DIP 2.x information packages (folder or ZIP): before ingest, and of every
+package Kho writes (``strict=True``).
 
 Thông tư 05/2025/TT-BNV prescribes E-ARK CSIP 2.x packages, so Kho accepts them beside BagIt.
 Every failure names the requirement it breaks (``CSIP71: checksum mismatch``) because the
 producer has to fix the package against the specification, not against Kho. The checks are
 the ones that can be decided from the package alone without network access: the METS
 header attributes (CSIP1-CSIP16), the file and metadata references with their sizes and
-checksums, the CSIP structural map and the folder layout. XML Schema validation and
-IANA media-type lookups are not done here.
+checksums, the CSIP structural map, the SIP and DIP profile rules (SIP2-SIP18, DIP1-DIP4) and
+the folder layout, and the METS schema (METS 1.12.1 + PREMIS + XLink from ``schemas/standards``).
+IANA media-type lookups are not done here. With ``strict=True`` (every package Kho writes) the
+MUSTs a received package is only warned about are failures (``eark_requirements.STRICT_ONLY``).
 
 Like ``packages.sip``, the package is never modified, links are never followed, ZIPs are
 unpacked only into a private temporary folder after every entry name has been checked, and
@@ -50,6 +53,7 @@ from packages.eark_requirements import (
     OAIS_PACKAGE_TYPE,
     PROFILE_URL,
     STATUS,
+    STRICT_ONLY,
     XLINK_NS,
     normalise_term,
 )
@@ -265,6 +269,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "không có agent nộp gói (ROLE='CREATOR', TYPE='ORGANIZATION' hoặc 'INDIVIDUAL')",
     ),
     "sip-submitter-name": ("the submitting agent has no name", "agent nộp gói không có tên"),
+    "dip-profile": (
+        "the package declares OAIS type DIP but not the E-ARK DIP profile",
+        "gói khai báo loại DIP nhưng không dùng hồ sơ E-ARK DIP",
+    ),
+    "dip-packagetype": (
+        "an E-ARK DIP must declare metsHdr/@csip:OAISPACKAGETYPE='DIP'",
+        "gói E-ARK DIP phải khai báo metsHdr/@csip:OAISPACKAGETYPE='DIP'",
+    ),
+    "dip-objid-reused": (
+        "the DIP's mets/@OBJID is the identifier of the package it was made from",
+        "mets/@OBJID của DIP trùng với định danh của gói dùng để tạo ra nó",
+    ),
+    "dip-dmd-status": ("dmdSec/@STATUS of a DIP is not CURRENT", "dmdSec/@STATUS của DIP không phải CURRENT"),
     "id-duplicate": ("@ID is used more than once in the METS document", "@ID được dùng nhiều lần trong tài liệu METS"),
     # file and metadata references
     "filesec-missing": ("METS has no fileSec", "METS không có fileSec"),
@@ -280,6 +297,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "filegrp-cit-vocabulary": (
         "fileGrp/@csip:CONTENTINFORMATIONTYPE is not a vocabulary term",
         "fileGrp/@csip:CONTENTINFORMATIONTYPE không thuộc bộ từ vựng",
+    ),
+    "filegrp-documentation-missing": (
+        "no fileGrp with @USE='Documentation' (an empty one says the package has none)",
+        "không có fileGrp với @USE='Documentation' (fileGrp rỗng nghĩa là gói không có tài liệu kèm theo)",
+    ),
+    "filegrp-schemas-missing": (
+        "no fileGrp with @USE='Schemas' (an empty one says the package has none)",
+        "không có fileGrp với @USE='Schemas' (fileGrp rỗng nghĩa là gói không có lược đồ)",
+    ),
+    "filegrp-representations-missing": (
+        "files under representations/ but no fileGrp whose @USE starts with 'Representations'",
+        "có tệp trong representations/ nhưng không có fileGrp nào có @USE bắt đầu bằng 'Representations'",
+    ),
+    "filegrp-use-path": (
+        "file outside the folder its representation fileGrp/@USE names",
+        "tệp nằm ngoài thư mục mà fileGrp/@USE của biểu diễn chỉ ra",
     ),
     "file-unreferenced": (
         "file is not referenced by any METS document",
@@ -336,6 +369,34 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "metadata-div-missing": (
         "the CSIP structMap has no div with @LABEL='Metadata'",
         "structMap CSIP không có div với @LABEL='Metadata'",
+    ),
+    "metadata-div-label": (
+        "the Metadata division's @LABEL is not spelt 'Metadata'",
+        "@LABEL của div Metadata không viết đúng là 'Metadata'",
+    ),
+    "documentation-div-missing": (
+        "the CSIP structMap has no div with @LABEL='Documentation'",
+        "structMap CSIP không có div với @LABEL='Documentation'",
+    ),
+    "schemas-div-missing": (
+        "the CSIP structMap has no div with @LABEL='Schemas'",
+        "structMap CSIP không có div với @LABEL='Schemas'",
+    ),
+    "rep-div-folder": (
+        "representation division @LABEL names no representation folder of the package",
+        "@LABEL của div biểu diễn không chỉ tới thư mục biểu diễn nào trong gói",
+    ),
+    "rep-div-group": (
+        "representation division points at a fileGrp whose @USE is not its @LABEL",
+        "div biểu diễn trỏ tới fileGrp có @USE khác @LABEL của div",
+    ),
+    "rep-div-empty": (
+        "representation division has neither mptr nor fptr",
+        "div biểu diễn không có mptr hay fptr",
+    ),
+    "mptr-title": (
+        "mptr/@xlink:title does not name a fileGrp of this METS",
+        "mptr/@xlink:title không phải ID của fileGrp nào trong METS này",
     ),
     "fptr-unresolved": (
         "fptr/@FILEID does not point to a fileGrp or file of this METS",
@@ -567,12 +628,14 @@ DIVISIONS = {"Metadata": ("CSIP89", "CSIP88", None), "Documentation": ("CSIP94",
 class _Package:
     """One validation run over an unpacked package folder."""
 
-    def __init__(self, root: Path, name: str, report: EarkReport, keep: list[str], now: datetime) -> None:
+    def __init__(self, root: Path, name: str, report: EarkReport, keep: list[str], now: datetime,
+                 strict: bool = False) -> None:
         self.root = root
         self.name = name
         self.report = report
         self.keep = keep
         self.now = now
+        self.strict = strict
         self.files: dict[str, int] = {}  # relative path -> size, regular files only
         self.dirs: set[str] = set()
         self.referenced: set[str] = set()
@@ -585,6 +648,11 @@ class _Package:
 
     def warn(self, requirement: str, code: str, detail: str = "", path: str | None = None) -> None:
         self.report.warnings.append(EarkProblem(requirement, code, detail, path))
+
+    def must(self, requirement: str, code: str, detail: str = "", path: str | None = None) -> None:
+        """A breach tolerated in a received package (a warning) but not in one Kho wrote (``strict``)."""
+        assert requirement in STRICT_ONLY, requirement
+        (self.fail if self.strict else self.warn)(requirement, code, detail, path)
 
     # ---------------------------------------------------------------- inventory and hashing
 
@@ -712,10 +780,12 @@ class _Package:
     def check_mets(self, mets: etree._Element, relpath: str, base: str, folder: str, package_level: bool) -> None:
         self.check_root_attributes(mets, relpath, folder, package_level)
         self.check_header(mets, relpath, package_level)
+        if package_level:
+            self.check_dip(mets, relpath)
         self.check_ids(mets, relpath)
         self.check_metadata_sections(mets, relpath, base)
-        self.check_file_section(mets, relpath, base)
-        self.check_struct_map(mets, relpath, base)
+        self.check_file_section(mets, relpath, base, package_level)
+        self.check_struct_map(mets, relpath, base, package_level)
 
     def check_root_attributes(self, mets: etree._Element, rel: str, folder: str, package_level: bool) -> None:
         objid = mets.get("OBJID")
@@ -878,6 +948,28 @@ class _Package:
         elif not any((a.findtext(f"{M}name") or "").strip() for a in submitters):
             self.fail("SIP18", "sip-submitter-name", path=rel)
 
+    def check_dip(self, mets: etree._Element, rel: str) -> None:
+        """E-ARK DIP rules (DIP1-DIP4), applied when mets/@PROFILE names the DIP profile or the package
+        declares itself a DIP."""
+        kind = self.report.kind
+        if self.report.specification != "DIP" and kind != "DIP":
+            return
+        if self.report.specification != "DIP":
+            self.must("DIP2", "dip-profile", repr(self.report.profile), rel)
+        elif kind in OAIS_PACKAGE_TYPE and kind != "DIP":  # a value outside the vocabulary is CSIP9's failure
+            self.fail("DIP3", "dip-packagetype", repr(kind), rel)
+        objid = (mets.get("OBJID") or "").strip()
+        if not objid:
+            self.fail("DIP1", "objid-missing" if mets.get("OBJID") is None else "objid-empty", path=rel)
+        else:
+            sources = {(r.text or "").strip() for r in mets.iterfind(f"{M}metsHdr/{M}altRecordID")
+                       if r.get("TYPE") in ("AIP", "SIP")}
+            if objid in sources:  # "expected to be different from the SIP and AIP": a SHOULD in effect
+                self.warn("DIP1", "dip-objid-reused", repr(objid), rel)
+        for dmd in mets.findall(f"{M}dmdSec"):
+            if dmd.get("STATUS") != "CURRENT":
+                self.warn("DIP4", "dip-dmd-status", f"{dmd.get('ID')}: {dmd.get('STATUS')!r}", rel)
+
     def check_ids(self, mets: etree._Element, rel: str) -> None:
         """@ID values must be unique within the METS document (CSIP18, CSIP33, ... "unique within the package")."""
         elements = [el for el in mets.iter() if isinstance(el.tag, str) and el.tag.startswith(M) and el.get("ID")]
@@ -922,12 +1014,22 @@ class _Package:
             elif local == "digiprovMD" and not inside.startswith("metadata/preservation/"):
                 self.warn("CSIPSTR6", "preservation-md-location", path=found.path)
 
-    def check_file_section(self, mets: etree._Element, rel: str, base: str) -> None:
+    def check_file_section(self, mets: etree._Element, rel: str, base: str, package_level: bool = True) -> None:
         sections = mets.findall(f"{M}fileSec")
         if not sections:
             self.warn("CSIP58", "filesec-missing", path=rel)
         elif len(sections) > 1:
             self.warn("CSIP58", "filesec-multiple", path=rel)
+        if package_level and sections:
+            uses = {g.get("USE") or "" for section in sections for g in section.iter(f"{M}fileGrp")}
+            # CSIP60/CSIP113 make both groups MUST 1..n; received packages often leave out an empty one.
+            if "Documentation" not in uses:
+                self.must("CSIP60", "filegrp-documentation-missing", path=rel)
+            if "Schemas" not in uses:
+                self.must("CSIP113", "filegrp-schemas-missing", path=rel)
+            if (not any(u.startswith("Representations") for u in uses)
+                    and any(f.startswith("representations/") for f in self.files)):
+                self.fail("CSIP114", "filegrp-representations-missing", path=rel)
         for section in sections:
             if not section.get("ID"):
                 self.fail("CSIP59", "filesec-id", path=rel)
@@ -948,6 +1050,8 @@ class _Package:
                         self.warn("CSIP62", "filegrp-cit-missing", use, rel)
                     elif _vocabulary_match(cit, CONTENT_INFORMATION_TYPE)[1] is None:
                         self.warn("CSIP62", "filegrp-cit-vocabulary", repr(cit), rel)
+                # CSIP64: "Representations/<path>" is the folder structure to the group's files.
+                folder = "representations/" + use.split("/", 1)[1] if use.startswith("Representations/") else None
                 for entry in entries:
                     locators = entry.findall(f"{M}FLocat")
                     if not locators:
@@ -955,7 +1059,9 @@ class _Package:
                         continue
                     if len(locators) > 1:
                         self.fail("CSIP76", "flocat-multiple", entry.get("ID") or "", rel)
-                    self.check_reference(entry, locators[0], FILE_RULES, rel, base, use)
+                    found = self.check_reference(entry, locators[0], FILE_RULES, rel, base, use)
+                    if folder is not None and found is not None and not found.path.startswith(f"{folder}/"):
+                        self.fail("CSIP64", "filegrp-use-path", f"USE {use!r}: {found.path!r}", rel)
 
     def check_reference(self, attrs: etree._Element, locator: etree._Element, rules: _Rules, rel: str, base: str,
                         use: str) -> EarkFile | None:
@@ -1030,7 +1136,7 @@ class _Package:
         self.declared.setdefault(target, found)
         return found
 
-    def check_struct_map(self, mets: etree._Element, rel: str, base: str) -> None:
+    def check_struct_map(self, mets: etree._Element, rel: str, base: str, package_level: bool = True) -> None:
         maps = mets.findall(f"{M}structMap")
         if not maps:
             self.fail("CSIP80", "structmap-missing", path=rel)
@@ -1058,15 +1164,26 @@ class _Package:
         file_ids = {f.get("ID") for f in mets.iter(f"{M}file") if f.get("ID")}
         pointed: set[str] = set()
         children = main.findall(f"{M}div")
-        if not any(d.get("LABEL") == "Metadata" for d in children):
+        labels = {d.get("LABEL") or "" for d in children}
+        if "Metadata" not in labels:
+            misspelt = sorted(label for label in labels if label.strip().casefold() == "metadata")
+            if misspelt:
+                self.fail("CSIP90", "metadata-div-label", repr(misspelt[0]), rel)
             has_metadata = mets.find(f"{M}dmdSec") is not None or mets.find(f"{M}amdSec") is not None
-            (self.fail if has_metadata else self.warn)("CSIP88", "metadata-div-missing", "", rel)
+            # CSIP88 is MUST 1..1; a received package with neither dmdSec nor amdSec is let through with a warning.
+            (self.fail if has_metadata else self.must)("CSIP88", "metadata-div-missing", "", rel)
+        if package_level:
+            if "Documentation" not in labels:
+                self.must("CSIP95", "documentation-div-missing", path=rel)
+            if "Schemas" not in labels:
+                self.must("CSIP99", "schemas-div-missing", path=rel)
         for division in children:
             label = division.get("LABEL") or ""
             key = "Representations" if label.startswith("Representations/") else label
             id_requirement, pointer_requirement, _ = DIVISIONS.get(key, (None, None, None))
             if label.startswith("Representations/"):
                 id_requirement = "CSIP106"
+                self.check_representation_division(division, label, groups, rel, base, package_level)
             if id_requirement and not division.get("ID"):
                 self.fail(id_requirement, "id-missing", f"div {label!r}", rel)
             for fptr in division.findall(f"{M}fptr"):
@@ -1081,6 +1198,31 @@ class _Package:
             requirement = DIVISIONS.get(key, (None, None, None))[2]
             if requirement and group_id not in pointed:
                 self.warn(requirement, "filegrp-not-in-structmap", f"{use!r} ({group_id})", rel)
+
+    def check_representation_division(self, division: etree._Element, label: str, groups: dict[str | None, str],
+                                      rel: str, base: str, package_level: bool) -> None:
+        """CSIP107-CSIP109 for a ``Representations/<folder>`` division.
+
+        CSIP107: the label is the path to the representation, so ``representations/<folder>`` must exist, and
+        a file group the division points at must carry the same name (CSIP107 "gives the same value" as
+        CSIP64). CSIP108: mptr/@xlink:title names the representation's fileGrp. CSIP109 asks for one mptr;
+        like commons-ip (E-ARK's Java validator), Kho accepts fptrs instead for a representation without
+        its own METS, and fails a division that has neither.
+        """
+        folder = posixpath.normpath(posixpath.join(base, "representations/" + label.split("/", 1)[1]))
+        if package_level and folder not in self.dirs:
+            self.fail("CSIP107", "rep-div-folder", self.missing_detail(label, folder), rel)
+        for fptr in division.findall(f"{M}fptr"):
+            use = groups.get(fptr.get("FILEID"))
+            if use is not None and use != label and not use.startswith(f"{label}/"):
+                self.fail("CSIP107", "rep-div-group", f"div {label!r}, fileGrp USE {use!r}", rel)
+        pointers = division.findall(f"{M}mptr")
+        if not pointers and division.find(f"{M}fptr") is None:
+            self.fail("CSIP109", "rep-div-empty", repr(label), rel)
+        for mptr in pointers:
+            title = mptr.get(f"{{{XLINK_NS}}}title")
+            if title not in groups:
+                self.must("CSIP108", "mptr-title", f"div {label!r}: {title!r}", rel)
 
     def check_mets_pointer(self, mptr: etree._Element, rel: str, base: str) -> None:
         if mptr.get("LOCTYPE") != "URL":
@@ -1102,7 +1244,7 @@ class _Package:
 
     def check_unreferenced(self, mets_files: set[str]) -> None:
         for rel in sorted(set(self.files) - self.referenced - mets_files):
-            self.warn("CSIP58", "file-unreferenced", path=rel)
+            self.must("CSIP58", "file-unreferenced", path=rel)
 
     def run(self) -> None:
         self.inventory()
@@ -1275,11 +1417,14 @@ def validate_eark(
     workdir: Path | None = None,
     now: datetime | None = None,
     package_name: str | None = None,
+    strict: bool = False,
 ) -> EarkReport:
-    """Check an E-ARK CSIP/SIP 2.x package (folder or .zip) and hash every file it references once.
+    """Check an E-ARK CSIP/SIP/DIP 2.x package (folder or .zip) and hash every file it references once.
 
     ``keep_digests`` are computed in the same read as the declared checksums, so ingest can reuse
-    them; ``workdir`` is where a ZIP is unpacked temporarily; ``now`` is for testing dates.
+    them; ``workdir`` is where a ZIP is unpacked temporarily; ``now`` is for testing dates. ``strict``
+    is for packages Kho wrote: the MUST breaches a received package is forgiven (``STRICT_ONLY``:
+    an absent empty Documentation group, say) are failures, and so is a file the METS does not list.
     """
     source = Path(path)
     report = EarkReport(path=str(source))
@@ -1287,13 +1432,13 @@ def validate_eark(
     keep = list(dict.fromkeys(keep_digests))
     if source.is_dir():
         report.package_name = package_name or source.resolve().name  # a workspace copy keeps the SIP's name
-        _Package(source, report.package_name, report, keep, moment).run()
+        _Package(source, report.package_name, report, keep, moment, strict).run()
     elif source.is_file() and (source.suffix.lower() == ".zip" or zipfile.is_zipfile(source)):
         with _unpacked(source, report, max_zip_bytes, max_zip_entries, workdir, max_zip_ratio) as unpacked:
             if unpacked is not None:
                 root, name = unpacked
                 report.package_name = name
-                _Package(root, name, report, keep, moment).run()
+                _Package(root, name, report, keep, moment, strict).run()
     elif not source.exists():
         report.failures.append(EarkProblem("KHO-INPUT", "input-missing", path=str(source)))
     else:

@@ -1,10 +1,14 @@
-"""The E-ARK CSIP/SIP 2.x requirements Kho checks, and the DILCIS Board vocabularies they use.
+"""The E-ARK CSIP/SIP/DIP 2.x requirements Kho checks, and the DILCIS Board vocabularies they use.
 
 Kept apart from the checker so that the catalogue can be read (and extended when the DILCIS
 Board adds vocabulary terms) without reading validation code. Requirement ids, levels and
-locations follow the METS profiles E-ARK-CSIP-v2-1-0/v2-2-0 and E-ARK-SIP-v2-1-0/v2-2-0; the
-ids did not change between 2.0.4 and 2.2.0. Ids starting with ``KHO-`` are Kho's own safety
-rules (ZIP handling, links, XML entities), not E-ARK requirements.
+locations follow the METS profiles E-ARK-CSIP-v2-1-0/v2-2-0, E-ARK-SIP-v2-1-0/v2-2-0 and
+E-ARK-DIP-v2-2-0; the ids did not change between 2.0.4 and 2.2.0. Ids starting with ``KHO-`` are
+Kho's own safety rules (ZIP handling, links, XML entities), not E-ARK requirements.
+
+A few MUST requirements are graded as warnings when Kho checks a package it receives, so that a
+SIP is not bounced for a part that carries nothing (an empty Documentation group, say); checked
+with ``strict=True`` — every package Kho writes is — they are failures (``STRICT_ONLY``).
 """
 
 from __future__ import annotations
@@ -102,8 +106,11 @@ REQUIREMENTS: dict[str, Requirement] = _catalogue(
     ("CSIP57", "MUST", "mets/amdSec/rightsMD/mdRef/@CHECKSUMTYPE"),
     ("CSIP58", "SHOULD", "mets/fileSec (references to all transferred content)"),
     ("CSIP59", "MUST", "mets/fileSec/@ID"),
+    ("CSIP60", "MUST", "mets/fileSec/fileGrp[@USE='Documentation'] (empty when there is none)"),
+    ("CSIP113", "MUST", "mets/fileSec/fileGrp[@USE='Schemas'] (empty when there is none)"),
+    ("CSIP114", "MUST", "mets/fileSec/fileGrp[@USE=[starts-with('Representations')]] for representations/ content"),
     ("CSIP62", "SHOULD", "mets/fileSec/fileGrp[@USE='Representations...']/@csip:CONTENTINFORMATIONTYPE"),
-    ("CSIP64", "MUST", "mets/fileSec/fileGrp/@USE"),
+    ("CSIP64", "MUST", "mets/fileSec/fileGrp/@USE (a representation group's files are in the folder it names)"),
     ("CSIP65", "MUST", "mets/fileSec/fileGrp/@ID"),
     ("CSIP66", "MUST", "mets/fileSec/fileGrp/file"),
     ("CSIP67", "MUST", "mets/fileSec/fileGrp/file/@ID"),
@@ -124,13 +131,19 @@ REQUIREMENTS: dict[str, Requirement] = _catalogue(
     ("CSIP85", "MUST", "mets/structMap[@LABEL='CSIP']/div/@ID"),
     ("CSIP88", "MUST", "mets/structMap[@LABEL='CSIP']/div/div[@LABEL='Metadata']"),
     ("CSIP89", "MUST", "mets/structMap[@LABEL='CSIP']/div/div[@LABEL='Metadata']/@ID"),
+    ("CSIP90", "MUST", "mets/structMap[@LABEL='CSIP']/div/div[@LABEL='Metadata'] (the label spelt exactly)"),
     ("CSIP94", "MUST", "mets/structMap[@LABEL='CSIP']/div/div[@LABEL='Documentation']/@ID"),
+    ("CSIP95", "MUST", "mets/structMap[@LABEL='CSIP']/div/div[@LABEL='Documentation']"),
     ("CSIP96", "SHOULD", "mets/structMap[@LABEL='CSIP']/div/div[@LABEL='Documentation']/fptr"),
     ("CSIP98", "MUST", "mets/structMap[@LABEL='CSIP']/div/div[@LABEL='Schemas']/@ID"),
+    ("CSIP99", "MUST", "mets/structMap[@LABEL='CSIP']/div/div[@LABEL='Schemas']"),
     ("CSIP100", "SHOULD", "mets/structMap[@LABEL='CSIP']/div/div[@LABEL='Schemas']/fptr"),
     ("CSIP102", "MUST", "mets/structMap[@LABEL='CSIP']/div/div[@LABEL='Representations']/@ID"),
     ("CSIP104", "SHOULD", "mets/structMap[@LABEL='CSIP']/div/div[@LABEL='Representations']/fptr"),
     ("CSIP106", "MUST", "mets/structMap[@LABEL='CSIP']/div/div/@ID (representation division)"),
+    ("CSIP107", "MUST", "mets/structMap[@LABEL='CSIP']/div/div/@LABEL: 'Representations/<folder>' of a real folder"),
+    ("CSIP108", "MUST", "mets/structMap[@LABEL='CSIP']/div/div/mptr/@xlink:title names the representation fileGrp"),
+    ("CSIP109", "MUST", "mets/structMap[@LABEL='CSIP']/div/div/mptr (or, as commons-ip reads it, an fptr)"),
     ("CSIP110", "MUST", "mets/structMap/div/div/mptr/@xlink:href"),
     ("CSIP111", "MUST", "mets/structMap/div/div/mptr[@xlink:type='simple']"),
     ("CSIP112", "MUST", "mets/structMap/div/div/mptr[@LOCTYPE='URL']"),
@@ -141,11 +154,19 @@ REQUIREMENTS: dict[str, Requirement] = _catalogue(
     ("SIP4", "MUST", "metsHdr/@csip:OAISPACKAGETYPE='SIP'"),
     ("SIP15", "MUST", "metsHdr/agent: submitting agent (ROLE='CREATOR', TYPE='ORGANIZATION'|'INDIVIDUAL')"),
     ("SIP18", "MUST", "metsHdr/agent/name of the submitting agent"),
+    ("DIP1", "MUST", "mets/@OBJID of a DIP (expected to differ from the AIP's and SIP's)"),
+    ("DIP2", "MUST", "mets/@PROFILE is the E-ARK DIP profile"),
+    ("DIP3", "MUST", "metsHdr/@csip:OAISPACKAGETYPE='DIP'"),
+    ("DIP4", "SHOULD", "dmdSec/@STATUS='CURRENT' in a DIP"),
     ("KHO-INPUT", "MUST", "the package is a readable folder or .zip"),
     ("KHO-ZIP", "MUST", "ZIP entries are safe, unencrypted and within the size limits"),
     ("KHO-FS", "MUST", "no links or special files; every file readable"),
     ("KHO-XML", "MUST", "METS declares no XML entities"),
 )
+
+# MUST requirements graded as warnings for received packages, failures with strict=True (module docstring).
+# CSIP58 (a SHOULD) is there because Kho's own packages list every file they hold (decision 0015).
+STRICT_ONLY = frozenset({"CSIP58", "CSIP60", "CSIP88", "CSIP95", "CSIP99", "CSIP108", "CSIP113", "DIP2"})
 
 # VocabularyContentCategory (CSIP2, CSIP3), https://earkcsip.dilcis.eu/schema/CSIPVocabularyContentCategory.xml
 CONTENT_CATEGORY = (

@@ -26,6 +26,13 @@ users" part D):
   name or basis: archivists read the event trail of non-confidential AIPs, and a public dossier may
   hold a confidential file. Administrators resolve the identifiers in the catalog.
 
+The DIP is an E-ARK DIP 2.2 package (decision 0015): its ``METS.xml`` is written by the same CSIP writer
+as AIPs and hand-over SIPs (``preservation.mets``), lists every file of the DIP with size, creation time and
+SHA-256 — the delivered files in ``Representations/access``, ``metadata.csv`` and the Dublin Core
+(``metadata/descriptive/dc.xml``, referenced from the dmdSec) as Metadata, ``index.html`` and
+``withheld.csv`` as Documentation — and points back to the AIP (``altRecordID TYPE="AIP"``). The Dublin
+Core carries only the fields ``metadata.csv`` gives the same requester.
+
 ``metadata.csv`` is safe to open in a spreadsheet (cells that would start a formula are quoted, see
 ``preservation.export.spreadsheet_safe``), and everything written is ``FILE_MODE``/``DIR_MODE``
 (``storage_adapters.local``, 0640/0750) whatever the umask.
@@ -44,16 +51,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
-from lxml import etree
-
 from format_registry.policy import cached_policy
 from packages.access import AccessRule, may_see
-from packages.aip import payload_relative
+from packages.aip import DC_PATH, METS_NAME, payload_relative, write_dublin_core
+from packages.checksums import hash_file
 from preservation import agents, premis
 from preservation.catalog import Aip, Catalog, File
 from preservation.export import spreadsheet_safe
 from preservation.fixity import audit
-from preservation.mets import CSIP_NS, METS_NS, METS_SCHEMA, XLINK_NS, XSI_NS
+from preservation.mets import MetsFile, write_aip_mets
 from preservation.retrieval import RetrievalError, fetch_object
 from storage_adapters.local import create_file, make_dirs, restrict
 
@@ -197,6 +203,7 @@ def build_dip(
         result.repaired = audit(catalog, aip_id=aip_id).repaired > 0
 
     _write_metadata_csv(directory / "metadata.csv", aip, result.delivered, role)
+    _write_dublin_core(directory / DC_PATH, aip, role)
     if withheld:
         with _new_text_file(directory / "withheld.csv") as handle:
             writer = csv.writer(handle)
@@ -204,7 +211,7 @@ def build_dip(
             writer.writerow([len(withheld), WITHHELD_NOTE])
     _write_index(directory / "index.html", aip, result, requester, purpose)
     request = {"requestDate": f"{today:%d/%m/%Y}", **({"researchTopic": research_topic} if research_topic else {})}
-    _write_dip_mets(directory / "METS.xml", dip_id, aip, result.delivered, request_id or dip_id, purpose, request)
+    _write_dip_mets(directory, dip_id, aip, result.delivered, request_id or dip_id, purpose, request)
     _zip(directory, result.zip_path)
 
     kho = agents.kho()
@@ -235,9 +242,23 @@ def _cell(value: Any) -> Any:
     return spreadsheet_safe(value)
 
 
+def _fields(aip: Aip, role: str) -> dict[str, Any]:
+    """The bag-info fields this requester may read: no system fields, and no personal data for readers."""
+    return {k: v for k, v in (aip.bag_info or {}).items()
+            if k.lower() not in SYSTEM_FIELDS and (role != "reader" or k.lower() not in RESTRICTED_FIELDS)}
+
+
+def _write_dublin_core(path: Path, aip: Aip, role: str) -> None:
+    """The DIP's descriptive metadata (CSIP17, CSIPSTR7): the AIP's Dublin Core built from the fields
+    ``metadata.csv`` gives this requester, so a reader's DIP names no contact person here either."""
+    fields = {k: "; ".join(str(x) for x in v) if isinstance(v, list) else str(v) for k, v in _fields(aip, role).items()}
+    make_dirs(path.parent)
+    write_dublin_core(path, aip.id, fields)
+    restrict(path)  # written by lxml: FILE_MODE whatever the umask (its folder is DIR_MODE already)
+
+
 def _write_metadata_csv(path: Path, aip: Aip, delivered: list[dict[str, Any]], role: str) -> None:
-    fields = {k: v for k, v in (aip.bag_info or {}).items()
-              if k.lower() not in SYSTEM_FIELDS and (role != "reader" or k.lower() not in RESTRICTED_FIELDS)}
+    fields = _fields(aip, role)
     columns = ["file", "format", "mime", "size", "sha256", "aip_id", *fields]
     with _new_text_file(path) as handle:
         writer = csv.writer(handle)
@@ -273,44 +294,36 @@ Người yêu cầu / requester: {e(requester)} · Mục đích / purpose: {e(pu
 """)
 
 
-def _write_dip_mets(path: Path, dip_id: str, aip: Aip, delivered: list[dict[str, Any]], request_id: str,
-                    purpose: str, request: dict[str, str]) -> None:
-    """The DIP's METS, carrying the TT 05/2025 request fields (requestID, requestDate, purpose, researchTopic)."""
-    def m(tag: str) -> str:
-        return f"{{{METS_NS}}}{tag}"
+def _described(directory: Path, relpath: str, mime: str, file_id: str, sha256: str | None = None) -> MetsFile:
+    """A file of the DIP as METS lists it: size, creation time (when the DIP wrote it) and SHA-256 (hashed
+    here unless the catalog's, verified when the file was fetched, is given)."""
+    full = directory / relpath
+    info = full.stat()
+    return MetsFile(file_id=file_id, href=relpath, size=info.st_size,
+                    sha256=sha256 or hash_file(full, ["sha256"])["sha256"], mime=mime,
+                    created=datetime.fromtimestamp(info.st_mtime, UTC).isoformat(timespec="seconds"))
 
-    root = etree.Element(m("mets"), {
-        "OBJID": f"urn:uuid:{dip_id}", "LABEL": aip.title or aip.sip_name, "TYPE": "Mixed",
-        "PROFILE": "https://earkdip.dilcis.eu/profile/E-ARK-DIP.xml",
-        f"{{{CSIP_NS}}}CONTENTINFORMATIONTYPE": "MIXED", f"{{{XSI_NS}}}schemaLocation": METS_SCHEMA,
-    }, nsmap={"mets": METS_NS, "xlink": XLINK_NS, "xsi": XSI_NS, "csip": CSIP_NS})
-    header = etree.SubElement(root, m("metsHdr"), {
-        "CREATEDATE": premis.now_iso(), "RECORDSTATUS": "NEW", f"{{{CSIP_NS}}}OAISPACKAGETYPE": "DIP"})
-    agent = etree.SubElement(header, m("agent"), {"ROLE": "CREATOR", "TYPE": "OTHER", "OTHERTYPE": "SOFTWARE"})
-    etree.SubElement(agent, m("name")).text = "Kho"
-    etree.SubElement(agent, m("note"), {f"{{{CSIP_NS}}}NOTETYPE": "SOFTWARE VERSION"}).text = agents.KHO_VERSION
-    etree.SubElement(header, m("altRecordID"), {"TYPE": "AIP"}).text = f"urn:uuid:{aip.id}"
-    etree.SubElement(header, m("altRecordID"), {"TYPE": "requestID"}).text = request_id
-    etree.SubElement(header, m("altRecordID"), {"TYPE": "purpose"}).text = purpose
-    for kind, value in request.items():
-        etree.SubElement(header, m("altRecordID"), {"TYPE": kind}).text = value
-    file_sec = etree.SubElement(root, m("fileSec"))
-    group = etree.SubElement(file_sec, m("fileGrp"), {"USE": "Representations/access"})
-    struct = etree.SubElement(root, m("structMap"), {"TYPE": "PHYSICAL", "LABEL": "CSIP"})
-    top = etree.SubElement(struct, m("div"), {"LABEL": f"urn:uuid:{dip_id}"})
-    rep = etree.SubElement(top, m("div"), {"LABEL": "Representations/access"})
-    for number, item in enumerate(delivered, start=1):
-        file_id = f"file-{number}"
-        element = etree.SubElement(group, m("file"), {
-            "ID": file_id, "MIMETYPE": item["mime"] or "application/octet-stream", "SIZE": str(item["size"]),
-            "CHECKSUM": item["sha256"], "CHECKSUMTYPE": "SHA-256"})
-        etree.SubElement(element, m("FLocat"), {"LOCTYPE": "URL", f"{{{XLINK_NS}}}type": "simple",
-                                                 f"{{{XLINK_NS}}}href": item["path"]})
-        etree.SubElement(rep, m("fptr"), {"FILEID": file_id})
-    if not delivered:
-        root.remove(file_sec)
-    with open(create_file(path), "wb") as handle:
-        etree.ElementTree(root).write(handle, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+def _write_dip_mets(directory: Path, dip_id: str, aip: Aip, delivered: list[dict[str, Any]], request_id: str,
+                    purpose: str, request: dict[str, str]) -> None:
+    """The DIP's METS (E-ARK DIP 2.2 on CSIP 2.2), carrying the TT 05/2025 request fields (requestID,
+    requestDate, purpose, researchTopic) and the AIP it was made from as altRecordIDs."""
+    content = [_described(directory, item["path"], item["mime"] or "application/octet-stream", f"file-{number}",
+                          item["sha256"]) for number, item in enumerate(delivered, start=1)]
+    documentation = [_described(directory, "index.html", "text/html", "file-index")]
+    if (directory / "withheld.csv").is_file():
+        documentation.append(_described(directory, "withheld.csv", "text/csv", "file-withheld"))
+    path = directory / METS_NAME
+    os.close(create_file(path))  # FILE_MODE before lxml writes into it
+    write_aip_mets(
+        path, aip_id=dip_id, objid=f"urn:uuid:{dip_id}", label=aip.title or aip.sip_name, created=premis.now_iso(),
+        software_version=agents.KHO_VERSION, organization=None, package_type="DIP",
+        descriptive=_described(directory, DC_PATH, "text/xml", "file-dc"),
+        other_metadata=[_described(directory, "metadata.csv", "text/csv", "file-metadata-csv")],
+        documentation=documentation,
+        representations=[("access", content)] if content else [],
+        alt_record_ids={"AIP": f"urn:uuid:{aip.id}", "requestID": request_id, "purpose": purpose, **request},
+    )
 
 
 def _zip(directory: Path, target: Path) -> None:

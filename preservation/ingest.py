@@ -37,7 +37,7 @@ from preservation import normalise as normalisation
 from preservation.catalog import Aip, Catalog, File, StorageCopy, content_file_row
 from preservation.config import Settings
 from preservation.faults import checkpoint
-from preservation.mets import MetsFile, representation_files, write_aip_mets
+from preservation.mets import MetsFile, representation_files, representation_of, write_aip_mets
 from preservation.retention import lock_until
 from preservation.workspace import (
     Workspace,
@@ -1007,14 +1007,15 @@ def _file_objects(ws: Workspace) -> list[dict[str, Any]]:
     objects = []
     for item in ws.output("validate_sip")["files"]:
         found = identified[item["path"]]
+        aip_path = aip_layout.payload_aip_path(item["path"])
         objects.append(
             {
                 "id": item["id"],
                 "original_name": item["path"],
-                "aip_path": aip_layout.payload_aip_path(item["path"]),
+                "aip_path": aip_path,
                 "workspace_path": f"sip/{item['path']}",
                 "role": "original",
-                "representation": aip_layout.REPRESENTATION,
+                "representation": representation_of(aip_path, aip_layout.REPRESENTATION),  # rep1 stays rep1
                 "source_id": None,
                 "size": item["size"],
                 "digests": item["digests"],

@@ -4,6 +4,10 @@ PREMIS history, receive them elsewhere keeping that history, and close the loop 
 The sender records a PREMIS ``transfer`` event at export but marks an AIP *transferred* only when the
 receiver's receipt is imported and checks out: every package's SHA-256 matches what was sent, and the
 receipt's HMAC-SHA256 (key ``KHO_TRANSFER_KEY``, shared by the two archives) is valid.
+
+Each package is an E-ARK SIP 2.2 written by ``preservation.mets`` (mets/@PROFILE ``E-ARK-SIP-v2-2-0.xml``, the
+sending archive as submitting agent, every file listed with its checksum); the tests hold it to Kho's strict
+E-ARK check and to E-ARK's own validator (decision 0015).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from packages.eark import validate_eark
 from tests.conftest import FIXTURE_SIPS, SCHEMAS, json_lines, run_kho
 from tests.stored import stored_file
 from tests.test_sip_validation import rewrite_manifest
@@ -59,6 +60,9 @@ def test_reader_gets_access_copies_and_a_withheld_count(public_aip: tuple[str, d
     assert archive.read(f"{top}/representations/access/data/Tờ trình.pdf").startswith(b"%PDF")
     mets = etree.fromstring(archive.read(f"{top}/METS.xml"))
     assert etree.XMLSchema(etree.parse(str(SCHEMAS / "mets-premis-combined.xsd"))).validate(mets.getroottree())
+    report = validate_eark(Path(str(out["zip"])), strict=True)  # E-ARK DIP 2.2, every file listed (decision 0015)
+    assert report.valid and report.kind == "DIP", [f.line() for f in report.failures]
+    assert {f.path for f in report.files} == {n.removeprefix(f"{top}/") for n in names} - {"METS.xml"}
     ns = {"m": "http://www.loc.gov/METS/"}
     assert mets.findtext(".//m:altRecordID[@TYPE='AIP']", namespaces=ns) == f"urn:uuid:{aip_id}"
     assert mets.findtext(".//m:altRecordID[@TYPE='researchTopic']", namespaces=ns) == "Lịch sử giao thông Hà Tĩnh"

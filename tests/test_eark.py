@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 
 from packages.eark import EarkReport, is_eark_package, parse_xml, validate_eark
-from packages.eark_requirements import REQUIREMENTS
+from packages.eark_requirements import REQUIREMENTS, STRICT_ONLY
 from tests.conftest import CORPORA, FIXTURE_SIPS
 
 EARK = CORPORA / "eark-sample"
@@ -378,6 +378,21 @@ CASES: list[tuple[str, str, str, str, set[str] | str]] = [
      'xlink:href="file:documentation/H%C6%B0%E1%BB%9Bng%20d%E1%BA%ABn.txt"', set()),
     ("CSIP110 mptr target missing", ROOT, 'xlink:href="representations/rep1/METS.xml" xlink:title',
      'xlink:href="representations/rep2/METS.xml" xlink:title', {"CSIP110"}),
+    # the AIP of issue "Proven against the references" item 5: USE names rep-01, the files are in rep1
+    ("CSIP64 representation group names another folder", ROOT, 'USE="Representations/rep1"',
+     'USE="Representations/rep-01"', {"CSIP64", "CSIP107"}),
+    ("CSIP107 representation division names no folder", ROOT, 'LABEL="Representations/rep1"',
+     'LABEL="Representations/rep-01"', {"CSIP107"}),
+    ("CSIP109 representation division points at nothing", ROOT,
+     '<mptr LOCTYPE="URL" xlink:type="simple" xlink:href="representations/rep1/METS.xml" xlink:title="grp-rep1"/>\n'
+     '        <fptr FILEID="grp-rep1"/>', "", {"CSIP109"}),
+    ("CSIP90 Metadata division misspelt", ROOT, 'LABEL="Metadata" DMDID', 'LABEL="metadata" DMDID',
+     {"CSIP88", "CSIP90"}),
+    ("CSIP114 no Representations group", ROOT, 'USE="Representations/rep1"', 'USE="Other"', {"CSIP114", "CSIP107"}),
+    ("content division with fptr, no mptr (CSIP 2.2 fileSec example 1)", ROOT,
+     '<div ID="div-rep1" LABEL="Representations/rep1">\n        <mptr LOCTYPE="URL" xlink:type="simple" '
+     'xlink:href="representations/rep1/METS.xml" xlink:title="grp-rep1"/>',
+     '<div ID="div-rep1" LABEL="Representations">', set()),
 ]
 
 
@@ -612,3 +627,81 @@ def test_detection_and_input_errors(tmp_path: Path) -> None:
     (plain / "METS.xml").write_text('<mets xmlns="http://www.loc.gov/METS/"/>', encoding="utf-8")
     assert not is_eark_package(plain)  # METS, but neither the CSIP namespace nor an E-ARK profile
     assert is_eark_package(build_package(tmp_path / "eark"))
+
+
+# ------------------------------------------------------------- strict checks, DIP requirements
+
+# Parts of METS.xml are commented out (<!-- -->) rather than cut: their text holds the generated references.
+STRICT_CASES: list[tuple[str, list[tuple[str, str]], set[str]]] = [
+    ("CSIP60 no Documentation group",
+     [('<fileGrp ID="grp-doc" USE="Documentation">', "<!-- "),
+      ('</fileGrp>\n    <fileGrp ID="grp-schemas"', ' -->\n    <fileGrp ID="grp-schemas"'),
+      ('<div ID="div-doc" LABEL="Documentation"><fptr FILEID="grp-doc"/></div>', "")],
+     {"CSIP60", "CSIP95", "CSIP58"}),
+    ("CSIP113 no Schemas group",
+     [('<fileGrp ID="grp-schemas" USE="Schemas">', "<!-- "),
+      ('</fileGrp>\n    <fileGrp ID="grp-rep1"', ' -->\n    <fileGrp ID="grp-rep1"'),
+      ('<div ID="div-schemas" LABEL="Schemas"><fptr FILEID="grp-schemas"/></div>', "")],
+     {"CSIP113", "CSIP99", "CSIP58"}),
+    ("CSIP88 no Metadata division, no metadata sections",
+     [(f'<dmdSec ID="dmd-1" CREATED="{DATE}" STATUS="CURRENT">', "<!-- "), ("</digiprovMD></amdSec>", " -->"),
+      ('<div ID="div-metadata" LABEL="Metadata" DMDID="dmd-1" ADMID="digiprov-1"/>', "")], {"CSIP88", "CSIP58"}),
+    ("CSIP108 mptr without xlink:title", [(' xlink:title="grp-rep1"', "")], {"CSIP108"}),
+]
+
+
+@pytest.mark.parametrize("case", STRICT_CASES, ids=[c[0] for c in STRICT_CASES])
+def test_strict_requirements_fail_only_when_strict(tmp_path: Path, case: tuple[str, list[tuple[str, str]],
+                                                                                    set[str]]) -> None:
+    """A received SIP is let through these MUST breaches with a warning; a package Kho wrote is not."""
+    _, edits, expected = case
+    package = build_package(tmp_path, {ROOT: edits})
+    received = validate_eark(package, now=NOW)
+    assert received.valid and expected <= received.warned_requirements(), [p.line() for p in received.warnings]
+    written = validate_eark(package, now=NOW, strict=True)
+    assert written.failed_requirements() == expected, [p.line() for p in written.failures]
+    assert expected <= STRICT_ONLY
+
+
+def test_strict_fails_a_file_the_mets_does_not_list(tmp_path: Path) -> None:
+    package = build_package(tmp_path)
+    (package / "documentation" / "unlisted.txt").write_text("x", encoding="utf-8")
+    assert validate_eark(package, now=NOW).valid
+    report = validate_eark(package, now=NOW, strict=True)
+    assert [(p.requirement, p.code, p.path) for p in report.failures] == [
+        ("CSIP58", "file-unreferenced", "documentation/unlisted.txt")]
+    assert validate_eark(build_package(tmp_path / "clean"), now=NOW, strict=True).valid
+
+
+DIP_PROFILE_ATTR = 'PROFILE="https://earkdip.dilcis.eu/profile/E-ARK-DIP.xml"'
+SIP_PROFILE_ATTR = 'PROFILE="https://earksip.dilcis.eu/profile/E-ARK-SIP.xml"'
+AS_DIP = [(SIP_PROFILE_ATTR, DIP_PROFILE_ATTR), ('csip:OAISPACKAGETYPE="SIP"', 'csip:OAISPACKAGETYPE="DIP"')]
+# (id, further edits of METS.xml, failures, warnings expected among the warnings, strict failures)
+DIP_CASES: list[tuple[str, list[tuple[str, str]], set[str], set[str], set[str]]] = [
+    ("valid DIP", [], set(), set(), set()),
+    ("DIP1 OBJID missing", [(f'OBJID="{NAME}" ', "")], {"CSIP1", "DIP1"}, set(), {"CSIP1", "DIP1"}),
+    ("DIP1 OBJID is the AIP's", [("</metsHdr>", f'<altRecordID TYPE="AIP">{NAME}</altRecordID></metsHdr>')],
+     set(), {"DIP1"}, set()),
+    ("DIP2 DIP declared with the CSIP profile", [(DIP_PROFILE_ATTR,
+                                                  'PROFILE="https://earkcsip.dilcis.eu/profile/E-ARK-CSIP.xml"')],
+     set(), {"DIP2"}, {"DIP2"}),
+    ("DIP3 DIP profile on a SIP", [('csip:OAISPACKAGETYPE="DIP"', 'csip:OAISPACKAGETYPE="SIP"')], {"DIP3"}, set(),
+     {"DIP3"}),
+    ("DIP4 dmdSec not CURRENT", [('CREATED="2025-06-01T09:00:00+07:00" STATUS="CURRENT"',
+                                  'CREATED="2025-06-01T09:00:00+07:00" STATUS="SUPERSEDED"')], set(), {"DIP4"}, set()),
+]
+
+
+@pytest.mark.parametrize("case", DIP_CASES, ids=[c[0] for c in DIP_CASES])
+def test_dip_requirements(tmp_path: Path, case: tuple[str, list[tuple[str, str]], set[str], set[str],
+                                                      set[str]]) -> None:
+    _, edits, failures, warnings, strict_failures = case
+    package = build_package(tmp_path, {ROOT: AS_DIP + edits, REP: [('csip:OAISPACKAGETYPE="SIP"',
+                                                                    'csip:OAISPACKAGETYPE="DIP"')]})
+    report = validate_eark(package, now=NOW)
+    assert report.failed_requirements() == failures, [p.line() for p in report.failures]
+    dip_warnings = {w for w in report.warned_requirements() if w.startswith("DIP")}
+    assert dip_warnings == warnings, [p.line() for p in report.warnings]
+    assert validate_eark(package, now=NOW, strict=True).failed_requirements() == strict_failures
+    if not failures:
+        assert report.kind == "DIP"

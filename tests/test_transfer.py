@@ -26,8 +26,9 @@ def test_export_receive_receipt(tmp_path: Path) -> None:
     package = out / f"transfer-{aip_id}.zip"
     assert package.is_file() and (out / "muc-luc-ho-so.csv").is_file() and (out / "muc-luc-ho-so.pdf").is_file()
     assert "Hồ sơ về việc khánh thành cầu Cửa Hội" in (out / "muc-luc-ho-so.csv").read_text(encoding="utf-8-sig")
-    report = validate_eark(package)
+    report = validate_eark(package, strict=True)  # E-ARK SIP 2.2, every file listed (decision 0015)
     assert report.valid and report.kind == "SIP", [f.text for f in report.failures]
+    assert report.profile == "https://earksip.dilcis.eu/profile/E-ARK-SIP-v2-2-0.xml", "SIP2 as 2.2 states it"
     assert json_lines(run_kho("transfer", "list", "--json", env=sender).stdout)[0]["status"] != "transferred"
 
     receipt = tmp_path / "receipt.json"
@@ -37,7 +38,7 @@ def test_export_receive_receipt(tmp_path: Path) -> None:
     new_id = json.loads(receipt.read_text(encoding="utf-8"))["packages"][0]["new_aip_id"]
     history = json_lines(run_kho("events", "export", new_id, "--format", "json", env=receiver, check=True).stdout)
     assert sender_events <= {e["id"] for e in history}, "the sender's PREMIS history is kept"
-    custody = [e for e in history if e["event_type"] == "transfer" and "custody received" in e["detail"]]
+    custody = [e for e in history if e["event_type"] == "transfer" and "custody received" in str(e["detail"])]
     assert len(custody) == 1
     assert run_kho("events", "verify", env=receiver).returncode == 0
     files = json.loads(run_kho("aip", "show", new_id, "--json", env=receiver, check=True).stdout)["files"]
