@@ -37,6 +37,8 @@ def test_eark_folder_is_detected_validated_and_ingested(kho_home: Path) -> None:
     assert set(re.findall(r"; (\w+): ", validation["outcome_detail"])) == {"CSIP60", "CSIP113", "CSIP95", "CSIP99"}
     uses = {g.get("USE") for g in etree.parse(str(stored / "METS.xml")).iter("{http://www.loc.gov/METS/}fileGrp")}
     assert "Representations/rep1" in uses and "Representations/rep-01" not in uses, "the SIP's folder name (CSIP64)"
+    originals = [f for f in shown["files"] if f["role"] == "original"]
+    assert {f["representation"] for f in originals} == {"rep1"}, "the catalog names it as the METS does"
 
 
 def test_zipped_eark_package_is_ingested(kho_home: Path, tmp_path: Path) -> None:
