@@ -107,3 +107,44 @@ def test_storage_upgrade_moves_old_aips_into_ocfl(tmp_path: Path, kill: str | No
     shown = json.loads(run_kho("aip", "show", aip_id, "--json", env=env, check=True).stdout)
     upgrades = [e for e in shown["events"] if "kho storage upgrade" in e["detail"]]
     assert len(upgrades) == 1
+
+
+def test_a_commit_cut_between_inventory_and_sidecar_is_recognised_and_a_damaged_one_is_not(
+    kho_home: Path, tmp_path: Path
+) -> None:
+    """The root inventory is written before its sidecar: killed in between, the new inventory equals the
+    head version's own copy, whose sidecar matches, so it is the committed head. Any other mismatch is
+    damage, reported with the object named."""
+    from preservation import ocfl_store
+    from storage_adapters.local import LocalStorage
+
+    aip_id = json.loads(run_kho("ingest", str(SIP), "--json", check=True).stdout)["aip_id"]
+    location = LocalStorage(kho_home / "storage")
+    root = object_dir(kho_home / "storage", aip_id)
+    (root / "inventory.json.sha512").write_text(f"{'0' * 128} inventory.json\n")  # the old head's sidecar
+    assert ocfl_store.read_inventory(location, aip_id).head == "v1"
+    data = json.loads((root / "inventory.json").read_text())
+    data["versions"]["v1"]["message"] = "edited behind Kho's back"
+    (root / "inventory.json").write_text(json.dumps(data))
+    with pytest.raises(ocfl.InventoryError, match="does not match its sidecar"):
+        ocfl_store.read_inventory(location, aip_id)
+    assert ocfl_store.read_inventory(location, "00000000-0000-4000-8000-000000000000") is None
+
+
+def test_staging_never_rewrites_a_committed_version(kho_home: Path, tmp_path: Path) -> None:
+    from preservation import ocfl_store
+    from storage_adapters.base import StorageError
+    from storage_adapters.local import LocalStorage
+
+    aip_id = json.loads(run_kho("ingest", str(SIP), "--json", check=True).stdout)["aip_id"]
+    location = LocalStorage(kho_home / "storage")
+    committed = ocfl_store.read_inventory(location, aip_id)
+    assert committed is not None
+    other, _placed = ocfl.new_object(aip_id).next_version(
+        [ocfl.NewFile("METS.xml", "e" * 128, "5" * 64)], created="2026-12-05T00:00:00+00:00",
+        message="a different v1", user={"name": "x", "address": "urn:x"})
+    before = {p: p.read_bytes() for p in all_stored(kho_home / "storage", aip_id)}
+    with pytest.raises(StorageError, match="already holds OCFL version v1"):
+        ocfl_store.stage_version(location, aip_id, other, [], tmp_path / "scratch")
+    assert {p: p.read_bytes() for p in all_stored(kho_home / "storage", aip_id)} == before
+    assert ocfl_store.stage_version(location, aip_id, committed, [], tmp_path / "scratch") is True
