@@ -173,6 +173,11 @@ class Inventory:
         return cls(id=str(data.get("id")), head=head, manifest=dict(data.get("manifest") or {}),
                    fixity=dict(fixity), versions=versions)
 
+    def digests(self) -> dict[str, str]:
+        """SHA-256 and SHA-512 of the inventory's bytes (what every location's ``inventory.json`` holds)."""
+        raw = self.to_json()
+        return {"sha256": hashlib.sha256(raw).hexdigest(), DIGEST: hashlib.sha512(raw).hexdigest()}
+
     @property
     def head_number(self) -> int:
         return version_number(self.head) if self.head else 0

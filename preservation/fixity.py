@@ -18,9 +18,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from packages import ocfl
 from packages.checksums import hash_many
 from preservation import agents, premis, versions
-from preservation.catalog import Catalog, File, StorageCopy
+from preservation.catalog import Aip, Catalog, File, StorageCopy
 from preservation.faults import checkpoint
 from preservation.ocfl_store import object_key
 from storage_adapters.base import StorageError, StorageLocation, failure_kind
@@ -315,7 +316,7 @@ def _open(url: str, opened: dict[str, StorageLocation], unreachable: dict[str, s
 def _audit_aip(catalog: Catalog, current: str, only: str | None, repair: bool,
                opened: dict[str, StorageLocation], unreachable: dict[str, str]) -> list[CopyResult]:
     kho = agents.kho()
-    files = catalog.files(current)
+    files = catalog.files(current) + _inventory_files(catalog.get_aip(current))
     by_path = {f.path: f for f in files}
     urls = [c.location for c in catalog.copies(current) if c.status != "deleted"]
     results: list[CopyResult] = []
@@ -374,6 +375,21 @@ def _audit_aip(catalog: Catalog, current: str, only: str | None, repair: bool,
                 row.verified_at = now
         catalog.append_events(session, events)
     return results
+
+
+def _inventory_files(aip: Aip | None) -> list[File]:
+    """The OCFL object's root ``inventory.json`` and its sidecar, audited and repaired like the AIP's files:
+    every location holds the same bytes, whose digests the catalog keeps. (Not catalog rows: built here.)"""
+    if aip is None or not aip.ocfl_head or not aip.inventory_digests:
+        return []
+    digests = aip.inventory_digests
+    sidecar = f"{digests[ocfl.DIGEST]} {ocfl.INVENTORY}\n".encode()
+    return [
+        File(id=aip.id, aip_id=aip.id, path=ocfl.INVENTORY, content_path=ocfl.INVENTORY, sha256=digests["sha256"],
+             role="ocfl", size=0),
+        File(id=aip.id, aip_id=aip.id, path=ocfl.SIDECAR, content_path=ocfl.SIDECAR,
+             sha256=hashlib.sha256(sidecar).hexdigest(), role="ocfl", size=len(sidecar)),
+    ]
 
 
 def _repair_one(aip_id: str, item: File, check: FileCheck, target: StorageLocation,

@@ -1310,7 +1310,8 @@ def step_store(ctx: Context, ws: Workspace) -> None:
             )
         )
         stored.append({"location": url, "verified_at": verified_at})
-    ws.complete_step("store", events, {"copies": stored, "ocfl_head": inventory.head, "content_paths": placed})
+    ws.complete_step("store", events, {"copies": stored, "ocfl_head": inventory.head, "content_paths": placed,
+                                       "inventory": inventory.digests()})
     log.info(
         "AIP %s store: %d objects, %d bytes stored and read back at %d location(s): %s",
         aip_id, len(manifest), sum(m["size"] for m in manifest), len(stored), ", ".join(c["location"] for c in stored),
@@ -1383,6 +1384,7 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                     created_at=datetime.fromisoformat(state["created_at"]),
                     stored_at=now,
                     ocfl_head=stored["ocfl_head"],
+                    inventory_digests=stored.get("inventory"),
                 )
             )
             session.flush()

@@ -212,7 +212,7 @@ def migrate_aip(
             )
         except InventoryError as exc:
             raise MigrationError(f"AIP {aip_id}: {exc}") from exc
-        _commit(catalog, aip, derivatives, uploads, events, tool_agents, review, inventory.head, placed)
+        _commit(catalog, aip, derivatives, uploads, events, tool_agents, review, inventory, placed)
         checkpoint("migrate:after-commit")
         versions.publish_pending(catalog, aip_id)
 
@@ -401,7 +401,7 @@ def _commit(
     events: list[dict[str, Any]],
     tool_agents: list[dict[str, str]],
     review: list[str],
-    head: str,
+    inventory: ocfl.Inventory,
     placed: dict[str, str],
 ) -> None:
     """One transaction: the new version's files (where OCFL placed their bytes) and events, the AIP's
@@ -434,7 +434,8 @@ def _commit(
                 row.content_path = placed[upload["key"]]
         stored = session.get(Aip, aip.id)
         assert stored is not None
-        stored.ocfl_head = head
+        stored.ocfl_head = inventory.head
+        stored.inventory_digests = inventory.digests()
         stored.mets_sha256 = next(u["sha256"] for u in uploads if u["key"] == aip_layout.METS_NAME)
         if review:
             stored.needs_review = True

@@ -116,6 +116,7 @@ def _upgrade_one(catalog: Catalog, aip: Aip) -> None:
         stored = session.get(Aip, aip.id)
         assert stored is not None
         stored.ocfl_head = inventory.head
+        stored.inventory_digests = inventory.digests()
         for copy_row in session.query(StorageCopy).filter(StorageCopy.aip_id == aip.id):
             if copy_row.status != "deleted":
                 copy_row.ocfl_head = inventory.head

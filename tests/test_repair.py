@@ -14,9 +14,9 @@ import boto3
 import pytest
 
 from tests.conftest import FIXTURE_SIPS, run_kho
-from tests.reference.ocfl import assert_valid_ocfl
+from tests.reference.ocfl import assert_valid_ocfl, validate
 from tests.s3_server import S3Server
-from tests.stored import stored_file, stored_key
+from tests.stored import object_dir, stored_file, stored_key
 
 SIP = FIXTURE_SIPS / "hoso-2024-ubnd-01"
 METS = "METS.xml"
@@ -74,6 +74,24 @@ def test_a_repair_killed_part_way_is_finished_by_the_next_audit(kho_home: Path, 
             assert stored_file(root, aip_id, path).read_bytes() == data
         assert_valid_ocfl(root)
     assert fixity(env)[1]["failed"] == 0 and run_kho("events", "verify", env=env).returncode == 0
+
+
+def test_a_damaged_or_missing_ocfl_inventory_is_audited_and_repaired(kho_home: Path, tmp_path: Path) -> None:
+    """The object's root inventory.json and its sidecar are checked like every file (the catalog keeps their
+    digests) and replaced from a location whose copy verifies: the object is valid OCFL again."""
+    env, (a, b) = locations(tmp_path, 2)
+    aip_id = ingest(env)
+    good = (object_dir(a, aip_id) / "inventory.json").read_bytes()
+    flip(object_dir(a, aip_id) / "inventory.json")
+    (object_dir(b, aip_id) / "inventory.json.sha512").unlink()
+    assert not validate(a)[0] and not validate(b)[0]
+    code, summary = fixity(env)
+    assert code == 0 and (summary["failed"], summary["repaired"]) == (2, 2), summary
+    assert {p for c in summary["copies"] for p in bad_paths(summary)[c["location"]]} == {
+        "inventory.json", "inventory.json.sha512"}
+    assert (object_dir(a, aip_id) / "inventory.json").read_bytes() == good
+    assert_valid_ocfl(a) and assert_valid_ocfl(b)
+    assert fixity(env)[1]["failed"] == 0
 
 
 def test_two_copies_damaged_in_different_objects_are_both_repaired(kho_home: Path, tmp_path: Path) -> None:

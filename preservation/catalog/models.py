@@ -49,6 +49,8 @@ class Aip(Base):
     stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # the OCFL version the catalog describes (v1 = the ingest); None: stored in the layout before OCFL
     ocfl_head: Mapped[str | None] = mapped_column(String(12))
+    # SHA-256 and SHA-512 of the head's inventory.json, the same bytes at every location: audited like a file
+    inventory_digests: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
     files: Mapped[list[File]] = relationship(back_populates="aip", order_by="File.path")
     copies: Mapped[list[StorageCopy]] = relationship(back_populates="aip")
