@@ -49,6 +49,9 @@ class Aip(Base):
     stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # the OCFL version the catalog describes (v1 = the ingest); None: stored in the layout before OCFL
     ocfl_head: Mapped[str | None] = mapped_column(String(12))
+    # the version whose file rows the storage journal holds (``ocfl_head``, or "-" for the layout before
+    # OCFL); None: not journaled yet. A flush writes the file rows again when this differs (decision 0018)
+    journaled_files: Mapped[str | None] = mapped_column(String(12))
 
     files: Mapped[list[File]] = relationship(back_populates="aip", order_by="File.path")
     copies: Mapped[list[StorageCopy]] = relationship(back_populates="aip")
@@ -141,3 +144,15 @@ class StorageCopy(Base):
     ocfl_head: Mapped[str | None] = mapped_column(String(12))
 
     aip: Mapped[Aip] = relationship(back_populates="copies")
+
+
+class JournalMark(Base):
+    """A single row: the last event ``seq`` written to the storage journal (``preservation.journal``).
+
+    Every event with a higher ``seq`` is still to be journaled; a flush killed after writing to storage
+    and before moving the mark writes the same events again next time (decision 0018)."""
+
+    __tablename__ = "journal_mark"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
