@@ -7,7 +7,12 @@ deleted or truncated, Kho used to create an empty one without a word: ``kho aip 
 the same SIP again made a second AIP of it. A half-truncated file gave a raw SQLAlchemy traceback.
 
 The check that storage is empty runs only when the catalog is (one cheap query otherwise), and reads at
-most a few keys of each location: the first key whose top folder is an AIP id is enough.
+most a few keys of each location: the first key whose top folder is an AIP id is enough, and so is any
+file of the storage journal (the history of rejected SIPs and disposed AIPs lives only there).
+
+Both refusals name the way back: ``kho catalog rebuild`` restores the catalog from storage (decision 0018).
+A catalog that opens gets its storage journal (``preservation.journal``) installed here, so every path
+that opens the catalog journals what it commits.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from preservation import ocfl_store
+from preservation import journal, ocfl_store
 from preservation.catalog import Aip, Catalog, Event
 from preservation.config import Settings
 from storage_adapters.base import StorageError, redact_url
@@ -35,23 +40,34 @@ def _describe(url: str) -> str:
     return url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else redact_url(url)
 
 
+def unreadable(settings: Settings, exc: DatabaseError | OperationalError) -> CatalogProblem:
+    """What to say about a catalog the database cannot read, and the two ways back."""
+    reason = str(exc.orig) if getattr(exc, "orig", None) else str(exc).splitlines()[0]
+    where = _describe(settings.database_url)
+    aside = (f"move {where} aside (with its -wal and -shm files)" if settings.database_url.startswith("sqlite")
+             else "point KHO_DATABASE_URL at a new, empty database")
+    return CatalogProblem(
+        f"the catalog {where} cannot be read ({reason}). Kho will not replace it: restore it from its backup, "
+        f"or {aside} and run `kho catalog rebuild` to rebuild it from storage; or point KHO_DATABASE_URL at "
+        "the right database / không đọc được danh mục; hãy khôi phục từ bản sao lưu, hoặc chuyển tệp hỏng "
+        "sang chỗ khác rồi chạy `kho catalog rebuild` để dựng lại danh mục từ kho lưu trữ"
+    )
+
+
 def open_catalog(settings: Settings, *, check_storage: bool = True) -> Catalog:
-    """The catalog of ``settings``, refused loudly when unreadable or when it lost what storage holds."""
+    """The catalog of ``settings``, refused loudly when unreadable or when it lost what storage holds,
+    with its storage journal installed (and anything an earlier process left unjournaled written)."""
     try:
         catalog = Catalog(settings.database_url)
     except (DatabaseError, OperationalError) as exc:
-        reason = str(exc.orig) if getattr(exc, "orig", None) else str(exc).splitlines()[0]
-        raise CatalogProblem(
-            f"the catalog {_describe(settings.database_url)} cannot be read ({reason}). Kho will not replace it: "
-            "restore it from its backup (or point KHO_DATABASE_URL at the right database) / không đọc được "
-            "danh mục; hãy khôi phục từ bản sao lưu"
-        ) from None
-    if check_storage:
-        try:
+        raise unreadable(settings, exc) from None
+    try:
+        if check_storage:
             ensure_catalog_knows_storage(settings, catalog)
-        except CatalogProblem:
-            catalog.close()
-            raise
+        journal.install(settings, catalog)
+    except BaseException:
+        catalog.close()
+        raise
     return catalog
 
 
@@ -68,25 +84,30 @@ def ensure_catalog_knows_storage(settings: Settings, catalog: Catalog) -> None:
         if found:
             raise CatalogProblem(
                 f"the catalog {_describe(settings.database_url)} knows no AIPs, but storage {redact_url(url)} holds "
-                f"AIP {found} (and maybe more): the catalog was lost, emptied or replaced. Nothing is done until "
-                "this is resolved: restore the catalog from its backup, or check that KHO_DATABASE_URL / KHO_HOME "
-                "and KHO_STORAGE belong to the same installation / danh mục trống nhưng kho lưu trữ đã có gói AIP: "
-                "hãy khôi phục danh mục từ bản sao lưu"
+                f"{found} (and maybe more): the catalog was lost, emptied or replaced. Nothing is done until "
+                "this is resolved: run `kho catalog rebuild` to rebuild it from storage, or restore it from its "
+                "backup, or check that KHO_DATABASE_URL / KHO_HOME and KHO_STORAGE belong to the same "
+                "installation / danh mục trống nhưng kho lưu trữ đã có gói AIP: hãy chạy `kho catalog rebuild` "
+                "để dựng lại danh mục từ kho lưu trữ, hoặc khôi phục từ bản sao lưu"
             )
 
 
 def _an_aip_in(url: str, in_progress: set[str]) -> str | None:
-    """An AIP id in the location (an OCFL object, or a top-level folder of the layout before OCFL) that
-    no ingest in progress is storing (an ingest killed after its store step has objects in storage and
-    nothing in the catalog yet: ``kho resume`` finishes it)."""
+    """What proves the location holds catalogued history: an AIP (an OCFL object, or a top-level folder
+    of the layout before OCFL) that no ingest in progress is storing (an ingest killed after its store
+    step has objects in storage and nothing in the catalog yet: ``kho resume`` finishes it), or a file of
+    the storage journal (rejected SIPs and disposed AIPs leave nothing else)."""
     try:
         location = open_location(url)
         for number, key in enumerate(location.list("")):
             if number >= KEYS_LOOKED_AT:
-                return None
+                break
             found = ocfl_store.aip_id_of_key(key) or key.split("/", 1)[0]
             if AIP_ID.match(found) and found not in in_progress:
-                return found
+                return f"AIP {found}"
+        for key in location.list(f"{journal.ROOT_DIR}/"):
+            if key.endswith(".json") and key != f"{journal.ROOT_DIR}/config.json":
+                return f"the catalog journal {journal.ROOT_DIR}/"
     except (StorageError, OSError):
         return None  # unreachable now: the audit will say so; it cannot prove the catalog lost anything
     return None

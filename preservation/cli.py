@@ -688,6 +688,23 @@ def cmd_disposal_approve(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_catalog_rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 0: everything restored as the journal recorded it and the chain intact; 1: refused, or
+    rebuilt with something that could not be restored exactly (each listed)."""
+    from preservation.rebuild import RebuildRefused, rebuild
+
+    try:
+        report = rebuild(settings)
+    except RebuildRefused as exc:
+        print(f"kho catalog rebuild: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print("\n".join(report.lines()))
+    return EXIT_OK if report.exact else EXIT_REJECTED
+
+
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     from preservation.report import d458_report, render
 
@@ -846,6 +863,14 @@ def build_parser() -> argparse.ArgumentParser:
     approve.add_argument("--decision", required=True, help="the disposal decision number (số quyết định)")
     approve.add_argument("--approver", required=True)
     approve.set_defaults(func=cmd_disposal_approve)
+
+    catalog_cmd = sub.add_parser("catalog", help="the catalog itself").add_subparsers(
+        dest="catalog_command", required=True)
+    rebuild = catalog_cmd.add_parser(
+        "rebuild", help="rebuild a lost catalog from the storage locations alone, into an empty catalog "
+                        "(move a damaged one aside first)")
+    rebuild.add_argument("--json", action="store_true")
+    rebuild.set_defaults(func=cmd_catalog_rebuild)
 
     report = sub.add_parser("report", help="reports from the catalog").add_subparsers(
         dest="report_command", required=True)

@@ -1,6 +1,7 @@
 """Disposal (hủy tài liệu hết giá trị): never automatic. Expired records are listed for review; an
 approved disposal deletes every stored copy, keeps the catalog rows as a tombstone with the decision,
-and records a PREMIS ``deletion`` event."""
+and records a PREMIS ``deletion`` event. The AIP's storage journal is copied to the storage root before
+its object is deleted, so ``kho catalog rebuild`` restores the tombstone and its history (decision 0018)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from packages import ocfl
 from preservation import agents, premis
 from preservation.catalog import Aip, Catalog, StorageCopy
 from preservation.faults import checkpoint
+from preservation.journal import JournalError
 from preservation.ocfl_store import object_prefix
 from preservation.retention import MAINTENANCE_NAMES, retention_expires
 from storage_adapters.base import StorageError
@@ -73,6 +75,13 @@ def dispose(catalog: Catalog, aip_id: str, *, decision: str, approver: str, toda
             if expires else f"AIP {aip_id} has no expiring retention (permanent or unknown) / không thuộc diện hủy")
     if not decision.strip() or not approver.strip():
         raise DisposalError("a disposal needs the decision number and the approver / cần số quyết định và người duyệt")
+    if catalog.journal is not None:  # the object's logs/ go with it: its journal must be kept first
+        try:
+            catalog.journal.before_object_deleted(aip_id)
+        except (StorageError, JournalError) as exc:
+            raise DisposalError(
+                f"AIP {aip_id}: its journal could not be kept at the storage root ({exc}); nothing was deleted, "
+                "run again / chưa lưu được nhật ký của gói, chưa xóa gì, hãy chạy lại") from exc
     deleted = 0
     prefix = object_prefix(aip_id, aip.ocfl_head)
     for copy in catalog.copies(aip_id):

@@ -13,3 +13,9 @@ import signal
 def checkpoint(point: str) -> None:
     if os.environ.get("KHO_FAULT") == point:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def failing(point: str) -> bool:
+    """True when ``KHO_FAULT=<point>``: the step at ``point`` then fails as if storage refused it, so a test
+    can show what a failure that leaves the process running (not a kill) leads to."""
+    return os.environ.get("KHO_FAULT") == point

@@ -18,21 +18,25 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, Table, Text, cast, create_engine, event, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from preservation.catalog.models import Agent, Aip, ChainHead, Event, File, StorageCopy
+from preservation.catalog.models import Agent, Aip, ChainHead, Event, File, JournalMark, StorageCopy
+
+if TYPE_CHECKING:
+    from preservation.journal import Journal
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 EVENTS_TABLE = typing.cast(Table, Event.__table__)
 GENESIS_HASH = "0" * 64
 IMMEDIATE = "kho_immediate"  # execution option: this transaction will write (SQLite: BEGIN IMMEDIATE)
+APPENDED = "kho_events_appended"  # session info: this transaction appended events (see Catalog.journal)
 
 __all__ = [
-    "Agent", "Aip", "Catalog", "Event", "File", "StorageCopy",
+    "Agent", "Aip", "Catalog", "Event", "File", "JournalMark", "StorageCopy",
     "as_utc", "content_file", "content_file_row", "event_hash",
 ]  # fmt: skip
 
@@ -100,6 +104,10 @@ class Catalog:
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Told after every committed transaction that appended events: ``open_catalog`` installs the
+        # storage journal here, so every path that adds history (CLI, DAG tasks, the API) writes it to
+        # storage without each having to remember (decision 0018). None: a catalog opened directly.
+        self.journal: Journal | None = None
         self.upgrade()
 
     def upgrade(self) -> None:
@@ -128,10 +136,14 @@ class Catalog:
     def session(self, *, readonly: bool = False) -> Iterator[Session]:
         """One transaction. Writers (the default) take SQLite's write lock at BEGIN, so that a concurrent
         writer makes them wait rather than fail; ``readonly=True`` keeps reads concurrent."""
-        with self._sessions() as session, session.begin():
-            if not readonly:
-                session.connection(execution_options={IMMEDIATE: True})  # the BEGIN is emitted here
-            yield session
+        with self._sessions() as session:
+            with session.begin():
+                if not readonly:
+                    session.connection(execution_options={IMMEDIATE: True})  # the BEGIN is emitted here
+                yield session
+            appended = session.info.pop(APPENDED, False)
+        if appended and self.journal is not None:  # committed: only now may storage be told
+            self.journal.after_commit()
 
     # -- events -------------------------------------------------------------------------------
 
@@ -178,6 +190,7 @@ class Catalog:
             prev = digest
         if rows:  # one executemany: thousands of ORM objects per AIP cost more than the hashing
             session.connection().execute(insert(EVENTS_TABLE), rows)  # Core executemany, no ORM pass
+            session.info[APPENDED] = True
         head.count += len(rows)
         head.last_hash = prev
 

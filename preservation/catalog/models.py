@@ -51,6 +51,9 @@ class Aip(Base):
     ocfl_head: Mapped[str | None] = mapped_column(String(12))
     # SHA-256 and SHA-512 of the head's inventory.json, the same bytes at every location: audited like a file
     inventory_digests: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # the version whose file rows the storage journal holds (``ocfl_head``, or "-" for the layout before
+    # OCFL); None: not journaled yet. A flush writes the file rows again when this differs (decision 0018)
+    journaled_files: Mapped[str | None] = mapped_column(String(12))
 
     files: Mapped[list[File]] = relationship(back_populates="aip", order_by="File.path")
     copies: Mapped[list[StorageCopy]] = relationship(back_populates="aip")
@@ -143,3 +146,15 @@ class StorageCopy(Base):
     ocfl_head: Mapped[str | None] = mapped_column(String(12))
 
     aip: Mapped[Aip] = relationship(back_populates="copies")
+
+
+class JournalMark(Base):
+    """A single row: the last event ``seq`` written to the storage journal (``preservation.journal``).
+
+    Every event with a higher ``seq`` is still to be journaled; a flush killed after writing to storage
+    and before moving the mark writes the same events again next time (decision 0018)."""
+
+    __tablename__ = "journal_mark"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
