@@ -105,15 +105,20 @@ def read_limited(path: Path, max_bytes: int, label: str) -> bytes:
     """The bytes of a tag file Kho parses whole, refused (before reading) above ``max_bytes``."""
     size = path.stat().st_size
     if size > max_bytes:
-        raise TagFileError(
-            "tag-file-too-large",
-            f"{label}: {size:,} bytes > limit max_tag_file_bytes={max_bytes:,} / vượt giới hạn",
-        )
+        raise TagFileError("tag-file-too-large", _too_large(label, f"{size:,} bytes", f"{size:,} byte", max_bytes))
     with open(path, "rb") as handle:
         data = handle.read(max_bytes + 1)  # the file may have grown since stat
     if len(data) > max_bytes:
-        raise TagFileError("tag-file-too-large", f"{label}: more than {max_bytes:,} bytes (max_tag_file_bytes)")
+        raise TagFileError("tag-file-too-large", _too_large(label, f"more than {max_bytes:,} bytes",
+                                                           f"hơn {max_bytes:,} byte", max_bytes))
     return data
+
+
+def _too_large(label: str, found_en: str, found_vi: str, max_bytes: int) -> str:
+    """The detail of ``tag-file-too-large``: the file, what was found and the setting to raise, in both
+    languages (the producer reads the Vietnamese, the operator the setting name)."""
+    return (f"{label}: {found_en} > limit max_tag_file_bytes={max_bytes:,} (KHO_SIP_MAX_TAG_FILE_BYTES) / "
+            f"{label}: {found_vi}, vượt giới hạn {max_bytes:,} byte")
 
 
 def read_declaration(path: Path, max_bytes: int) -> Declaration:

@@ -11,16 +11,22 @@ the fixity step can reuse the digests instead of reading the files again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
 import os
 import re
+import shutil
 import stat
+import tempfile
 import unicodedata
+import weakref
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO
 
 from packages import bagit_reader
 from packages.bagit_reader import ALGORITHMS, WEAK_ALGORITHMS, Declaration, LineReader, TagFileError
@@ -35,6 +41,9 @@ MAX_TAG_FILE_BYTES = 1024 * 1024  # bagit.txt, bag-info.txt / package-info.txt
 MAX_NAME_BYTES = 255  # one path component, UTF-8 bytes (ext4, XFS, APFS, NTFS all stop at 255)
 MAX_PATH_BYTES = 900  # a path inside the bag: S3 keys are <= 1024 bytes with prefix + AIP id + representations/rep-01/
 MAX_PROBLEMS_PER_CODE = 100  # problems (and warnings) of one code listed in a report; the rest are counted
+MAX_PROBLEMS_IN_FILE = 100_000  # problems beyond those listed that a written report keeps in its problems file
+MAX_FIELD_CHARS = 1000  # a path or detail in the problems file is cut here: each line stays small
+PROBLEMS_FILE_SUFFIX = "-problems.jsonl"  # report.json -> report-problems.jsonl, beside it
 
 # Files operating systems leave behind (lower case); reported as warnings, never removed.
 OS_FILES = frozenset({".ds_store", "thumbs.db", "ehthumbs.db", "desktop.ini", ".directory", "icon\r"})
@@ -169,8 +178,54 @@ class PayloadFile:
     digests: dict[str, str]
 
 
+class _Spill:
+    """Problems beyond the per-code cap, one JSON object a line (severity, code, path, detail; the code's
+    English and Vietnamese messages are in the report, which lists the first problems of every code), in an
+    anonymous temporary file.
+
+    Why a file: a SIP with a million bad manifest lines (or access rules, or TT 05 records) must cost
+    neither a million ``Problem`` objects in memory nor a 179 MB ``report.json``; the archivist still gets
+    the lines behind the summary, in ``report-problems.jsonl`` beside the report (``SipReport.write_json``).
+    The file is unlinked from the start (``tempfile.TemporaryFile``), so a killed process leaves nothing
+    behind, and it holds at most ``limit`` lines of at most ``MAX_FIELD_CHARS`` per field: a hostile bag
+    cannot turn 2-byte manifest lines into gigabytes of report either."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(limit, 0)
+        self.handle: IO[bytes] | None = None
+        self.written = 0  # lines in the file
+        self.dropped = 0  # problems beyond ``limit``: counted only
+
+    def add(self, warning: bool, problem: Problem) -> None:
+        if self.written >= self.limit:
+            self.dropped += 1
+            return
+        if self.handle is None:
+            self.handle = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the report's lifetime
+        entry = {"severity": "warning" if warning else "problem", "code": problem.code,
+                 "path": _cut(problem.path), "detail": _cut(problem.detail)}
+        self.handle.write(json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n")
+        self.written += 1
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+def _cut(text: str | None) -> str | None:
+    if text is None or len(text) <= MAX_FIELD_CHARS:
+        return text
+    return text[:MAX_FIELD_CHARS] + f"… [+{len(text) - MAX_FIELD_CHARS:,} characters]"
+
+
 @dataclass
 class SipReport:
+    """The outcome of validating a SIP. ``problems`` and ``warnings`` are the *summary*: at most
+    ``max_problems_per_code`` of each code (plus one ``more-problems`` entry counting the rest), small
+    enough for an event, the catalog and a terminal. Problems beyond that were spilled to a temporary
+    file as they were found; ``write_json`` copies them beside the report."""
+
     path: str
     profile: str
     problems: list[Problem] = field(default_factory=list)
@@ -184,29 +239,41 @@ class SipReport:
     tt05: dict[str, object] | None = None  # the TT 05/2025 metadata the SIP carries, in hoso.json form
     tt05_standard: str | None = None  # TT05, or TT02 when converted
     tt05_notes: list[str] = field(default_factory=list)
+    unlisted_problems: int = 0  # found but not in ``problems`` (beyond the per-code cap)
+    unlisted_warnings: int = 0
+    _spill: _Spill | None = field(default=None, repr=False, compare=False)
 
     @property
     def valid(self) -> bool:
         return not self.problems
+
+    @property
+    def problem_count(self) -> int:
+        """Every problem found, listed or not (``more-problems`` entries only summarise, they do not count)."""
+        return sum(p.code != "more-problems" for p in self.problems) + self.unlisted_problems
+
+    @property
+    def warning_count(self) -> int:
+        return sum(p.code != "more-problems" for p in self.warnings) + self.unlisted_warnings
 
     def reason(self) -> str:
         """One human line for the archivist (English / Vietnamese)."""
         if not self.problems:
             return "valid / hợp lệ"
         first = self.problems[0]
-        more = (
-            f" (+{len(self.problems) - 1} more / và {len(self.problems) - 1} lỗi khác)"
-            if len(self.problems) > 1
-            else ""
-        )
+        others = self.problem_count - 1
+        more = f" (+{others:,} more / và {others:,} lỗi khác)" if others > 0 else ""
         return first.line() + more
 
     def to_dict(self) -> dict[str, object]:
+        """The summary as JSON-ready data (bounded: what the CLI prints and ingest keeps)."""
         return {
             "path": self.path,
             "profile": self.profile,
             "valid": self.valid,
             "reason": self.reason(),
+            "problem_count": self.problem_count,
+            "warning_count": self.warning_count,
             "problems": [p.to_dict() for p in self.problems],
             "warnings": [p.to_dict() for p in self.warnings],
             "files": len(self.files),
@@ -215,6 +282,61 @@ class SipReport:
             "payload_hash": self.payload_hash,
             "bag_info": self.bag_info,
         }
+
+    def problems_file_name(self, report_path: Path | str) -> str:
+        """Name of the JSON-lines file ``write_json(report_path)`` writes beside the report."""
+        return Path(report_path).stem + PROBLEMS_FILE_SUFFIX
+
+    def write_json(self, path: Path | str, extra: Mapping[str, object] | None = None, *,
+                   file_mode: int = 0o640) -> Path | None:
+        """Write the report to ``path`` as JSON (the summary of ``to_dict`` plus ``extra``) and, when problems
+        beyond the per-code cap were found, those problems as JSON lines in ``<stem>-problems.jsonl`` beside
+        it; return that file's path (None when there is none).
+
+        The problems file is copied in chunks from the spill file, never held in memory, and written before
+        the report, so a report that names it can rely on it. Both are written under a temporary name,
+        fsynced and renamed (a reader never sees half a report), with ``file_mode`` whatever the umask
+        (failed SIPs can hold protected records). The report records ``problems_file`` and how many lines
+        it holds; problems beyond ``max_problems_in_file`` are only counted (``problems_not_written``)."""
+        target = Path(path)
+        data: dict[str, object] = {**self.to_dict(), **(extra or {})}
+        spill = self._spill
+        problems_path: Path | None = None
+        if spill is not None and spill.handle is not None:
+            problems_path = target.with_name(self.problems_file_name(target))
+            spilled = spill.handle
+            spilled.flush()
+            spilled.seek(0)
+            _write_atomically(problems_path, file_mode, lambda out: shutil.copyfileobj(spilled, out))
+            spilled.seek(0, os.SEEK_END)  # more problems may still be added (ingest appends its own)
+            data.update(problems_file=problems_path.name, problems_file_lines=spill.written)
+        if spill is not None and spill.dropped:
+            data["problems_not_written"] = spill.dropped
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+        _write_atomically(target, file_mode, lambda out: out.write(text.encode("utf-8")))
+        return problems_path
+
+    def close(self) -> None:
+        """Delete the spill file now (it also goes when the report is garbage-collected)."""
+        if self._spill is not None:
+            self._spill.close()
+
+
+def _write_atomically(path: Path, file_mode: int, write: Callable[[IO[bytes]], object]) -> None:
+    """``write`` into a new file beside ``path``, fsync, rename over ``path``; ``file_mode`` exactly."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), file_mode)
+    try:
+        os.fchmod(descriptor, file_mode)  # the umask only removed bits; set exactly what was asked
+        with os.fdopen(descriptor, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+    os.replace(partial, path)
 
 
 def path_is_safe(relpath: str) -> bool:
@@ -229,11 +351,13 @@ def path_is_safe(relpath: str) -> bool:
 
 class _Sink:
     """Adds problems and warnings to a report, listing at most ``cap`` of one code (a million bad
-    manifest lines must not make a million-entry report); ``finish`` counts the rest."""
+    manifest lines must not make a million-entry report); the rest go to the report's spill file (at
+    most ``file_cap`` of them) as they are found, and ``finish`` counts them in ``more-problems`` entries."""
 
-    def __init__(self, report: SipReport, cap: int) -> None:
+    def __init__(self, report: SipReport, cap: int, file_cap: int = MAX_PROBLEMS_IN_FILE) -> None:
         self.report = report
         self.cap = max(cap, 1)
+        self.file_cap = file_cap
         self.counts: Counter[tuple[bool, str]] = Counter()
 
     def problem(self, problem: Problem) -> None:
@@ -247,14 +371,25 @@ class _Sink:
         self.counts[key] += 1
         if self.counts[key] <= self.cap:
             (self.report.warnings if warning else self.report.problems).append(problem)
+            return
+        if self.report._spill is None:
+            spill = self.report._spill = _Spill(self.file_cap)
+            weakref.finalize(self.report, spill.close)  # the temporary file goes with the report
+        self.report._spill.add(warning, problem)
+        if warning:
+            self.report.unlisted_warnings += 1
+        else:
+            self.report.unlisted_problems += 1
 
     def finish(self) -> None:
         for (warning, code), count in sorted(self.counts.items()):
             if count > self.cap:
                 more = Problem(
                     "more-problems",
-                    detail=f"{code}: {count - self.cap:,} more not listed / còn {count - self.cap:,} "
-                    f"(max_problems_per_code={self.cap})",
+                    detail=f"{code}: {count - self.cap:,} more not listed here / còn {count - self.cap:,} lỗi "
+                    f"không liệt kê ở đây (max_problems_per_code={self.cap}; a report written to a file lists them "
+                    f"in <name>{PROBLEMS_FILE_SUFFIX} beside it / báo cáo ghi ra tệp liệt kê chúng trong tệp "
+                    f"<tên>{PROBLEMS_FILE_SUFFIX} bên cạnh)",
                 )
                 (self.report.warnings if warning else self.report.problems).append(more)
 
@@ -535,15 +670,22 @@ def validate_sip(
     max_name_bytes: int = MAX_NAME_BYTES,
     max_path_bytes: int = MAX_PATH_BYTES,
     max_problems_per_code: int = MAX_PROBLEMS_PER_CODE,
+    max_problems_in_file: int = MAX_PROBLEMS_IN_FILE,
 ) -> SipReport:
     """Validate a BagIt SIP and hash its payload once. Never modifies the SIP.
 
     The ``max_*`` limits bound what a hostile bag can cost; each is checked before the work it guards
     (reading a tag file, parsing a manifest line, hashing the payload), and a bag over one is refused
-    with a problem naming the limit and the value found."""
+    with a problem naming the limit and the value found. ``max_tag_file_bytes`` also bounds the other
+    tag files Kho reads whole: ``access-rules.csv`` and the TT 05 metadata (``metadata/hoso.json``,
+    ``metadata/EAD.xml``, each ``metadata/EAD_doc/*.xml``).
+
+    The report lists at most ``max_problems_per_code`` problems of one code; the others are spilled to
+    a temporary file as they are found (at most ``max_problems_in_file``, then only counted), which
+    ``SipReport.write_json`` copies beside the written report."""
     root = Path(path)
     report = SipReport(path=str(root), profile=profile)
-    sink = _Sink(report, max_problems_per_code)
+    sink = _Sink(report, max_problems_per_code, max_problems_in_file)
     limits = _Limits(max_manifest_lines, max_tag_file_bytes, max_name_bytes, max_path_bytes)
     try:
         _validate(root, report, sink, limits, keep_digests)
@@ -627,22 +769,28 @@ def _validate(root: Path, report: SipReport, sink: _Sink, limits: _Limits, keep_
                 sink.warning(Problem("zero-byte", path=relpath))
     from packages import access, tt05  # local imports: both build on this module's Problem
 
-    meta, findings = tt05.check_bag(root, {f.path for f in report.files})
+    meta, findings = tt05.check_bag(root, {f.path for f in report.files}, max_file_bytes=limits.tag_file_bytes,
+                                    max_lines=limits.manifest_lines)
     if meta is not None:  # metadata the SIP carries is always checked; --profile vn makes it mandatory
-        report.problems.extend(findings.problems)
-        report.warnings.extend(findings.warnings)
+        for problem in findings.problems:  # through the sink: a hồ sơ of 100,000 bad records stays a small report
+            sink.problem(problem)
+        for problem in findings.warnings:
+            sink.warning(problem)
         report.tt05_standard, report.tt05_notes = meta.standard, list(meta.conversion_notes)
         if not findings.problems and meta.hoso is not None:
             report.tt05 = tt05.to_json(meta)
             _merge_tt05(report, meta)
     elif profile == "vn":
-        report.problems.extend(vn_profile.check_bag_info(report.bag_info))
+        for problem in vn_profile.check_bag_info(report.bag_info):
+            sink.problem(problem)
     try:
         report.dossier_access = access.dossier_rule(report.bag_info).to_dict()
     except ValueError as exc:
         sink.problem(Problem("metadata-invalid", detail=f"embargoUntil: {exc}"))
-    rules, rule_problems = access.parse_access_rules(root, {f.path for f in report.files})
-    report.problems.extend(rule_problems)
+    rules, rule_problems = access.parse_access_rules(root, {f.path for f in report.files},
+                                                     max_bytes=limits.tag_file_bytes)
+    for problem in rule_problems:
+        sink.problem(problem)
     report.file_access.update({path: rule.to_dict() for path, rule in rules.items()})  # access-rules.csv wins
 
 

@@ -59,13 +59,19 @@ from typing import Any, NamedTuple
 
 from lxml import etree
 
+from packages import bagit_reader
 from packages.sip import Problem
 
 METADATA_DIR = "metadata"
 EAD_XML = "metadata/EAD.xml"
 EAD_DOC_DIR = "metadata/EAD_doc"
 HOSO_JSON = "metadata/hoso.json"
-MAX_METADATA_BYTES = 16 * 1024 * 1024
+# Bounds for callers that pass none (``packages.sip.validate_sip`` passes its ``max_tag_file_bytes`` and
+# ``max_manifest_lines``, i.e. KHO_SIP_MAX_TAG_FILE_BYTES / KHO_SIP_MAX_MANIFEST_LINES). The defaults stay as
+# generous as before so that re-reading metadata validation already accepted never refuses it.
+MAX_METADATA_BYTES = 16 * 1024 * 1024  # one metadata file (hoso.json, EAD.xml, one EAD_doc file)
+MAX_METADATA_FILES = 1_000_000  # EAD_doc files, and lines read from each tag manifest
+TAG_MANIFEST_LINE_CHARS = 8192  # a metadata path is one short component under metadata/EAD_doc/
 TT05 = "TT 05/2025"
 TT02 = "TT 02/2019"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -483,18 +489,22 @@ def _natural_key(name: str) -> tuple[Any, ...]:
     return tuple(int(part) if index % 2 else part for index, part in enumerate(re.split(r"([0-9]+)", name)))
 
 
-def _tag_manifest_paths(bag_root: Path) -> set[str]:
+def _tag_manifest_paths(bag_root: Path, max_lines: int = MAX_METADATA_FILES) -> set[str]:
+    """Paths the bag's tag manifests list, read as ``packages.sip`` reads them: incrementally, at most
+    ``max_lines`` lines a manifest (each at most ``TAG_MANIFEST_LINE_CHARS``), lines ending at LF, CR or
+    CRLF only (``str.splitlines`` would also split inside a name at U+2028 and the like). A manifest that
+    cannot be read to its end counts with the lines read before; a metadata file it misses is reported."""
     covered: set[str] = set()
     for manifest in sorted(bag_root.glob("tagmanifest-*.txt")):
+        reader = bagit_reader.LineReader(manifest, "utf-8", max_lines, TAG_MANIFEST_LINE_CHARS)
         try:
-            text = manifest.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError):
+            for _number, line in reader:
+                parts = line.strip().split(None, 1) if line is not None else []
+                if len(parts) == 2:
+                    path = parts[1].lstrip("*").replace("%0A", "\n").replace("%0D", "\r").replace("%25", "%")
+                    covered.add(_nfc(path))
+        except (OSError, bagit_reader.TagFileError):
             continue
-        for line in text.removeprefix("\ufeff").splitlines():
-            parts = line.strip().split(None, 1)
-            if len(parts) == 2:
-                path = parts[1].lstrip("*").replace("%0A", "\n").replace("%0D", "\r").replace("%25", "%")
-                covered.add(_nfc(path))
     return covered
 
 
@@ -508,27 +518,34 @@ class _Raw:
 
 
 class _Reader:
-    def __init__(self, bag_root: Path) -> None:
+    def __init__(self, bag_root: Path, max_file_bytes: int = MAX_METADATA_BYTES) -> None:
         self.bag_root = bag_root
+        self.max_file_bytes = max_file_bytes
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = []
         self.files: list[str] = []
         self.unreadable: list[str] = []
 
     def read_bytes(self, relpath: str) -> bytes | None:
+        """The file's bytes, or None with a problem: not a regular file inside the bag, over
+        ``max_file_bytes`` (checked by ``stat`` before reading, and again while reading: a file growing
+        under us is not read past the limit), or unreadable."""
         path = self.bag_root / relpath
         inside = path.resolve().is_relative_to(self.bag_root.resolve())  # no symlinked metadata/ leading out
         if path.is_symlink() or not inside or not path.is_file():
             self.problems.append(Problem("metadata-invalid", path=relpath,
                                          detail="không phải tệp thông thường / not a regular file"))
             return None
-        if path.stat().st_size > MAX_METADATA_BYTES:
-            self.problems.append(Problem("metadata-invalid", path=relpath,
-                                         detail=f"lớn hơn {MAX_METADATA_BYTES} byte / larger than "
-                                                f"{MAX_METADATA_BYTES} bytes"))
+        try:
+            data = bagit_reader.read_limited(path, self.max_file_bytes, relpath)
+        except bagit_reader.TagFileError as exc:  # tag-file-too-large, naming the limit in both languages
+            self.problems.append(Problem(exc.code, path=relpath, detail=exc.detail))
+            return None
+        except OSError as exc:
+            self.problems.append(Problem("unreadable", path=relpath, detail=str(exc)))
             return None
         self.files.append(relpath)
-        return path.read_bytes()
+        return data
 
     def xml_record(self, relpath: str, expected_type: str) -> _Raw | None:
         data = self.read_bytes(relpath)
@@ -671,13 +688,19 @@ def _tt02_values(raw: _Raw, problems: list[Problem]) -> dict[str, str]:
     return values
 
 
-def load_metadata(bag_root: Path, payload_paths: set[str]) -> Tt05Metadata | None:
+def load_metadata(bag_root: Path, payload_paths: set[str], *, max_file_bytes: int = MAX_METADATA_BYTES,
+                  max_lines: int = MAX_METADATA_FILES) -> Tt05Metadata | None:
     """Read the TT 05 (or TT 02, converted) metadata of a bag; None when the bag carries none.
 
     ``payload_paths`` are the bag's payload files relative to its root (``data/...``), as in
     ``SipReport.files``. Nothing is validated here beyond what reading needs. Reading problems
     (unreadable files, a DOCTYPE, JSON types, files missing from the tag manifest) are kept in
     ``load_problems`` and returned again by :func:`validate_metadata`.
+
+    Hostile input is bounded as the rest of the bag is (``packages.sip.validate_sip`` passes its limits):
+    no metadata file is read past ``max_file_bytes`` (a bigger one is a ``tag-file-too-large`` problem),
+    and no more than ``max_lines`` ``EAD_doc`` files are read, nor tag-manifest lines: every EAD_doc file
+    must be listed in a tag manifest of at most that many lines, so a bag with more can never be valid.
     """
     bag_root = Path(bag_root)
     has_xml = (bag_root / EAD_XML).is_file() or (bag_root / EAD_XML).is_symlink()
@@ -686,7 +709,7 @@ def load_metadata(bag_root: Path, payload_paths: set[str]) -> Tt05Metadata | Non
     has_docs = doc_dir.is_dir() and not doc_dir.is_symlink()
     if not (has_xml or has_json or has_docs):
         return None
-    reader = _Reader(bag_root)
+    reader = _Reader(bag_root, max_file_bytes)
     hoso_raw: _Raw | None = None
     doc_raws: list[_Raw] = []
     form = "xml" if has_xml or not has_json else "json"
@@ -702,7 +725,16 @@ def load_metadata(bag_root: Path, payload_paths: set[str]) -> Tt05Metadata | Non
                                            detail="có metadata/EAD_doc nhưng thiếu metadata/EAD.xml / "
                                                   "metadata/EAD_doc without metadata/EAD.xml"))
         if has_docs:
-            for entry in sorted(doc_dir.iterdir(), key=lambda p: _natural_key(p.name)):
+            entries = sorted(doc_dir.iterdir(), key=lambda p: _natural_key(p.name))
+            if len(entries) > max_lines:
+                reader.problems.append(Problem(
+                    "metadata-invalid", path=EAD_DOC_DIR,
+                    detail=f"{len(entries):,} files > limit max_manifest_lines={max_lines:,} "
+                           f"(KHO_SIP_MAX_MANIFEST_LINES; each must be listed in the tag manifest); only the first "
+                           f"{max_lines:,} were read / {len(entries):,} tệp, vượt giới hạn {max_lines:,} "
+                           f"(mỗi tệp phải có trong tagmanifest); chỉ đọc {max_lines:,} tệp đầu"))
+                del entries[max_lines:]
+            for entry in entries:
                 relpath = f"{EAD_DOC_DIR}/{_nfc(entry.name)}"
                 if entry.name.endswith(".xml"):
                     record = reader.xml_record(relpath, XSD_TYPE_DOCUMENT)
@@ -719,7 +751,7 @@ def load_metadata(bag_root: Path, payload_paths: set[str]) -> Tt05Metadata | Non
             reader.problems.append(Problem("metadata-invalid", path=EAD_DOC_DIR,
                                            detail="metadata/EAD_doc không dùng cùng metadata/hoso.json / "
                                                   "metadata/EAD_doc cannot be used with metadata/hoso.json"))
-    covered = _tag_manifest_paths(bag_root)
+    covered = _tag_manifest_paths(bag_root, max_lines)
     for relpath in reader.files:
         if relpath not in covered:
             reader.problems.append(Problem("metadata-invalid", path=relpath,
@@ -728,6 +760,13 @@ def load_metadata(bag_root: Path, payload_paths: set[str]) -> Tt05Metadata | Non
     payload = frozenset(_nfc(p) for p in payload_paths)
     problems = reader.problems
     tt02_tags = set(TT02_HOSO_TAGS)
+    tt02_documents = all(set(raw.values) & set(TT02_DOCUMENT_TAGS) and not set(raw.values) & set(DOCUMENT_SPECS)
+                         for raw in doc_raws)
+    if hoso_raw is None and doc_raws and tt02_documents:
+        # The hồ sơ record is missing or could not be read (too large, malformed) and the documents are TT 02
+        # ones, which convert only with it: read as TT 05 records they would bury the one real problem under
+        # dozens about TT 02 tags. They are checked once the hồ sơ record can be read.
+        doc_raws = []
     if hoso_raw is not None and not set(hoso_raw.values) & set(HOSO_SPECS) and set(hoso_raw.values) & tt02_tags:
         original = Tt02Metadata(
             hoso=_tt02_values(hoso_raw, problems),
@@ -905,9 +944,10 @@ def validate_metadata(meta: Tt05Metadata, *, allow_partial_dates: bool = False) 
 
 
 def check_bag(bag_root: Path, payload_paths: set[str], *, allow_partial_dates: bool = False,
+              max_file_bytes: int = MAX_METADATA_BYTES, max_lines: int = MAX_METADATA_FILES,
               ) -> tuple[Tt05Metadata | None, Tt05Findings]:
-    """load_metadata + validate_metadata in one call (for ``validate_sip(..., profile="vn")``)."""
-    meta = load_metadata(bag_root, payload_paths)
+    """load_metadata + validate_metadata in one call (for ``validate_sip``, which passes its limits)."""
+    meta = load_metadata(bag_root, payload_paths, max_file_bytes=max_file_bytes, max_lines=max_lines)
     if meta is None:
         return None, Tt05Findings([], [])
     return meta, validate_metadata(meta, allow_partial_dates=allow_partial_dates)

@@ -3,7 +3,9 @@
 Every answer respects the access regimes of ``packages.access``: a requester is known only by a
 bearer token from configuration (``KHO_API_TOKENS`` or ``$KHO_HOME/api-tokens.toml``), which maps
 to a name and a role. Files a role may not receive are only counted (``withheld_count``), never named
-and never given a reason or legal basis (decision in ``preservation.dip``). Errors are always JSON
+and never given a reason or legal basis (decision in ``preservation.dip``); nor are their sizes given
+away: ``file_count`` and ``total_bytes`` count only the originals the requester may receive, and the
+bag-info fields stating the whole payload's size (Payload-Oxum, Bag-Size) are for administrators. Errors are always JSON
 ``{"error", "error_vi"}`` that say what to do next; internals (paths, storage locations, stack traces)
 stay in the server log.
 """
@@ -34,12 +36,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, StringConstraints
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from packages.access import ROLES, AccessRule, may_see, mode_from_code
 from preservation.agents import KHO_VERSION
-from preservation.catalog import Aip, File, as_utc
+from preservation.catalog import Aip, Catalog, File, as_utc
 from preservation.catalog_guard import open_catalog
 from preservation.config import ConfigError, Settings, load_settings
 from preservation.dip import RESTRICTED_FIELDS, DipError, build_dip
@@ -184,8 +186,9 @@ class AipSummary(BaseModel):
     status: str
     access_mode: str = Field(description="public | restricted | confidential (TT 05 mode 01 | 02 | 03)")
     embargo_until: date | None
-    file_count: int
-    total_bytes: int
+    file_count: int = Field(ge=0, description="Original files the requester's role may receive")
+    total_bytes: int = Field(ge=0, description="Their size in bytes; files the role may not receive are not "
+                                               "counted, so their sizes are not disclosed either")
     stored_at: datetime
 
 
@@ -380,9 +383,17 @@ def _visible(who: Requester, aip: Aip, today: date) -> bool:
     return may_see(who.role, _aip_rule(aip), today)[0]
 
 
+# bag-info labels that state the size of the whole payload as submitted, withheld files included: like
+# ``total_bytes``, only an administrator (who is withheld nothing) receives them
+SIZE_FIELDS = frozenset({"payload-oxum", "bag-size"})
+
+
 def _bag_info(who: Requester, aip: Aip) -> dict[str, Any]:
+    """bag-info as the requester may read it (and search it: ``_matches`` looks only here): readers lose
+    personal data and internal notes, everyone but administrators the payload's declared size."""
     return {k: v for k, v in (aip.bag_info or {}).items()
-            if who.role != "reader" or k.lower() not in RESTRICTED_FIELDS}
+            if (who.role != "reader" or k.lower() not in RESTRICTED_FIELDS)
+            and (who.role == "administrator" or k.lower() not in SIZE_FIELDS)}
 
 
 def _fold(value: str) -> str:
@@ -398,10 +409,40 @@ def _matches(terms: list[str], who: Requester, aip: Aip) -> bool:
     return all(term in haystack for term in terms)
 
 
-def _summary(aip: Aip) -> dict[str, Any]:
+def _summary(aip: Aip, receivable: tuple[int, int]) -> dict[str, Any]:
+    """An AIP as a requester sees it; ``receivable`` = (original files the requester may receive, their bytes).
+
+    Not ``aip.file_count``/``aip.total_bytes``: those count every original, and a reader of a public dossier
+    holding one confidential file could subtract what they receive and learn that file's exact size."""
+    count, size = receivable
     return {"aip_id": aip.id, "sip_name": aip.sip_name, "title": aip.title, "status": aip.status,
             "access_mode": mode_from_code(aip.access_mode), "embargo_until": aip.embargo_until,
-            "file_count": aip.file_count, "total_bytes": aip.total_bytes, "stored_at": as_utc(aip.stored_at)}
+            "file_count": count, "total_bytes": size, "stored_at": as_utc(aip.stored_at)}
+
+
+def _receivable(catalog: Catalog, who: Requester, aips: list[Aip], today: date) -> dict[str, tuple[int, int]]:
+    """(count, bytes) of the originals of each AIP that ``who`` may receive, by the same rule as
+    ``get_aip``'s file list and ``build_dip`` (``may_see`` of each file's own rule, else its AIP's).
+
+    One grouped query for a whole page: a file's rule depends only on its mode and embargo date (the legal
+    basis is only a reason), so the originals of an AIP fall into a few groups, each wholly visible or not."""
+    totals = {aip.id: (0, 0) for aip in aips}
+    if not aips:
+        return totals
+    by_id = {aip.id: aip for aip in aips}
+    query = (select(File.aip_id, File.access_mode, File.embargo_until, func.count(),
+                    func.coalesce(func.sum(File.size), 0))
+             .where(File.aip_id.in_(list(by_id)), File.role == "original")
+             .group_by(File.aip_id, File.access_mode, File.embargo_until))
+    with catalog.session(readonly=True) as session:
+        groups = session.execute(query).all()
+    for aip_id, mode, embargo, count, size in groups:
+        aip = by_id[aip_id]
+        rule = AccessRule(mode_from_code(mode), embargo) if mode else _aip_rule(aip)
+        if may_see(who.role, rule, today)[0]:
+            seen_count, seen_size = totals[aip_id]
+            totals[aip_id] = (seen_count + int(count), seen_size + int(size))
+    return totals
 
 
 INSTANT_HELP = "must be an ISO 8601 date or time, e.g. 2024-01-31 or 2024-01-31T08:00:00+07:00"
@@ -608,7 +649,9 @@ def create_app(settings: Settings | None = None, tokens: Tokens | None = None) -
         today = _today()
         terms = _fold(q).split() if q else []
         found = [a for a in catalog.list_aips() if _visible(who, a, today) and _matches(terms, who, a)]
-        items = [AipSummary(**_summary(a)) for a in found[offset:offset + limit]]
+        page = found[offset:offset + limit]
+        receivable = _receivable(catalog, who, page, today)
+        items = [AipSummary(**_summary(a, receivable[a.id])) for a in page]
         return AipPage(total=len(found), limit=limit, offset=offset, items=items)
 
     @app.get("/aips/{aip_id}", response_model=AipDetail, tags=["aips"], responses=_responses(401, 404, 422))
@@ -626,7 +669,9 @@ def create_app(settings: Settings | None = None, tokens: Tokens | None = None) -
                                      sha256=item.sha256))
             else:
                 withheld += 1
-        return AipDetail(**_summary(aip), previous_version=aip.previous_version,
+        originals = [f for f in files if f.role == "original"]  # what file_count/total_bytes count, as in /aips
+        receivable = (len(originals), sum(f.size for f in originals))
+        return AipDetail(**_summary(aip, receivable), previous_version=aip.previous_version,
                          access_basis=None if who.role == "reader" else aip.access_basis,
                          bag_info=_bag_info(who, aip), files=files, withheld_count=withheld)
 

@@ -50,9 +50,15 @@ def cmd_sip_validate(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{args.path}: valid E-ARK {eark_report.specification} package / gói E-ARK hợp lệ "
                   f"({len(eark_report.files)} files)")
         return EXIT_OK if eark_report.valid else EXIT_REJECTED
+    settings.adopt_scratch_dir()  # problems beyond the cap spill to a temporary file: inside KHO_HOME
     report = validate_sip(Path(args.path), profile=profile, keep_digests=settings.digests, **settings.sip_limits())
     if args.json:
         _print_json(report.to_dict())
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        written = report.write_json(Path(args.report), file_mode=settings.file_mode)
+        if written is not None:
+            print(f"problems beyond those listed: {written}", file=sys.stderr)
     for problem in report.problems:
         print(problem.line(), file=sys.stderr)
     for warning in report.warnings:
@@ -735,6 +741,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--profile", choices=["bagit", "vn", "eark"],
                           help="default: eark for an E-ARK package (folder or ZIP), else bagit")
     validate.add_argument("--json", action="store_true")
+    validate.add_argument("--report", metavar="FILE", help="also write the report as JSON to FILE (problems beyond "
+                          "100 of a code in FILE's -problems.jsonl beside it)")
     validate.set_defaults(func=cmd_sip_validate)
 
     ingest = sub.add_parser("ingest", help="ingest a SIP (copied, never changed) into a stored AIP")

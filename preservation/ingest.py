@@ -687,14 +687,12 @@ def _reject(ctx: Context, ws: Workspace, report: SipReport | eark.EarkReport, ev
         )
     failed.mkdir(parents=True)
     all_events = ws.events(STEPS) + events
-    report_data = {
-        **report.to_dict(),
-        "aip_id": state["aip_id"],
-        "sip_name": state["sip_name"],
-        "source": state["source"],
-        "rejected_at": premis.now_iso(),
-    }
-    write_json_atomic(failed / "report.json", report_data)
+    about = {"aip_id": state["aip_id"], "sip_name": state["sip_name"], "source": state["source"],
+             "rejected_at": premis.now_iso()}
+    if isinstance(report, SipReport):  # a summary in report.json, the rest streamed to report-problems.jsonl
+        report.write_json(failed / "report.json", about, file_mode=ctx.settings.file_mode)
+    else:
+        write_json_atomic(failed / "report.json", {**report.to_dict(), **about})
     (failed / "REASON.txt").write_text(report.reason() + "\n", encoding="utf-8")
     if ws.sip_dir.exists() and state["mode"] == "copy":
         # the workspace holds hard links to the submitter's files: give the failed folder real copies,
@@ -1074,7 +1072,7 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
     for name in other_names:  # the SIP's own metadata (bag tag files, E-ARK METS, ...) is kept as submitted
         (other_dir / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ws.sip_dir / name, other_dir / name)
-    descriptive_extra = _write_tt05(ws, validation, payload)
+    descriptive_extra = _write_tt05(ctx, ws, validation, payload)
     objects = _file_objects(ws)
     events = ws.events(STEPS)
     agent_list = list(_agents_of(ws).values())
@@ -1146,13 +1144,14 @@ def _alt_record_ids(ctx: Context, bag_info: dict[str, str]) -> dict[str, str]:
     return ids
 
 
-def _write_tt05(ws: Workspace, validation: dict[str, Any], payload: set[str]) -> list[str]:
+def _write_tt05(ctx: Context, ws: Workspace, validation: dict[str, Any], payload: set[str]) -> list[str]:
     """The TT 05/2025 metadata, in its canonical form, under metadata/descriptive (EAD.xml, EAD_doc/, tt05.json)."""
     if not validation.get("tt05"):
         return []
     from packages import tt05
 
-    meta = tt05.load_metadata(ws.sip_dir, payload)
+    meta = tt05.load_metadata(ws.sip_dir, payload, max_file_bytes=ctx.settings.sip_max_tag_file_bytes,
+                              max_lines=ctx.settings.sip_max_manifest_lines)  # the limits validation used
     if meta is None:
         return []
     descriptive = ws.aip_dir / aip_layout.DESCRIPTIVE_DIR

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -94,12 +95,27 @@ def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hardened]:
             info.write_text(info.read_text(encoding="utf-8")
                             + "".join(f"{label}: {value}\n" for label, value in FORMULAS.items()), encoding="utf-8")
             rewrite_manifest(sip)
+            _declare_payload_oxum(sip)
             aip_id = str(json.loads(run_kho("ingest", str(sip), "--json", check=True).stdout)["aip_id"])
             app = create_app(load_settings({"KHO_HOME": str(home)}), tokens=TOKENS)
             with TestClient(app) as client:
                 yield Hardened(home, aip_id, client)
     finally:
         os.umask(previous)
+
+
+def _declare_payload_oxum(bag: Path) -> None:
+    """Add Payload-Oxum (bytes.files of the whole payload, the confidential file included) to bag-info.txt
+    and update the tag manifest: a reader must not be able to subtract what they receive from it."""
+    files = [p for p in (bag / "data").rglob("*") if p.is_file()]
+    with open(bag / "bag-info.txt", "a", encoding="utf-8") as info:
+        info.write(f"Payload-Oxum: {sum(p.stat().st_size for p in files)}.{len(files)}\n")
+    manifest = bag / "tagmanifest-sha256.txt"
+    lines = []
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        name = line.split(None, 1)[1]
+        lines.append(f"{hashlib.sha256((bag / name).read_bytes()).hexdigest()}  {name}\n")
+    manifest.write_text("".join(lines), encoding="utf-8")
 
 
 def _secret_in(text: str) -> bool:
@@ -144,6 +160,33 @@ def test_the_event_trail_names_withheld_files_by_identifier_only(hardened: Harde
     for event in disseminations:
         assert "withheld (objects " in str(event["outcome_detail"])
         assert not _secret_in(json.dumps(event, ensure_ascii=False))
+
+
+@pytest.mark.parametrize("token", [READER, ARCHIVIST])
+def test_sizes_and_counts_cover_only_what_the_requester_may_receive(hardened: Hardened, token: str) -> None:
+    """total_bytes counted every original: a reader subtracting the sizes of the files they receive learnt
+    the withheld file's exact size. Payload-Oxum in bag-info told the same, and was searchable."""
+    client = hardened.client
+    admin = client.get(f"/aips/{hardened.aip_id}", headers=auth(ADMIN)).json()
+    secret = next(f for f in admin["files"] if f["role"] == "original" and SECRET_STEM in f["path"])
+    all_originals = [f for f in admin["files"] if f["role"] == "original"]
+    assert admin["file_count"] == len(all_originals) and admin["total_bytes"] == sum(f["size"] for f in all_originals)
+    oxum = admin["bag_info"]["Payload-Oxum"]  # administrators are withheld nothing, the declared size included
+    assert oxum == f"{admin['total_bytes']}.{admin['file_count']}"
+
+    detail = client.get(f"/aips/{hardened.aip_id}", headers=auth(token)).json()
+    received = [f for f in detail["files"] if f["role"] == "original"]
+    assert detail["withheld_count"] >= 1
+    assert detail["file_count"] == len(received) == admin["file_count"] - 1
+    assert detail["total_bytes"] == sum(f["size"] for f in received) == admin["total_bytes"] - secret["size"]
+    assert {"Payload-Oxum", "Bag-Size"}.isdisjoint(detail["bag_info"])
+
+    listed = client.get("/aips", headers=auth(token)).json()["items"]
+    [item] = [i for i in listed if i["aip_id"] == hardened.aip_id]
+    assert (item["file_count"], item["total_bytes"]) == (detail["file_count"], detail["total_bytes"])
+    found = client.get("/aips", params={"q": oxum}, headers=auth(token)).json()
+    assert found["total"] == 0, "the declared payload size is not searchable either"
+    assert client.get("/aips", params={"q": oxum}, headers=auth(ADMIN)).json()["total"] == 1
 
 
 def test_an_administrator_still_sees_and_receives_the_confidential_file(hardened: Hardened) -> None:

@@ -166,6 +166,22 @@ def test_aip_detail_withholds_files_and_personal_data_by_role(archive: Archive) 
     assert restricted["access_mode"] == "restricted" and restricted["withheld_count"] == 0
 
 
+def test_sizes_count_only_the_originals_the_role_may_receive(archive: Archive) -> None:
+    """A reader is withheld a confidential and an embargoed file of the public dossier: neither is in the
+    reader's file_count or total_bytes (in the detail and in the list), so their sizes cannot be worked out."""
+    sizes = {}
+    for token in (MAI, BINH, ADMIN):
+        detail = archive.client.get(f"/aips/{archive.public}", headers=auth(token)).json()
+        originals = [f for f in detail["files"] if f["role"] == "original"]
+        assert (detail["file_count"], detail["total_bytes"]) == (len(originals), sum(f["size"] for f in originals))
+        [item] = [i for i in archive.client.get("/aips", headers=auth(token)).json()["items"]
+                  if i["aip_id"] == archive.public]
+        assert (item["file_count"], item["total_bytes"]) == (detail["file_count"], detail["total_bytes"])
+        sizes[token] = {f["path"]: f["size"] for f in originals}
+    withheld_from_reader = set(sizes[ADMIN]) - set(sizes[MAI])
+    assert len(withheld_from_reader) == 2 and len(set(sizes[ADMIN]) - set(sizes[BINH])) == 1
+
+
 @pytest.mark.parametrize(("token", "which"), [(MAI, "restricted"), (MAI, "confidential"), (BINH, "confidential"),
                                               (ADMIN, "unknown")])
 def test_invisible_or_unknown_aip_is_404(archive: Archive, token: str, which: str) -> None:

@@ -162,6 +162,17 @@ def test_known_ead_doc_name_digits(tmp_path: Path) -> None:
     assert meta is not None and findings.problems
 
 
+@pytest.mark.parametrize("rules", [reproducers.ACCESS_RULES_LONE_CR, reproducers.ACCESS_RULES_HUGE_FIELD],
+                         ids=["lone-cr", "huge-field"])
+def test_known_access_rules_csv_error(rules: bytes, tmp_path: Path) -> None:
+    bag = tmp_path / "bag"
+    for relpath, content in targets.named_sections(reproducers.access_rules_bag(rules)):
+        targets.write_file(bag, relpath, content)
+    report = sip.validate_sip(bag)
+    assert not report.valid and report.problems  # a CR ends a row (RFC 4180); a field over 128 KiB is refused
+    assert all(p.code == "metadata-invalid" and "access-rules.csv line" in p.detail for p in report.problems)
+
+
 @pytest.mark.parametrize("build", [reproducers.zip_corrupt_deflate, reproducers.zip_corrupt_lzma,
                                    reproducers.zip_bad_utf8_name, reproducers.zip_empty_name],
                          ids=["deflate", "lzma", "utf8-name", "empty-name"])

@@ -3,9 +3,12 @@ the bounded report, line ends as RFC 8493 has them, and a linear bag-info.txt re
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import inspect
 import json
+import os
+import stat
 import time
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import pytest
 
 from packages import bagit_reader
 from packages.sip import validate_sip
+from tests.conftest import run_kho
 
 
 def make_bag(root: Path, files: dict[str, bytes], info: str = "", manifest_eol: str = "\n") -> Path:
@@ -45,6 +49,7 @@ def test_limits_are_keyword_arguments_with_safe_defaults() -> None:
         "max_name_bytes": 255,
         "max_path_bytes": 900,
         "max_problems_per_code": 100,
+        "max_problems_in_file": 100_000,
     }
 
 
@@ -78,6 +83,20 @@ def test_a_million_bad_manifest_lines_make_a_small_report(tmp_path: Path) -> Non
     assert codes(report).count("manifest-line") == 100
     more = [p for p in report.problems if p.code == "more-problems"]
     assert len(more) == 1 and "manifest-line: 999,899 more" in more[0].detail
+    assert report.problem_count == 999_999 and len(report.problems) == 101  # the rest is on disk, not in memory
+
+    (tmp_path / "failed").mkdir()
+    written = report.write_json(tmp_path / "failed" / "report.json")
+    assert written is not None
+    data = json.loads((tmp_path / "failed" / "report.json").read_text(encoding="utf-8"))
+    assert (tmp_path / "failed" / "report.json").stat().st_size < 100_000  # was 179 MB
+    assert written == tmp_path / "failed" / "report-problems.jsonl" and data["problems_file"] == written.name
+    assert data["problem_count"] == 999_999 and data["problems_file_lines"] == 100_000
+    assert data["problems_not_written"] == 999_899 - 100_000
+    with open(written, encoding="utf-8") as lines:
+        first = json.loads(next(lines))
+        assert sum(1 for _ in lines) == 99_999
+    assert first["code"] == "manifest-line" and first["detail"].startswith("line 102:")  # the first unlisted one
     assert len(json.dumps(report.to_dict())) < 100_000
 
 
@@ -212,3 +231,112 @@ def test_bag_info_value_with_unicode_separator_stays_one_value(tmp_path: Path) -
     bag = make_bag(tmp_path / "bag", {"data/a.txt": b"a"}, info="Title: Hồ sơ\u2028dòng hai\nOther: x\n")
     report = validate_sip(bag)
     assert report.valid and report.bag_info["Title"] == "Hồ sơ\u2028dòng hai"
+
+
+# --------------------------------------------------------------------------- reports streamed to disk
+
+
+def _bag_with_bad_lines(root: Path, count: int) -> Path:
+    bag = make_bag(root, {"data/a.txt": b"a"})
+    with open(bag / "manifest-sha256.txt", "a", encoding="utf-8") as manifest:
+        manifest.writelines(f"bad-{n} data/x\n" for n in range(count))
+    return bag
+
+
+def test_problems_beyond_the_cap_go_to_a_problems_file_beside_the_report(tmp_path: Path) -> None:
+    report = validate_sip(_bag_with_bad_lines(tmp_path / "bag", 10), max_problems_per_code=2)
+    assert codes(report) == ["manifest-line", "manifest-line", "more-problems"]
+    assert report.problem_count == 10 and "(+9 more / và 9 lỗi khác)" in report.reason()
+    assert report.to_dict()["problem_count"] == 10
+
+    out = tmp_path / "failed"
+    out.mkdir()
+    written = report.write_json(out / "report.json", {"aip_id": "a1", "sip_name": "bag"})
+    assert written == out / "report-problems.jsonl"
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert data["aip_id"] == "a1" and data["sip_name"] == "bag" and data["valid"] is False
+    assert [p["code"] for p in data["problems"]] == codes(report)
+    assert data["problems_file"] == "report-problems.jsonl" and data["problems_file_lines"] == 8
+    assert "problems_not_written" not in data
+    lines = [json.loads(line) for line in written.read_text(encoding="utf-8").splitlines()]
+    listed = [p.detail for p in report.problems[:2]]
+    assert [line["detail"] for line in lines] == [f"line {n}: 'bad-{n - 2} data/x'" for n in range(4, 12)]
+    assert not set(listed) & {line["detail"] for line in lines}, "each problem is in exactly one place"
+    assert {(line["severity"], line["code"], line["path"]) for line in lines} == {
+        ("problem", "manifest-line", "manifest-sha256.txt")}
+    assert sorted(p.name for p in out.iterdir()) == ["report-problems.jsonl", "report.json"]  # no partial files
+
+
+def test_the_problems_file_is_bounded_too(tmp_path: Path) -> None:
+    report = validate_sip(_bag_with_bad_lines(tmp_path / "bag", 10), max_problems_per_code=2,
+                          max_problems_in_file=3)
+    assert report.problem_count == 10
+    written = report.write_json(tmp_path / "report.json")
+    assert written is not None and len(written.read_text(encoding="utf-8").splitlines()) == 3
+    data = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert data["problems_file_lines"] == 3 and data["problems_not_written"] == 5
+
+
+def test_a_report_within_the_cap_has_no_problems_file(tmp_path: Path) -> None:
+    report = validate_sip(_bag_with_bad_lines(tmp_path / "bag", 2), max_problems_per_code=2)
+    assert codes(report) == ["manifest-line", "manifest-line"] and report.problem_count == 2
+    assert report.write_json(tmp_path / "report.json") is None
+    data = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert "problems_file" not in data and data["problem_count"] == 2
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["report.json"]
+
+
+def test_written_reports_have_the_file_mode_whatever_the_umask(tmp_path: Path) -> None:
+    report = validate_sip(_bag_with_bad_lines(tmp_path / "bag", 5), max_problems_per_code=1)
+    previous = os.umask(0)
+    try:
+        written = report.write_json(tmp_path / "report.json", file_mode=0o600)
+    finally:
+        os.umask(previous)
+    assert written is not None
+    for path in (tmp_path / "report.json", written):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_problems_of_the_access_rules_and_tt05_records_are_capped_too(tmp_path: Path) -> None:
+    """They used to be appended to the report past the cap: 100,000 bad rows were 100,000 listed problems."""
+    bag = make_bag(tmp_path / "bag", {"data/a.txt": b"a"})
+    (bag / "access-rules.csv").write_text(
+        "path,mode\n" + "".join(f"data/missing-{n}.txt,01\n" for n in range(150)), encoding="utf-8")
+    report = validate_sip(bag)
+    assert codes(report).count("metadata-invalid") == 100 and codes(report)[-1] == "more-problems"
+    assert report.problem_count == 150 and report.unlisted_problems == 50
+
+
+def test_the_spill_file_goes_with_the_report(tmp_path: Path) -> None:
+    report = validate_sip(_bag_with_bad_lines(tmp_path / "bag", 5), max_problems_per_code=1)
+    spill = report._spill
+    assert spill is not None and spill.handle is not None and not spill.handle.closed
+    del report
+    gc.collect()
+    assert spill.handle is None, "the temporary file is closed (and so deleted) with its report"
+
+
+def _bag_with_bad_checksums(root: Path, count: int) -> Path:
+    bag = make_bag(root, {f"data/tệp-{n:03d}.txt": f"nội dung {n}\n".encode() for n in range(count)})
+    manifest = bag / "manifest-sha256.txt"
+    manifest.write_text("".join(f"{'0' * 64}  data/tệp-{n:03d}.txt\n" for n in range(count)), encoding="utf-8")
+    for tag in bag.glob("tagmanifest-*.txt"):
+        tag.unlink()
+    return bag
+
+
+def test_a_rejected_sip_keeps_every_problem_beside_a_small_report(tmp_path: Path, kho_home: Path) -> None:
+    """Through ingest and `kho sip validate --report`: 150 wrong checksums, 100 listed in report.json,
+    the other 50 in report-problems.jsonl beside it (the summary stays small whatever the SIP)."""
+    bag = _bag_with_bad_checksums(tmp_path / "sips", 150)
+    checked = run_kho("sip", "validate", str(bag), "--report", str(tmp_path / "out" / "report.json"))
+    assert checked.returncode == 1 and (tmp_path / "out" / "report-problems.jsonl").is_file(), checked.stderr
+    rejected = run_kho("ingest", str(bag))
+    assert rejected.returncode == 1, rejected.stderr
+    failed = next((kho_home / "failed").iterdir())
+    report = json.loads((failed / "report.json").read_text(encoding="utf-8"))
+    spilled = (failed / "report-problems.jsonl").read_text(encoding="utf-8").splitlines()
+    assert report["problem_count"] == 150 and len(spilled) == 50
+    assert {json.loads(line)["code"] for line in spilled} == {"checksum-mismatch"}
+    assert stat.S_IMODE((failed / "report-problems.jsonl").stat().st_mode) & 0o007 == 0

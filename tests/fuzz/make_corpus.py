@@ -116,6 +116,11 @@ def sip_seeds() -> dict[str, bytes]:
         "access-rules": named(small_bag(tag_files={
             "access-rules.csv": "path,mode,embargo_until\ndata/a.txt,03,01/01/2040\ndata/ảnh/b.txt,01,\n".encode()
         })),
+        "small-limits": b"#small\n" + named(small_bag({"data/c.txt": b"c\n"}, {
+            **tt05_fixture(),
+            # under the 512-byte limit, but 30 rows naming no payload file: more problems than the cap of 20
+            "access-rules.csv": b"path,mode\n" + b"data/x,01\n" * 30,
+        })),
         "fetch-and-problems": named({
             "bagit.txt": b"BagIt-Version: 0.97\nTag-File-Character-Encoding: UTF-8\n",
             "manifest-md5.txt": b"d41d8cd98f00b204e9800998ecf8427e  ./data/empty\n"
@@ -254,7 +259,7 @@ DICTIONARIES: dict[str, list[bytes]] = {
     "sip": [
         b"bagit.txt\n", b"bag-info.txt\n", b"package-info.txt\n", b"manifest-sha256.txt\n", b"manifest-md5.txt\n",
         b"tagmanifest-sha256.txt\n", b"fetch.txt\n", b"access-rules.csv\n", b"metadata/EAD.xml\n",
-        b"metadata/hoso.json\n", b"metadata/EAD_doc/1.xml\n", b"data/", b"#vn\n", b"Payload-Oxum: ",
+        b"metadata/hoso.json\n", b"metadata/EAD_doc/1.xml\n", b"data/", b"#vn\n", b"#small\n", b"Payload-Oxum: ",
         b"EmbargoUntil: ", b"mode: ", b"AccessBasis: ", b"BagIt-Version: 0.96", b"%0A", b"%25", b"\xcc\x81",
         b"\xc3\x89", b"\xe1\xba\xa3", b"/.DS_Store", b"/__MACOSX/", b"._", b"\xc2\xb2", b"\xd9\xa1",
         b"29/02/2023", b"31/12/9999", b"00/00/0000",

@@ -6,6 +6,7 @@ same builders against the product functions directly.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 
@@ -74,13 +75,27 @@ def zip_unsafe_and_corrupt_mets() -> bytes:
     """unpack_package refuses it for the unsafe name before decompressing anything; is_eark_package reads
     the corrupt METS.xml."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("../x", b"")
-        archive.writestr("METS.xml", b"<mets/>" * 20, compress_type=zipfile.ZIP_DEFLATED)
+    with zipfile.ZipFile(buffer, "w") as archive:  # fixed dates: make_corpus writes the same bytes every run
+        archive.writestr(zipfile.ZipInfo("../x", date_time=(2025, 6, 1, 0, 0, 0)), b"")
+        archive.writestr(zipfile.ZipInfo("METS.xml", date_time=(2025, 6, 1, 0, 0, 0)), b"<mets/>" * 20,
+                         compress_type=zipfile.ZIP_DEFLATED)
     raw = bytearray(buffer.getvalue())
     mets = raw.index(b"PK\x03\x04", 1)
     raw[mets + _local_data_offset(raw[mets:])] = 0xFF
     return bytes(raw)
+
+
+def access_rules_bag(rules: bytes) -> bytes:
+    """A valid one-file bag (sip target's named bundle) whose access-rules.csv is ``rules``: the rules are
+    read only after every checksum matched, and access-rules.csv is in no manifest."""
+    content = b"hello\n"
+    manifest = hashlib.sha256(content).hexdigest().encode() + b"  data/a.txt\n"
+    return SEP.join([b"bagit.txt\n" + bagit_txt(), b"manifest-sha256.txt\n" + manifest, b"data/a.txt\n" + content,
+                     b"access-rules.csv\n" + rules])
+
+
+ACCESS_RULES_LONE_CR = b"path,mode\ndata/a\r.txt,01\n"
+ACCESS_RULES_HUGE_FIELD = b'path,mode\n"data/' + b"x" * 200_000 + b'",01\n'
 
 
 # target -> {name: input}; the name starts with the known bug's name
@@ -92,6 +107,7 @@ REGRESSIONS: dict[str, dict[str, bytes]] = {
     },
     "sip": {
         "tag_file_unicode_error": SEP.join([b"bagit.txt\n" + bagit_txt("UTF-16"), b"manifest-sha256.txt\nab"]),
+        "access_rules_csv_error-lone-cr": access_rules_bag(ACCESS_RULES_LONE_CR),  # the huge field: test only
     },
     "eark_mets": {
         "mets_datetime_overflow": mets_createdate("0001-01-01T00:00:00+01:00"),

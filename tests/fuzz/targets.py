@@ -32,6 +32,9 @@ SEP = b"\n%%\n"
 MAX_DEPTH = 6  # path components of a named section
 MAX_FILES = 64  # files a bundle may create
 TAG_LIMIT = 64 * 1024  # max_tag_file_bytes the targets pass: small, so that the limit paths are reached
+SMALL_TAG_LIMIT = 512  # ... with #small (sip): a TT 05 record or access-rules.csv of the seeds is over it
+TT05_FILE_LIMIT = 4096  # max_file_bytes of tt05_ead: the seeds' records fit, grown mutants do not
+TT05_LINE_LIMIT = 32  # max_lines of tt05_ead: a bundle may hold more EAD_doc files (MAX_FILES) than this
 ZIP_MAX_BYTES = 64 * 1024  # "tiny max_bytes" of the ZIP pre-check
 ZIP_MAX_ENTRIES = 64
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)  # E-ARK "date in the future" checks stay deterministic
@@ -166,22 +169,52 @@ def fuzz_bagit_tags(data: bytes) -> None:
 
 def fuzz_sip(data: bytes) -> None:
     """``packages.sip.validate_sip`` on a bag laid out from a named bundle (``bagit.txt``, ``bag-info.txt``,
-    manifests, ``fetch.txt``, payload files, TT 05 metadata ...). A bundle starting with ``#vn`` uses the
-    Vietnamese profile. Expected outcome: a ``SipReport`` (problems make it invalid); never an exception."""
-    profile = "bagit"
-    if data.startswith(b"#vn\n"):
-        profile, data = "vn", data[4:]
+    manifests, ``fetch.txt``, payload files, TT 05 metadata, ``access-rules.csv`` ...). Leading flags: ``#vn``
+    uses the Vietnamese profile, ``#small`` a ``max_tag_file_bytes`` of 512 (so that TT 05 records and access
+    rules meet it). A report with problems beyond the per-code cap is also written (``SipReport.write_json``).
+    Expected outcome: a ``SipReport`` (problems make it invalid); never an exception."""
+    profile, limit = "bagit", TAG_LIMIT
+    while data.startswith((b"#vn\n", b"#small\n")):
+        flag, _newline, data = data.partition(b"\n")
+        profile = "vn" if flag == b"#vn" else profile
+        limit = SMALL_TAG_LIMIT if flag == b"#small" else limit
     root = fresh("bag")
     for relpath, content in named_sections(data):
         write_file(root, relpath, content)
-    report = sip.validate_sip(root, profile, max_manifest_lines=1000, max_tag_file_bytes=TAG_LIMIT,
-                              max_problems_per_code=20)
-    _as_json(report.to_dict())
-    if report.valid != (not report.problems) or (report.valid and report.payload_hash is None):
-        raise InvariantError("a valid report without a payload hash")
-    for payload in report.files:
-        if not sip.path_is_safe(payload.path) or not payload.path.startswith("data/"):
-            raise InvariantError(f"payload file outside data/: {payload.path!r}")
+    report = sip.validate_sip(root, profile, max_manifest_lines=1000, max_tag_file_bytes=limit,
+                              max_problems_per_code=20, max_problems_in_file=50)
+    try:
+        _as_json(report.to_dict())
+        if report.valid != (not report.problems) or (report.valid and report.payload_hash is None):
+            raise InvariantError("a valid report without a payload hash")
+        for payload in report.files:
+            if not sip.path_is_safe(payload.path) or not payload.path.startswith("data/"):
+                raise InvariantError(f"payload file outside data/: {payload.path!r}")
+        if report.unlisted_problems or report.unlisted_warnings:
+            _check_written_report(report)
+    finally:
+        report.close()
+
+
+def _check_written_report(report: sip.SipReport) -> None:
+    """The written report reads back, counts what the summary counts, and its problems file holds exactly
+    the lines it says, each a problem or warning of a known code."""
+    out = fresh("report")
+    written = report.write_json(out / "report.json")
+    data = json.loads((out / "report.json").read_text("utf-8"))
+    if data["problem_count"] != report.problem_count or data["warning_count"] != report.warning_count:
+        raise InvariantError("the written report counts differently from the summary")
+    if written is None or data.get("problems_file") != written.name:
+        raise InvariantError("problems beyond the cap, but no problems file")
+    lines = [json.loads(line) for line in written.read_bytes().splitlines()]
+    if len(lines) != data["problems_file_lines"] or len(lines) + data.get("problems_not_written", 0) != (
+            report.unlisted_problems + report.unlisted_warnings):
+        raise InvariantError(f"{len(lines)} lines in the problems file, the report says otherwise")
+    for line in lines:
+        if line["code"] not in sip.MESSAGES or line["severity"] not in ("problem", "warning"):
+            raise InvariantError(f"problems file line {line!r}")
+    if sorted(os.listdir(out)) != sorted(["report.json", written.name]):
+        raise InvariantError(f"write_json left {sorted(os.listdir(out))}")
 
 
 # The files an E-ARK package around the fuzzed METS.xml holds, so that references can resolve.
@@ -220,7 +253,8 @@ def fuzz_tt05_ead(data: bytes) -> None:
     does) on a bag whose ``metadata/EAD.xml`` is the first section; each further section is
     ``metadata/EAD_doc/<its first line>`` (one path component, any bytes). The metadata files are listed
     in a tag manifest unless the input starts with ``#untagged``; ``#partial`` allows MM/YYYY dates.
-    Expected outcome: (None or metadata, findings); never an exception."""
+    Limits as ``validate_sip`` passes them, small: ``TT05_FILE_LIMIT`` bytes a file, ``TT05_LINE_LIMIT``
+    EAD_doc files. Expected outcome: (None or metadata, findings); never an exception."""
     partial = untagged = False
     while data.startswith((b"#partial\n", b"#untagged\n")):
         flag, _newline, data = data.partition(b"\n")
@@ -245,7 +279,10 @@ def fuzz_tt05_ead(data: bytes) -> None:
     if not untagged:
         lines = [f"{hashlib.sha256(content).hexdigest()}  {relpath}" for relpath, content in written]
         (root / "tagmanifest-sha256.txt").write_text("\n".join(lines) + "\n", "utf-8", "surrogateescape")
-    meta, findings = tt05.check_bag(root, payload, allow_partial_dates=partial)
+    meta, findings = tt05.check_bag(root, payload, allow_partial_dates=partial, max_file_bytes=TT05_FILE_LIMIT,
+                                    max_lines=TT05_LINE_LIMIT)
+    if len(meta.documents if meta is not None else []) > TT05_LINE_LIMIT:
+        raise InvariantError("more EAD_doc records read than max_lines")
     for problem in [*findings.problems, *findings.warnings]:
         _as_json(problem.to_dict())
     if meta is None:
