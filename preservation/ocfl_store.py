@@ -134,7 +134,11 @@ def stage_version(
         )
     declarations = [(key, data) for key, data in ocfl.storage_root_files()]
     declarations.append((f"{root}/{ocfl.OBJECT_NAMASTE[0]}", ocfl.OBJECT_NAMASTE[1].encode()))
-    storage.store_many(_small_items(scratch / "declarations", declarations))
+    for item in _small_items(scratch / "declarations", declarations):
+        # one by one (exists and verifies, else put + read back), not as a batch: the storage root's
+        # declarations are shared by every object, and a batch clears leftovers of interrupted writes of its
+        # keys, which would be another ingest's write in progress when several store at once
+        storage.store(*item)
     version_prefix = f"{root}/{inventory.head}/"
     wanted = {key for key, _source, _sha in content}
     wanted |= {f"{version_prefix}{ocfl.INVENTORY}", f"{version_prefix}{ocfl.SIDECAR}"}

@@ -49,12 +49,21 @@ def _process_tempdir(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def kho_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def kho_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A fresh KHO_HOME. When the test ends, every OCFL storage root it left under its temporary folder is
+    checked by the independent validator (ocfl-py): whatever a test did, storage must still be valid OCFL,
+    unless the test is marked ``storage_left_damaged`` (it damages storage on purpose and leaves it so)."""
     home = tmp_path / "kho-home"
     monkeypatch.setenv("KHO_HOME", str(home))
     for name in ("KHO_STORAGE", "KHO_DATABASE_URL", "KHO_INGEST_DIR", "KHO_DUPLICATES", "KHO_DIGESTS", "KHO_FAULT"):
         monkeypatch.delenv(name, raising=False)
-    return home
+    yield home
+    if request.node.get_closest_marker("storage_left_damaged") is None:
+        from tests.reference.ocfl import assert_valid_ocfl
+
+        for declaration in sorted(tmp_path.rglob("0=ocfl_1.1")):
+            if any(declaration.parent.rglob("0=ocfl_object_1.1")):
+                assert_valid_ocfl(declaration.parent)
 
 
 @pytest.fixture

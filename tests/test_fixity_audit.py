@@ -65,6 +65,7 @@ def test_flipped_byte_is_found_and_repaired(two_copies: tuple[dict[str, str], st
     assert json.loads(run_kho("fixity", "--json", env=env).stdout)["failed"] == 0
 
 
+@pytest.mark.storage_left_damaged("the only copy is damaged on purpose: nothing can repair it")
 def test_single_damaged_copy_cannot_be_repaired_exit_1(kho_home: Path) -> None:
     out = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), "--json", check=True).stdout)
     aip_id = str(out["aip_id"])

@@ -46,6 +46,7 @@ def test_next_version_keeps_the_head_and_stores_new_bytes_once() -> None:
                            user={})
 
 
+@pytest.mark.storage_left_damaged("an extra file is put into an object to prove the validator sees it")
 def test_the_validator_wrapper_catches_what_the_storage_root_check_misses(kho_home: Path) -> None:
     """ocfl-py's storage-root check passes a root whose object is broken (tests/reference/ocfl.py):
     the wrapper must not."""
@@ -111,6 +112,7 @@ def test_storage_upgrade_moves_old_aips_into_ocfl(tmp_path: Path, kill: str | No
     assert len(upgrades) == 1
 
 
+@pytest.mark.storage_left_damaged("the inventory is edited behind Kho's back on purpose")
 def test_a_commit_cut_between_inventory_and_sidecar_is_recognised_and_a_damaged_one_is_not(
     kho_home: Path, tmp_path: Path
 ) -> None:

@@ -160,6 +160,7 @@ def test_three_copies_damaged_and_missing_in_different_objects(kho_home: Path, t
     assert fixity(env)[0] == 0
 
 
+@pytest.mark.storage_left_damaged("one object is damaged at every location on purpose")
 def test_object_bad_everywhere_is_named_and_the_rest_still_repaired(kho_home: Path, tmp_path: Path) -> None:
     env, (a, b) = locations(tmp_path, 2)
     aip_id = ingest(env)
@@ -197,6 +198,7 @@ def test_object_bad_everywhere_is_named_and_the_rest_still_repaired(kho_home: Pa
     assert {loc["status"] for loc in shown["locations"]} == {"damaged"}
 
 
+@pytest.mark.storage_left_damaged("copies outside the audited location stay as the test damaged them")
 def test_audit_of_one_location_repairs_from_an_unchecked_copy_only_after_verifying_it(
     kho_home: Path, tmp_path: Path
 ) -> None:
@@ -216,6 +218,7 @@ def test_audit_of_one_location_repairs_from_an_unchecked_copy_only_after_verifyi
     assert bad[METS]["repaired_from"] is None and f"{b.as_uri()}: missing" in bad[METS]["repair_error"]
 
 
+@pytest.mark.storage_left_damaged("--no-repair: the damage is reported and left")
 def test_no_repair_only_reports(kho_home: Path, tmp_path: Path) -> None:
     env, (a, _b) = locations(tmp_path, 2)
     aip_id = ingest(env)
