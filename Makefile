@@ -49,6 +49,7 @@ demo: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 # Benchmarks side by side with their baselines (bench/README.md); results in bench/results/*.json.
@@ -59,9 +60,11 @@ bench: install
 fuzz: install
 	$(BIN)/python -m tests.fuzz all --seconds 600
 
+# lint-imports: the layer contract of DESIGN.md ([tool.importlinter] in pyproject.toml)
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Airflow on this machine: API server + UI on http://127.0.0.1:8080, scheduler (LocalExecutor), DAG
 # processor, watching $(KHO_HOME)/ingest (KHO_HOME=var by default). Prints the admin password; Ctrl-C stops.

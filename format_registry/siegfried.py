@@ -47,7 +47,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from format_registry.identify import EngineInfo, FormatIdentification, IdentificationEngineError, Identifier
+from format_registry.identification import EngineInfo, FormatIdentification, IdentificationEngineError, Identifier
 
 BATCH_FILES = 256  # files per Go call: pygfried holds the GIL for a whole call, so keep each one short
 _CANDIDATE = re.compile(r"[\w.-]*fmt/\d+")

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from packages import bagit_reader
-from packages.sip import MAX_TAG_FILE_BYTES, Problem
+from packages.limits import MAX_TAG_FILE_BYTES
+from packages.problems import Problem
 from packages.vn_profile import parse_vn_date
 
 ACCESS_RULES_FILE = "access-rules.csv"

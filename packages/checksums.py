@@ -96,7 +96,7 @@ def hash_many(
     from concurrent.futures import ProcessPoolExecutor
     from functools import partial
 
-    from preservation.procutil import worker_pool_kwargs
+    from format_registry.pool import worker_pool_kwargs
 
     size = max(1, min(256, -(-len(names) // (workers * 4))))  # small batches: no long tail on one worker
     batches = [names[i : i + size] for i in range(0, len(names), size)]

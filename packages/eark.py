@@ -42,6 +42,7 @@ from urllib.parse import unquote
 
 from lxml import etree
 
+from format_registry import safexml
 from packages.checksums import CHUNK_SIZE, hash_file
 from packages.eark_requirements import (
     CHECKSUM_TYPES,
@@ -516,11 +517,6 @@ class EarkReport:
 # --------------------------------------------------------------------------------------------- XML
 
 
-def _parser() -> etree.XMLParser:
-    """No DTD loading, no entity expansion, no network: METS comes from outside the archive."""
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-
-
 STANDARD_SCHEMAS = Path(__file__).resolve().parents[1] / "schemas" / "standards"
 
 
@@ -531,16 +527,13 @@ def mets_schema() -> etree.XMLSchema | None:
     path = STANDARD_SCHEMAS / "mets-premis.xsd"
     if not path.is_file():
         return None
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    return etree.XMLSchema(etree.parse(str(path), parser))
+    return etree.XMLSchema(etree.parse(str(path), safexml.parser()))  # by name: the XSD's imports are relative
 
 
 def parse_xml(source: Path | IO[bytes]) -> etree._ElementTree:
-    """Parse untrusted XML safely; raises ``etree.XMLSyntaxError`` when it is not well-formed."""
-    if isinstance(source, Path):
-        with open(source, "rb") as handle:
-            return etree.parse(handle, _parser())
-    return etree.parse(source, _parser())
+    """Parse untrusted XML safely (``format_registry.safexml``: METS comes from outside the archive);
+    raises ``etree.XMLSyntaxError`` when it is not well-formed."""
+    return safexml.parse(source)
 
 
 def _declares_entities(tree: etree._ElementTree) -> bool:
@@ -1448,8 +1441,7 @@ def validate_eark(
 
 def _looks_like_csip(handle: IO[bytes]) -> bool:
     """Only the root start tag is read: a METS root with the CSIP namespace or an E-ARK profile."""
-    events = etree.iterparse(handle, events=("start",), resolve_entities=False, no_network=True, load_dtd=False)
-    for _, element in events:
+    for _, element in safexml.iterparse(handle, events=("start",)):
         if element.tag != f"{M}mets":
             return False
         if CSIP_NS in element.nsmap.values() or any(key.startswith(C) for key in element.attrib):

@@ -24,22 +24,26 @@ import unicodedata
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from packages import bagit_reader
+from packages import access, bagit_reader, tt05, vn_profile
 from packages.bagit_reader import ALGORITHMS, WEAK_ALGORITHMS, Declaration, LineReader, TagFileError
 from packages.checksums import hash_file, hash_many
+
+# The problem vocabulary and the hostile-input limits live in leaf modules that access, tt05 and
+# vn_profile import too (no import cycle through this module); re-exported here for existing callers.
+from packages.limits import MAX_MANIFEST_LINES as MAX_MANIFEST_LINES
+from packages.limits import MAX_NAME_BYTES as MAX_NAME_BYTES
+from packages.limits import MAX_PATH_BYTES as MAX_PATH_BYTES
+from packages.limits import MAX_TAG_FILE_BYTES as MAX_TAG_FILE_BYTES
+from packages.problems import MESSAGES as MESSAGES
+from packages.problems import Problem as Problem
 
 LOGGER = logging.getLogger(__name__)
 MANIFEST_NAME = re.compile(r"^(tag)?manifest-([A-Za-z0-9_-]+)\.txt$")
 
-# Limits on hostile input (issue "hostile input"); the caller may pass its own settings.
-MAX_MANIFEST_LINES = 1_000_000  # lines of one manifest (or fetch.txt)
-MAX_TAG_FILE_BYTES = 1024 * 1024  # bagit.txt, bag-info.txt / package-info.txt
-MAX_NAME_BYTES = 255  # one path component, UTF-8 bytes (ext4, XFS, APFS, NTFS all stop at 255)
-MAX_PATH_BYTES = 900  # a path inside the bag: S3 keys are <= 1024 bytes with prefix + AIP id + representations/rep-01/
 MAX_PROBLEMS_PER_CODE = 100  # problems (and warnings) of one code listed in a report; the rest are counted
 MAX_PROBLEMS_IN_FILE = 100_000  # problems beyond those listed that a written report keeps in its problems file
 MAX_FIELD_CHARS = 1000  # a path or detail in the problems file is cut here: each line stays small
@@ -48,128 +52,6 @@ PROBLEMS_FILE_SUFFIX = "-problems.jsonl"  # report.json -> report-problems.jsonl
 # Files operating systems leave behind (lower case); reported as warnings, never removed.
 OS_FILES = frozenset({".ds_store", "thumbs.db", "ehthumbs.db", "desktop.ini", ".directory", "icon\r"})
 OS_FOLDERS = frozenset({"__macosx", ".spotlight-v100", ".trashes", ".fseventsd", ".temporaryitems"})
-
-# One line a problem code, English then Vietnamese, so that reports stay bilingual.
-MESSAGES: dict[str, tuple[str, str]] = {
-    "not-a-directory": ("the SIP is not a directory", "gói SIP không phải là thư mục"),
-    "not-a-bag": ("not a BagIt bag", "không phải gói BagIt"),
-    "bagit-txt": (
-        "bagit.txt is not a valid bag declaration (RFC 8493 §2.1.1)",
-        "bagit.txt không phải là khai báo gói hợp lệ (RFC 8493 §2.1.1)",
-    ),
-    "bagit-version": ("BagIt version not supported", "phiên bản BagIt không được hỗ trợ"),
-    "bag-info-encoding": ("bag-info.txt is not readable text", "bag-info.txt không đọc được"),
-    "tag-file-line": (
-        "malformed line in a tag file (expected 'Label: value')",
-        "dòng sai định dạng trong tệp tag (cần 'Nhãn: giá trị')",
-    ),
-    "tag-file-too-large": ("tag file larger than the limit", "tệp tag lớn hơn giới hạn cho phép"),
-    "tag-file-bom": (
-        "UTF-8 tag file starts with an unnecessary byte-order mark",
-        "tệp tag UTF-8 có dấu BOM không cần thiết ở đầu",
-    ),
-    "manifest-missing": ("no payload manifest", "thiếu tệp manifest"),
-    "manifest-encoding": (
-        "manifest or fetch.txt cannot be decoded in the declared Tag-File-Character-Encoding",
-        "manifest hoặc fetch.txt không giải mã được theo Tag-File-Character-Encoding đã khai báo",
-    ),
-    "manifest-line": ("malformed manifest line", "dòng manifest sai định dạng"),
-    "manifest-too-long": (
-        "manifest or fetch.txt has more lines than the limit", "manifest hoặc fetch.txt có số dòng vượt giới hạn"
-    ),
-    "manifest-algorithm": ("unsupported manifest algorithm", "thuật toán băm không được hỗ trợ"),
-    "manifest-duplicate": ("file listed twice in a manifest", "tệp được liệt kê hai lần"),
-    "manifest-case": (
-        "manifest lists the same path twice in different letter case",
-        "manifest liệt kê cùng một đường dẫn hai lần, chỉ khác chữ hoa/thường",
-    ),
-    "manifest-normalisation": (
-        "manifest path differs from the file's name only in Unicode normalisation (NFC/NFD)",
-        "đường dẫn trong manifest chỉ khác tên tệp ở dạng chuẩn hóa Unicode (NFC/NFD)",
-    ),
-    "manifest-incomplete": ("file not listed in every payload manifest", "tệp không có trong mọi manifest dữ liệu"),
-    "manifest-relative-path": (
-        "manifest paths start with './' (read as paths from the bag root)",
-        "đường dẫn trong manifest bắt đầu bằng './' (được hiểu là tính từ gốc gói)",
-    ),
-    "manifest-binary-marker": (
-        "manifest paths carry md5sum's '*' binary-mode mark (read past)",
-        "đường dẫn trong manifest có dấu '*' của md5sum (đã bỏ qua)",
-    ),
-    "manifest-weak-algorithm": (
-        "payload manifests use only MD5/SHA-1, which RFC 8493 §2.4 advises against; Kho checked them and "
-        "computed SHA-256 itself",
-        "manifest dữ liệu chỉ dùng MD5/SHA-1 (RFC 8493 §2.4 khuyến cáo không dùng); Kho đã kiểm tra và tự tính SHA-256",
-    ),
-    "fetch-line": ("malformed fetch.txt line", "dòng fetch.txt sai định dạng"),
-    "fetch-unsafe-path": (
-        "fetch.txt names a path outside the payload directory",
-        "fetch.txt chỉ tới đường dẫn nằm ngoài thư mục dữ liệu",
-    ),
-    "fetch-incomplete": (
-        "file listed in fetch.txt is not in the bag; Kho does not download files: submit the complete bag",
-        "tệp liệt kê trong fetch.txt không có trong gói; Kho không tải tệp từ xa: hãy nộp gói đầy đủ",
-    ),
-    "unsafe-path": ("unsafe path (escapes the bag)", "đường dẫn không an toàn (ra ngoài gói)"),
-    "symlink": ("symbolic link in the SIP", "liên kết tượng trưng trong gói"),
-    "special-file": ("device, FIFO or socket in the SIP", "tệp thiết bị/FIFO/socket trong gói"),
-    "name-not-nfc": (
-        "file name is not Unicode NFC (e.g. written on macOS); re-create the bag with NFC names",
-        "tên tệp không ở dạng Unicode NFC (ví dụ tạo trên macOS); hãy tạo lại gói với tên dạng NFC",
-    ),
-    "name-not-utf8": ("file name is not valid UTF-8", "tên tệp không phải UTF-8 hợp lệ"),
-    "name-too-long": (
-        "file or folder name longer than the limit (UTF-8 bytes); shorten it and re-create the bag",
-        "tên tệp/thư mục dài quá giới hạn (byte UTF-8); hãy rút ngắn và tạo lại gói",
-    ),
-    "path-too-long": (
-        "path longer than the limit (UTF-8 bytes); shorten it and re-create the bag",
-        "đường dẫn dài quá giới hạn (byte UTF-8); hãy rút ngắn và tạo lại gói",
-    ),
-    "os-file": (
-        "operating-system file in the payload (e.g. .DS_Store, Thumbs.db); kept as submitted",
-        "tệp của hệ điều hành trong dữ liệu (ví dụ .DS_Store, Thumbs.db); được giữ nguyên như khi nộp",
-    ),
-    "incomplete": ("bag is incomplete", "gói không đầy đủ"),
-    "file-missing": ("file in manifest is missing", "tệp có trong manifest nhưng không tồn tại"),
-    "file-unexpected": ("file not listed in any manifest", "tệp không có trong manifest"),
-    "oxum": ("Payload-Oxum does not match the payload", "Payload-Oxum không khớp dữ liệu"),
-    "checksum-mismatch": ("checksum mismatch", "sai giá trị băm"),
-    "unreadable": ("file cannot be read", "không đọc được tệp"),
-    "virus-found": ("virus found by the virus scanner", "phát hiện virus"),
-    "empty-payload": ("the bag has no payload files", "gói không có tệp dữ liệu"),
-    "zero-byte": ("zero-byte file", "tệp rỗng (0 byte)"),
-    "metadata-missing": ("required metadata field missing", "thiếu trường dữ liệu đặc tả bắt buộc"),
-    "metadata-invalid": ("metadata field has an invalid value", "trường dữ liệu đặc tả có giá trị sai"),
-    "duplicate": ("byte-identical SIP already ingested", "gói trùng với gói đã nộp lưu"),
-    "more-problems": ("more of the same kind, not listed", "còn các lỗi cùng loại khác, không liệt kê"),
-}
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One reason a SIP is invalid (or, as a warning, worth an archivist's look)."""
-
-    code: str
-    detail: str = ""
-    path: str | None = None
-
-    @property
-    def message_en(self) -> str:
-        return MESSAGES[self.code][0]
-
-    @property
-    def message_vi(self) -> str:
-        return MESSAGES[self.code][1]
-
-    def line(self) -> str:
-        where = f"{self.path}: " if self.path else ""
-        extra = f" ({self.detail})" if self.detail else ""
-        return f"{self.code}: {where}{self.message_en} / {self.message_vi}{extra}"
-
-    def to_dict(self) -> dict[str, str | None]:
-        return {**asdict(self), "message_en": self.message_en, "message_vi": self.message_vi}
-
 
 @dataclass
 class PayloadFile:
@@ -697,8 +579,6 @@ def validate_sip(
 
 
 def _validate(root: Path, report: SipReport, sink: _Sink, limits: _Limits, keep_digests: Iterable[str]) -> None:
-    from packages import vn_profile  # local import: the profile is optional
-
     profile = report.profile
     if not root.is_dir():
         sink.problem(Problem("not-a-directory", path=str(root)))
@@ -767,8 +647,6 @@ def _validate(root: Path, report: SipReport, sink: _Sink, limits: _Limits, keep_
             report.files.append(checked)
             if checked.size == 0:
                 sink.warning(Problem("zero-byte", path=relpath))
-    from packages import access, tt05  # local imports: both build on this module's Problem
-
     meta, findings = tt05.check_bag(root, {f.path for f in report.files}, max_file_bytes=limits.tag_file_bytes,
                                     max_lines=limits.manifest_lines)
     if meta is not None:  # metadata the SIP carries is always checked; --profile vn makes it mandatory
@@ -797,8 +675,6 @@ def _validate(root: Path, report: SipReport, sink: _Sink, limits: _Limits, keep_
 def _merge_tt05(report: SipReport, meta: object) -> None:
     """TT 05 hồ sơ fields become the SIP's descriptive fields (bag-info labels keep precedence), and
     each document's own mode (chế độ sử dụng) becomes that file's access rule."""
-    from packages.access import MODES
-
     hoso = getattr(meta, "hoso", None)
     lowered = {k.lower() for k in report.bag_info}
     for tag in ("fileCode", "title", "maintenance", "mode", "language", "startDate", "endDate", "confidenceLevel",
@@ -808,8 +684,8 @@ def _merge_tt05(report: SipReport, meta: object) -> None:
             report.bag_info[tag] = str(value)
     for document in getattr(meta, "documents", []):
         path, mode = getattr(document, "file", None), getattr(document, "mode", None)
-        if path and mode in MODES and mode != getattr(hoso, "mode", None):
-            report.file_access.setdefault(path, {"mode": MODES[mode], "embargo_until": None,
+        if path and mode in access.MODES and mode != getattr(hoso, "mode", None):
+            report.file_access.setdefault(path, {"mode": access.MODES[mode], "embargo_until": None,
                                                  "basis": "TT 05 tài liệu: chế độ sử dụng"})
 
 

@@ -59,8 +59,9 @@ from typing import Any, NamedTuple
 
 from lxml import etree
 
+from format_registry import safexml
 from packages import bagit_reader
-from packages.sip import Problem
+from packages.problems import Problem
 
 METADATA_DIR = "metadata"
 EAD_XML = "metadata/EAD.xml"
@@ -471,9 +472,7 @@ def parse_xml_secure(data: bytes) -> Any:
 
     Raises ``etree.XMLSyntaxError`` for malformed XML and :class:`UnsafeXml` for a DOCTYPE.
     """
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                             huge_tree=False, remove_comments=True, remove_pis=True)
-    root = etree.fromstring(data, parser)
+    root = safexml.fromstring(data, safexml.parser(remove_comments=True, remove_pis=True))
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise UnsafeXml("DOCTYPE/DTD not allowed")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from packages.sip import Problem
+from packages.problems import Problem
 
 # label -> (Vietnamese name, maximum length)
 REQUIRED_FIELDS: dict[str, tuple[str, int]] = {

@@ -8,7 +8,8 @@ and ``kho resume`` saw the workspace as busy. Three measures, each enough for th
 
 - every lock taken here is closed in a forked child (``os.register_at_fork``);
 - pool workers ask the kernel for SIGKILL when their parent dies (``prctl(PR_SET_PDEATHSIG)``) and
-  also watch their parent PID, so an orphaned worker exits within a second;
+  also watch their parent PID, so an orphaned worker exits within a second (``format_registry.pool``,
+  re-exported here);
 - the lock file records the holder (PID, host, process start time); a lock whose recorded holder is
   a dead process on this host is taken over (by replacing the lock file), whoever still holds the
   old file.
@@ -17,11 +18,9 @@ and ``kho resume`` saw the workspace as busy. Three measures, each enough for th
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import os
-import signal
 import socket
 import threading
 import time
@@ -31,9 +30,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-PR_SET_PDEATHSIG = 1
+# The pool helpers (workers that die with their parent) live in the lowest layer that runs pools,
+# format_registry.pool: identification, validation and hashing may not import this module (DESIGN.md
+# layers, checked by import-linter). Re-exported here for the engine's callers.
+from format_registry.pool import pool_worker_init as pool_worker_init
+from format_registry.pool import worker_pool_kwargs as worker_pool_kwargs
+
 GUARD_WAIT_SECONDS = 30.0  # the guard is held for a few system calls; this only bounds a pathology
-WATCH_PARENT_SECONDS = 0.5
 
 
 class LockBusy(RuntimeError):
@@ -305,52 +308,4 @@ def lock_holder(path: Path) -> dict[str, Any] | None:
             return None
     except FileNotFoundError:
         return None
-
-
-# -- pool workers ----------------------------------------------------------------------------------
-
-
-def _set_parent_death_signal(sig: int) -> bool:
-    """``prctl(PR_SET_PDEATHSIG, sig)``: the kernel signals this process when its parent (thread) dies."""
-    if not hasattr(os, "sched_getaffinity"):  # not Linux
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)  # the interpreter's own libc: no ldconfig lookup per worker
-        return int(libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _watch_parent(parent: int) -> None:
-    while True:
-        if os.getppid() != parent:
-            os._exit(1)  # orphaned: nobody will read our results; exit without cleanup handlers
-        time.sleep(WATCH_PARENT_SECONDS)
-
-
-def pool_worker_init(parent: int | None = None) -> None:
-    """``initializer`` for every ``ProcessPoolExecutor`` in Kho: the worker dies with its parent.
-
-    PR_SET_PDEATHSIG is immediate but fires when the parent *thread* that forked the worker ends (the
-    pools live inside one call, so that thread outlives them); the watcher thread also catches the
-    cases the kernel does not cover (a parent that died before the prctl, a non-Linux system)."""
-    parent = os.getppid() if parent is None else parent
-    _set_parent_death_signal(signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before the prctl took effect
-        os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent,), name="kho-watch-parent", daemon=True).start()
-
-
-def worker_pool_kwargs(method: str) -> dict[str, Any]:
-    """``mp_context``, ``initializer`` for a ``ProcessPoolExecutor`` whose workers die with this process.
-
-    With ``fork`` the workers' parent is this process; with ``forkserver`` it is the fork server (which
-    itself exits when this process does), so each worker watches the PID it actually has as parent."""
-    import multiprocessing
-
-    return {
-        "mp_context": multiprocessing.get_context(method),
-        "initializer": pool_worker_init,
-        "initargs": (os.getpid(),) if method == "fork" else (),
-    }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import hashlib
+import hashlib  # not packages.checksums: storage_adapters imports nothing of ours (DESIGN.md, import-linter)
 import os
 import re
 import shutil

@@ -8,7 +8,7 @@ this class fans writes out to all of them and reads from the first location whos
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import hashlib  # not packages.checksums: storage_adapters imports nothing of ours (DESIGN.md, import-linter)
 import os
 import time
 import uuid

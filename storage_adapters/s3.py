@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
+import hashlib  # not packages.checksums: storage_adapters imports nothing of ours (DESIGN.md, import-linter)
 import io
 import math
 import os

@@ -41,8 +41,8 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
-from . import DEFAULT_TIMEOUT, VALID, WELL_FORMED, Message, ValidationResult, not_validated, status_from_messages
 from ._proc import run_tool
+from .results import DEFAULT_TIMEOUT, VALID, WELL_FORMED, Message, ValidationResult, not_validated, status_from_messages
 
 MAX_TOOL_MESSAGES = 20
 _CHUNK_ID = re.compile(rb"^[\x21-\x7e]{1,4} {0,3}$")

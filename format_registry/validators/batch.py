@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from format_registry.pool import worker_pool_kwargs
 from format_registry.validators import validate_file
-from preservation.procutil import worker_pool_kwargs
 
 POOL_THRESHOLD = 64  # fewer files than this: one process is faster than starting workers
 

@@ -36,7 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote
 
-from . import VALID, WELL_FORMED, Message, ValidationResult, status_from_messages
+from .results import VALID, WELL_FORMED, Message, ValidationResult, status_from_messages
 
 DEFAULT_MAX_UNCOMPRESSED = 8 * 1024**3  # bytes inflated per container, in total
 MAX_RATIO = 1000  # entries expanding more than this (and beyond MIN_RATIO_SIZE) are not inflated
@@ -156,15 +156,15 @@ def _mimetype_rules(archive: zipfile.ZipFile, path: Path, expected: str, details
 
 
 def _parse_part(archive: zipfile.ZipFile, name: str) -> tuple[Any, str | None]:
-    from .xml import secure_parser
-
     info = archive.getinfo(name)
     if info.file_size > MAX_XML_PART or info.file_size == 0:  # LibreOffice writes empty placeholder parts
         return None, None
     from lxml import etree
 
+    from format_registry import safexml  # lxml only when a package's XML part is read
+
     try:
-        return etree.fromstring(archive.read(info), secure_parser()), None
+        return safexml.fromstring(archive.read(info)), None
     except (etree.XMLSyntaxError, ValueError) as exc:
         return None, str(exc)
     except _READ_ERRORS as exc:  # already reported by the CRC pass

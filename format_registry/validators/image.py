@@ -27,7 +27,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from . import VALID, WELL_FORMED, Message, ValidationResult, not_validated, status_from_messages
+from .results import VALID, WELL_FORMED, Message, ValidationResult, not_validated, status_from_messages
 
 MAX_FRAMES_DECODED = 1000
 MAX_GIF_WALKED = 256 * 1024 * 1024

@@ -17,8 +17,19 @@ from typing import Any
 
 from lxml import etree
 
-from . import DEFAULT_TIMEOUT, INVALID, NOT_VALIDATED, VALID, WELL_FORMED, Message, ValidationResult, not_validated
+from format_registry import safexml
+
 from ._proc import run_tool
+from .results import (
+    DEFAULT_TIMEOUT,
+    INVALID,
+    NOT_VALIDATED,
+    VALID,
+    WELL_FORMED,
+    Message,
+    ValidationResult,
+    not_validated,
+)
 
 JHOVE_ENV = "KHO_JHOVE"
 
@@ -226,9 +237,8 @@ def parse_jhove_report(xml_bytes: bytes) -> list[JhoveReport]:
     Parsed without entity expansion, DTD loading or network access; raises JhoveReportError when the
     bytes hold no parseable ``<jhove>`` document.
     """
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
-        root = etree.fromstring(_xml_part(xml_bytes), parser)
+        root = safexml.fromstring(_xml_part(xml_bytes))
     except etree.XMLSyntaxError as exc:
         raise JhoveReportError(f"JHOVE report is not well-formed XML: {exc}") from exc
     if _local(root) != "jhove":

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from . import VALID, Message, ValidationResult, not_validated, status_from_messages
+from .results import VALID, Message, ValidationResult, not_validated, status_from_messages
 
 
 def _version() -> str:

@@ -22,8 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from . import VALID, Message, ValidationResult, not_validated, status_from_messages
 from .av import kho_version
+from .results import VALID, Message, ValidationResult, not_validated, status_from_messages
 
 MAX_BYTES = 64 * 1024 * 1024
 MAX_MESSAGES = 50  # a damaged file of many tracks would otherwise report on every one

@@ -26,7 +26,7 @@ from typing import Any
 
 import pikepdf
 
-from . import Message, ValidationResult, status_from_messages
+from .results import Message, ValidationResult, status_from_messages
 
 KNOWN_VERSIONS = frozenset({"1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "2.0"})
 MAX_OBJECTS_LINTED = 500_000

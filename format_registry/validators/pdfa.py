@@ -32,7 +32,15 @@ from typing import Any
 
 import pikepdf
 
-from . import DEFAULT_TIMEOUT, INVALID, NOT_VALIDATED, WELL_FORMED, Message, ValidationResult, status_from_messages
+from .results import (
+    DEFAULT_TIMEOUT,
+    INVALID,
+    NOT_VALIDATED,
+    WELL_FORMED,
+    Message,
+    ValidationResult,
+    status_from_messages,
+)
 
 MAX_OBJECTS = 500_000
 MAX_STREAMS_PARSED = 5_000

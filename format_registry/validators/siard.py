@@ -27,7 +27,9 @@ from typing import Any
 
 from lxml import etree
 
-from . import Message
+from format_registry import safexml
+
+from .results import Message
 
 NS_METADATA = "http://www.bar.admin.ch/xmlns/siard/2/metadata.xsd"
 VALIDATED_VERSIONS = frozenset({"2.1", "2.2"})
@@ -70,7 +72,7 @@ class _Resolver(etree.Resolver):
 
 
 def _parser(archive: zipfile.ZipFile | None = None, base: str = "") -> etree.XMLParser:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    parser = safexml.parser()
     if archive is not None:
         parser.resolvers.add(_Resolver(archive, base))
     return parser

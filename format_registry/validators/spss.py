@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import WELL_FORMED, Message, ValidationResult, status_from_messages
+from .results import WELL_FORMED, Message, ValidationResult, status_from_messages
 
 MAX_BYTES = 256 * 1024 * 1024
 _PORTABLE = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz ."  # positions 64..127

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import VALID, WELL_FORMED, Message, ValidationResult, status_from_messages
+from .results import VALID, WELL_FORMED, Message, ValidationResult, status_from_messages
 
 CHUNK = 1024 * 1024
 MAX_JSON_BYTES = 64 * 1024 * 1024

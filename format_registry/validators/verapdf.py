@@ -32,8 +32,10 @@ from typing import Any
 
 from lxml import etree
 
-from . import DEFAULT_TIMEOUT, INVALID, NOT_VALIDATED, VALID, Message, ValidationResult, not_validated
+from format_registry import safexml
+
 from ._proc import run_tool
+from .results import DEFAULT_TIMEOUT, INVALID, NOT_VALIDATED, VALID, Message, ValidationResult, not_validated
 
 VERAPDF_ENV = "KHO_VERAPDF"
 FLAVOURS = frozenset({"1a", "1b", "2a", "2b", "2u", "3a", "3b", "3u", "4", "4e", "4f"})
@@ -137,9 +139,8 @@ def _rule(element: Any) -> FailedRule:
 
 def parse_verapdf_report(raw: bytes) -> list[VeraPdfJob]:
     """Every job of a veraPDF MRR report; VeraPdfReportError when the bytes hold none."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
-        root = etree.fromstring(_xml_part(raw), parser)
+        root = safexml.fromstring(_xml_part(raw))
     except etree.XMLSyntaxError as exc:
         raise VeraPdfReportError(f"veraPDF report is not well-formed XML: {exc}") from exc
     if _local(root) != "report":

@@ -23,7 +23,7 @@ import zlib
 from pathlib import Path
 from typing import IO, Any
 
-from . import VALID, Message, ValidationResult, status_from_messages
+from .results import VALID, Message, ValidationResult, status_from_messages
 
 VERSIONS = frozenset({"0.17", "0.18", "1.0", "1.1"})
 MANDATORY = ("WARC-Record-ID", "Content-Length", "WARC-Date", "WARC-Type")

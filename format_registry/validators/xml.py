@@ -18,7 +18,9 @@ from typing import Any
 
 from lxml import etree
 
-from . import VALID, WELL_FORMED, Message, ValidationResult, not_validated, status_from_messages
+from format_registry import safexml
+
+from .results import VALID, WELL_FORMED, Message, ValidationResult, not_validated, status_from_messages
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 # libxml2 errors that mean "too big or too amplified to parse safely" (entity bombs, excessive depth).
@@ -31,9 +33,7 @@ _schemas_lock = threading.Lock()
 
 def secure_parser() -> etree.XMLParser:
     """No entity expansion, no DTD loading or validation, no network, libxml2's default size limits."""
-    return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
-    )
+    return safexml.parser()
 
 
 def _version() -> str:
