@@ -59,11 +59,32 @@ def kho_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fi
         monkeypatch.delenv(name, raising=False)
     yield home
     if request.node.get_closest_marker("storage_left_damaged") is None:
-        from tests.reference.ocfl import assert_valid_ocfl
+        # checked all at once when the session ends (pytest_sessionfinish): one run of the validator
+        LEFT_OCFL_ROOTS.extend((request.node.nodeid, d.parent) for d in sorted(tmp_path.rglob("0=ocfl_1.1")))
 
-        for declaration in sorted(tmp_path.rglob("0=ocfl_1.1")):
-            if any(declaration.parent.rglob("0=ocfl_object_1.1")):
-                assert_valid_ocfl(declaration.parent)
+
+LEFT_OCFL_ROOTS: list[tuple[str, Path]] = []  # (test, storage root it left), for the check at the end
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Every OCFL storage root a test left (``kho_home`` tests) must be valid by ocfl-py's validator, in one
+    run of it; an invalid one fails the session, naming the tests that left it. A root gone by now (a
+    tmpfs the test unmounted) was checked by that test itself."""
+    if not LEFT_OCFL_ROOTS:
+        return
+    from tests.reference.ocfl import validate_many
+
+    ok, output, bad = validate_many([root for _test, root in LEFT_OCFL_ROOTS])
+    if ok:
+        return
+    culprits = sorted({test for test, root in LEFT_OCFL_ROOTS if not bad or any(b.startswith(str(root)) for b in bad)})
+    message = ("OCFL storage left invalid (ocfl-validate.py) by: " + ", ".join(culprits) + "\n" + output[-8000:])
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(message, red=True)
+    else:
+        print(message)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture
