@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import csv
 import html
+import logging
 import os
 import shutil
 import uuid
@@ -64,6 +65,9 @@ from preservation.retrieval import RetrievalError, fetch_object
 from storage_adapters.local import create_file, make_dirs, restrict
 
 CHUNK = 1024 * 1024
+# Log lines name the AIP, the DIP, the role and the counts, never the requester (a person: the PREMIS
+# event keeps who asked) nor a withheld file (the module docstring)
+log = logging.getLogger("kho.dip")
 # bag-info fields a reader never receives in metadata.csv (personal data, internal notes)
 RESTRICTED_FIELDS = {"contact-name", "contact-email", "contact-phone", "description", "autograph",
                      "internal-sender-description", "accessbasis"}
@@ -143,6 +147,8 @@ def build_dip(
     today: date | None = None,
     research_topic: str | None = None,
 ) -> DipResult:
+    log.info("AIP %s dip: request as %s, purpose %r, %s", aip_id, role, purpose,
+             f"{len(files)} files asked for" if files else "every file")
     aip = catalog.get_aip(aip_id)
     if aip is None:
         raise DipError(f"AIP {aip_id} not found / không tìm thấy")
@@ -195,7 +201,10 @@ def build_dip(
                 "copy": chosen.role, "puid": chosen.puid, "mime": chosen.mime, "size": chosen.size,
                 "sha256": chosen.sha256, "fetched_from": source_location,
             })
-    except DipError:
+    except DipError as exc:
+        # the caller reports the refusal itself (marked as a result: the CLI prints it once without -v)
+        log.warning("AIP %s dip: no verified copy of a file: %s; auditing the AIP", aip_id, exc,
+                    extra={"kho_result": True})
         audit(catalog, aip_id=aip_id)  # records the damage and repairs what it can
         shutil.rmtree(directory, ignore_errors=True)
         raise
@@ -227,6 +236,9 @@ def build_dip(
     with catalog.session() as session:
         catalog.ensure_agents(session, [requester_agent, kho])
         catalog.append_events(session, [event])
+    log.info("AIP %s dip: %s written: %d files delivered (%d bytes), %d withheld%s", aip_id, result.zip_path.name,
+             len(result.delivered), sum(d["size"] for d in result.delivered), len(withheld),
+             "; a bad stored copy was met and repaired" if result.repaired else "")
     return result
 
 

@@ -8,6 +8,7 @@ first, so a run limited to a share of the archive resumes where the previous one
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import tempfile
 import time
@@ -20,7 +21,7 @@ from sqlalchemy import func, select
 
 from packages import ocfl
 from packages.checksums import hash_many
-from preservation import agents, premis, versions
+from preservation import agents, logs, premis, progress, versions
 from preservation.catalog import Aip, Catalog, File, StorageCopy
 from preservation.faults import checkpoint
 from preservation.ocfl_store import object_key
@@ -33,6 +34,8 @@ CHUNK = 1024 * 1024
 READ_ATTEMPTS = 3  # reads of one object at one location before it is reported unreadable
 RETRY_PAUSE = 0.2  # seconds, times the attempt number
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # sorts never-audited copies first
+
+log = logging.getLogger("kho.fixity")
 
 
 @dataclass
@@ -295,10 +298,31 @@ def audit(catalog: Catalog, *, aip_id: str | None = None, location: str | None =
     summary = AuditSummary()
     opened: dict[str, StorageLocation] = {}
     unreachable: dict[str, str] = {}  # location URL -> why; remembered for the whole run
-    for current in select_copies(catalog, aip_id=aip_id, location=location, max_aips=max_aips,
-                                 older_than=older_than):
-        summary.copies.extend(_audit_aip(catalog, current, location, repair, opened, unreachable))
+    selected = select_copies(catalog, aip_id=aip_id, location=location, max_aips=max_aips, older_than=older_than)
+    log.info("fixity audit: %d AIPs to check%s%s", len(selected), f" at {location}" if location else "",
+             "" if repair else " (no repair)")
+    with progress.task(len(selected), "fixity audit") as bar:
+        for current in selected:
+            with logs.bind(aip_id=current):
+                copies = _audit_aip(catalog, current, location, repair, opened, unreachable)
+                _log_aip(current, copies)
+            summary.copies.extend(copies)
+            bar.advance(note=current)
+    # the CLI prints this summary as its result: marked so, it is not printed twice without -v
+    log.log(logging.WARNING if summary.unrepaired else logging.INFO,
+            "fixity audit done: %d copies of %d AIPs, %d bytes read; %d damaged, %d repaired, %d unreachable, "
+            "%d not good", summary.checked, len(selected), summary.bytes, summary.failed, summary.repaired,
+            summary.unreachable, summary.unrepaired, extra={"kho_result": True})
     return summary
+
+
+def _log_aip(aip_id: str, copies: list[CopyResult]) -> None:
+    """One line per AIP audited: each copy's result, a warning while any copy is not good."""
+    results = ", ".join(f"{c.location} {c.status}" for c in copies)
+    bad = [c for c in copies if not c.ok and not c.repaired]
+    log.log(logging.WARNING if bad else logging.INFO, "AIP %s fixity audit: %d copies: %s%s", aip_id, len(copies),
+            results, "".join(f"; {c.location}: {c.unreachable or _check_detail(c)}" for c in bad),
+            extra={"kho_result": True})
 
 
 def _open(url: str, opened: dict[str, StorageLocation], unreachable: dict[str, str]) -> StorageLocation | None:

@@ -12,6 +12,7 @@ everywhere is published first.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from packages import aip as aip_layout
 from packages import ocfl
 from packages.checksums import hash_file
 from packages.ocfl import InventoryError
-from preservation import agents, premis, versions
+from preservation import agents, logs, premis, progress, versions
 from preservation import normalise as normalisation
 from preservation.catalog import Aip, Catalog, File, content_file
 from preservation.faults import checkpoint
@@ -35,6 +36,8 @@ from preservation.mets import MetsFile, representation_files, write_aip_mets
 from preservation.retention import lock_until
 from preservation.retrieval import RetrievalError, fetch_object
 from storage_adapters.base import StorageError
+
+log = logging.getLogger("kho.migrate")
 
 
 class MigrationError(RuntimeError):
@@ -117,16 +120,28 @@ def run_campaign(
 ) -> CampaignResult:
     policy = cached_policy()
     result = CampaignResult(dry_run=dry_run, candidates=find_candidates(catalog, policy, puid))
+    files = sum(len(c.files) for c in result.candidates)
+    log.info("migration campaign%s: %d files (%d bytes) in %d AIPs need new copies by %s%s",
+             f" of {puid}" if puid else "", files, sum(c.bytes for c in result.candidates), len(result.candidates),
+             policy.path.name, " (dry run: nothing changed)" if dry_run else "")
     if dry_run:
         return result
     versions.publish_pending(catalog)  # versions an interrupted campaign committed but did not publish
-    for number, candidate in enumerate(result.candidates, start=1):
-        try:
-            migrate_aip(catalog, policy, candidate, digests=digests, organization=organization)
-            result.migrated.append(candidate.aip_id)
-        except (MigrationError, StorageError) as exc:
-            result.failed[candidate.aip_id] = str(exc)
-        checkpoint(f"migrate:after-aip:{number}")
+    with progress.task(files, "migration") as bar:
+        for number, candidate in enumerate(result.candidates, start=1):
+            with logs.bind(aip_id=candidate.aip_id):
+                try:
+                    migrate_aip(catalog, policy, candidate, digests=digests, organization=organization)
+                    result.migrated.append(candidate.aip_id)
+                    log.info("AIP %s migrate: %d files converted into a new version", candidate.aip_id,
+                             len(candidate.files))
+                except (MigrationError, StorageError) as exc:
+                    result.failed[candidate.aip_id] = str(exc)
+                    # the CLI prints the failure as its result: marked so, not printed twice without -v
+                    log.warning("AIP %s migrate: FAILED: %s", candidate.aip_id, exc, extra={"kho_result": True})
+            bar.advance(len(candidate.files), note=candidate.aip_id)
+            checkpoint(f"migrate:after-aip:{number}")
+    log.info("migration campaign done: %d AIPs migrated, %d failed", len(result.migrated), len(result.failed))
     return result
 
 
