@@ -1,5 +1,5 @@
 """Airflow DAGs for ingest. Thin by design: each task runs one step function of
-``preservation.ingest`` and passes only the workspace path through XCom.
+``preservation.pipeline`` and passes only the workspace path through XCom.
 
 - ``ingest``: one run per SIP. Trigger with conf ``{"sip_path": "/path/to/bag"}`` (the SIP is
   copied, never changed) or ``{"workspace": "..."}`` (a SIP already claimed by ``ingest_scan``).
@@ -18,7 +18,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from preservation import ingest as pipeline
+from preservation import pipeline
 from preservation.config import load_settings
 from preservation.workspace import Workspace, WorkspaceBusy
 

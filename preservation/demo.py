@@ -17,7 +17,7 @@ from pathlib import Path
 from preservation.catalog import Catalog
 from preservation.config import load_settings
 from preservation.deploy import REPO, Deployment, airflow_program, migrate_database
-from preservation.ingest import Context, result_for, summary_line
+from preservation.pipeline import Context, result_for, summary_line
 
 DAG_TIMEOUT = 900
 

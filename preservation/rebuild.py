@@ -55,6 +55,7 @@ from preservation.catalog import (
 )
 from preservation.catalog_guard import AIP_ID
 from preservation.config import Settings
+from preservation.pipeline.steps.index import MAX_CATALOG_VALUE, MAX_TITLE  # as the ingest keeps them
 from storage_adapters.base import StorageError, StorageLocation, redact_url
 from storage_adapters.registry import open_location
 from storage_adapters.replicated import ReplicatedStorage
@@ -63,7 +64,7 @@ METS_NS = {"m": "http://www.loc.gov/METS/", "xlink": "http://www.w3.org/1999/xli
 PREMIS_NS = {"p": premis.PREMIS_NS}
 KHO_VALIDATION = "{https://kho.example/ns/validation}validation"
 ROLE_OF_REPRESENTATION = {"rep-02": "preservation", "rep-03": "access"}  # preservation.normalise
-MAX_CATALOG_VALUE, MAX_TITLE = 4000, 1000  # as the ingest's index step keeps them (preservation.ingest)
+
 # what the catalog keeps of a journaled file row when its AIP is described from METS/PREMIS instead:
 # everything but where the bytes are and what they hash to, which the inventory says
 _FROM_INVENTORY = ("content_path", "sha256", "sha512", "size")

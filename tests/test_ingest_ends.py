@@ -15,7 +15,7 @@ import pytest
 
 from preservation import workspace as workspace_module
 from preservation.config import Settings
-from preservation.ingest import (
+from preservation.pipeline import (
     STEPS,
     Context,
     IngestError,

@@ -15,7 +15,7 @@ from packages import access, tt05
 from packages.sip import SipReport, validate_sip
 from preservation import premis
 from preservation.config import load_settings
-from preservation.ingest import MAX_TITLE
+from preservation.pipeline import MAX_TITLE
 from tests.conftest import FIXTURE_SIPS, run_kho
 from tests.stored import stored_aip
 from tests.test_eark import ROOT, build_package

@@ -121,11 +121,12 @@ def test_policy_explain_and_show() -> None:
 
 def test_normalisation_in_batches_gives_the_same_aip(kho_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches (Airflow maps them over workers) must produce what one batch does, with no path collision."""
-    from preservation import ingest
+    from preservation import pipeline as ingest
     from preservation.config import load_settings
+    from preservation.pipeline.steps import normalise
 
     need("soffice", "gs")
-    monkeypatch.setattr(ingest, "NORMALISE_BATCH", 1)
+    monkeypatch.setattr(normalise, "NORMALISE_BATCH", 1)
     ctx = ingest.Context(load_settings())
     workspace = ingest.start_copy(ctx, FIXTURE_SIPS / "hoso-2024-ubnd-01")
     for step in ingest.STEPS[: ingest.STEPS.index("normalise")]:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from preservation.config import load_settings
-from preservation.ingest import Context, claim
+from preservation.pipeline import Context, claim
 from tests.conftest import FIXTURE_SIPS, json_lines, run_kho
 from tests.reference.ocfl import assert_valid_ocfl
 from tests.stored import stored_key

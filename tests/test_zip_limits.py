@@ -115,7 +115,7 @@ def test_an_ingest_on_a_full_disk_stays_resumable_and_rejects_nothing(
     kho_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from preservation.config import load_settings
-    from preservation.ingest import Context, IngestError, ingest_path
+    from preservation.pipeline import Context, IngestError, ingest_path
 
     archive = _zip(build_package(tmp_path / "src"), tmp_path / f"{NAME}.zip", f"{NAME}/")
     real = shutil.disk_usage
