@@ -17,9 +17,8 @@ from typing import Any
 
 from lxml import etree
 
-from format_registry import safexml
+from format_registry import safexml, toolrun
 
-from ._proc import run_tool
 from .results import (
     DEFAULT_TIMEOUT,
     INVALID,
@@ -309,7 +308,7 @@ def validate_with_jhove(
     if exe is None:
         return not_validated("not performed: jhove not found", validator="jhove", module=module)
     target = Path(path).resolve()
-    run = run_tool([exe, "-h", "xml", "-m", module, str(target)], timeout)
+    run = toolrun.run([exe, "-h", "xml", "-m", module, str(target)], timeout=timeout)
     if run.timed_out:
         return not_validated(
             f"not performed: jhove timed out after {timeout:g} s (killed)",

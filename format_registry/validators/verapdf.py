@@ -32,9 +32,8 @@ from typing import Any
 
 from lxml import etree
 
-from format_registry import safexml
+from format_registry import safexml, toolrun
 
-from ._proc import run_tool
 from .results import DEFAULT_TIMEOUT, INVALID, NOT_VALIDATED, VALID, Message, ValidationResult, not_validated
 
 VERAPDF_ENV = "KHO_VERAPDF"
@@ -237,7 +236,7 @@ def validate_with_verapdf(
         return not_validated("not performed: verapdf not found", validator="verapdf")
     target = Path(path).resolve()
     args = [exe, "--format", "mrr", "--flavour", flavour, "--maxfailuresdisplayed", "5", "--nonpdfext", str(target)]
-    run = run_tool(args, timeout)
+    run = toolrun.run(args, timeout=timeout)
     if run.timed_out:
         return not_validated(
             f"not performed: verapdf timed out after {timeout:g} s (killed)",
