@@ -17,8 +17,9 @@ from typing import Any
 
 from lxml import etree
 
-from format_registry import safexml, toolrun
+from format_registry import safexml
 
+from .external import run_for_reports
 from .results import (
     DEFAULT_TIMEOUT,
     INVALID,
@@ -308,27 +309,9 @@ def validate_with_jhove(
     if exe is None:
         return not_validated("not performed: jhove not found", validator="jhove", module=module)
     target = Path(path).resolve()
-    run = toolrun.run([exe, "-h", "xml", "-m", module, str(target)], timeout=timeout)
-    if run.timed_out:
-        return not_validated(
-            f"not performed: jhove timed out after {timeout:g} s (killed)",
-            validator="jhove",
-            module=module,
-            message_id="jhove.timeout",
-        )
-    try:
-        reports = parse_jhove_report(run.stdout)
-    except JhoveReportError as exc:
-        stderr = run.stderr.decode("utf-8", "replace").strip()[-500:]
-        return not_validated(
-            f"not performed: jhove exit {run.returncode}, {exc}" + (f": {stderr}" if stderr else ""),
-            validator="jhove",
-            module=module,
-            message_id="jhove.failed",
-        )
-    if not reports:
-        return not_validated(
-            "not performed: jhove report has no repInfo", validator="jhove", module=module, message_id="jhove.failed"
-        )
+    reports = run_for_reports("jhove", [exe, "-h", "xml", "-m", module, str(target)], timeout, parse_jhove_report,
+                              JhoveReportError, no_report="jhove report has no repInfo", module=module)
+    if isinstance(reports, ValidationResult):
+        return reports
     report = next((r for r in reports if r.uri and Path(r.uri).name == target.name), reports[0])
     return result_from_report(report)

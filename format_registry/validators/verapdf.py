@@ -32,8 +32,9 @@ from typing import Any
 
 from lxml import etree
 
-from format_registry import safexml, toolrun
+from format_registry import safexml
 
+from .external import run_for_reports
 from .results import DEFAULT_TIMEOUT, INVALID, NOT_VALIDATED, VALID, Message, ValidationResult, not_validated
 
 VERAPDF_ENV = "KHO_VERAPDF"
@@ -236,26 +237,10 @@ def validate_with_verapdf(
         return not_validated("not performed: verapdf not found", validator="verapdf")
     target = Path(path).resolve()
     args = [exe, "--format", "mrr", "--flavour", flavour, "--maxfailuresdisplayed", "5", "--nonpdfext", str(target)]
-    run = toolrun.run(args, timeout=timeout)
-    if run.timed_out:
-        return not_validated(
-            f"not performed: verapdf timed out after {timeout:g} s (killed)",
-            validator="verapdf",
-            message_id="verapdf.timeout",
-        )
-    try:
-        jobs = parse_verapdf_report(run.stdout)
-    except VeraPdfReportError as exc:
-        stderr = run.stderr.decode("utf-8", "replace").strip()[-500:]
-        return not_validated(
-            f"not performed: verapdf exit {run.returncode}, {exc}" + (f": {stderr}" if stderr else ""),
-            validator="verapdf",
-            message_id="verapdf.failed",
-        )
-    if not jobs:
-        return not_validated(
-            "not performed: veraPDF report has no job", validator="verapdf", message_id="verapdf.failed"
-        )
+    jobs = run_for_reports("verapdf", args, timeout, parse_verapdf_report, VeraPdfReportError,
+                           no_report="veraPDF report has no job")
+    if isinstance(jobs, ValidationResult):
+        return jobs
     job = next((j for j in jobs if j.name and Path(j.name).name == target.name), jobs[0])
     return result_from_job(job, flavour)
 
