@@ -54,3 +54,26 @@ def run_for_reports(
         return not_validated(f"not performed: {no_report}", validator=validator, module=module,
                              message_id=f"{validator}.failed")
     return reports
+
+
+def report_xml(output: bytes, root: str, parse_error: type[Exception], missing: str) -> bytes:
+    """The XML report in a tool's stdout: from ``<?xml`` (else ``<root``) to the last ``</root>``.
+
+    Java tools print JVM warnings around their report; those lines are not XML. ``parse_error(missing)``
+    is raised when there is no report at all."""
+    start = output.find(b"<?xml")
+    if start < 0:
+        start = output.find(f"<{root}".encode())
+    if start < 0:
+        raise parse_error(missing)
+    closing = f"</{root}>".encode()
+    end = output.rfind(closing)
+    return output[start : end + len(closing)] if end > start else output[start:]
+
+
+def int_or_none(value: str | None) -> int | None:
+    """A report's whole-number attribute, or None when it is absent or not a number."""
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

@@ -19,7 +19,7 @@ from lxml import etree
 
 from format_registry import safexml
 
-from .external import run_for_reports
+from .external import int_or_none, report_xml, run_for_reports
 from .results import (
     DEFAULT_TIMEOUT,
     INVALID,
@@ -203,32 +203,15 @@ def _child_text(element: Any, name: str) -> str | None:
     return text or None
 
 
-def _offset(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 def _message(element: Any) -> Message:
     severity = (element.get("severity") or "info").strip().lower()
     return Message(
         id=element.get("id") or None,
         severity=severity if severity in ("error", "warning", "info") else "info",
         text=" ".join((element.text or "").split()),
-        offset=_offset(element.get("offset")),
+        offset=int_or_none(element.get("offset")),
         detail=element.get("subMessage") or None,
     )
-
-
-def _xml_part(xml_bytes: bytes) -> bytes:
-    start = xml_bytes.find(b"<?xml")
-    if start < 0:
-        start = xml_bytes.find(b"<jhove")
-    if start < 0:
-        raise JhoveReportError("no JHOVE XML in the output")
-    end = xml_bytes.rfind(b"</jhove>")
-    return xml_bytes[start : end + len(b"</jhove>")] if end > start else xml_bytes[start:]
 
 
 def parse_jhove_report(xml_bytes: bytes) -> list[JhoveReport]:
@@ -238,7 +221,7 @@ def parse_jhove_report(xml_bytes: bytes) -> list[JhoveReport]:
     bytes hold no parseable ``<jhove>`` document.
     """
     try:
-        root = safexml.fromstring(_xml_part(xml_bytes))
+        root = safexml.fromstring(report_xml(xml_bytes, "jhove", JhoveReportError, "no JHOVE XML in the output"))
     except etree.XMLSyntaxError as exc:
         raise JhoveReportError(f"JHOVE report is not well-formed XML: {exc}") from exc
     if _local(root) != "jhove":
