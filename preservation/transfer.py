@@ -18,7 +18,6 @@ import hmac
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import uuid
 import zipfile
@@ -29,8 +28,9 @@ from typing import Any
 
 from lxml import etree
 
+from format_registry import toolrun
 from packages import aip as aip_layout
-from packages.checksums import hash_file
+from packages.checksums import sha256_file
 from preservation import agents, premis
 from preservation.catalog import Aip, Catalog
 from preservation.mets import MetsFile, representation_files, write_aip_mets
@@ -62,10 +62,6 @@ def _mime(path: str) -> str:
     if path.endswith((".xml", ".xsd")):
         return "text/xml"
     return "application/json" if path.endswith(".json") else "text/plain"
-
-
-def _sha256(path: Path) -> str:
-    return hash_file(path, ["sha256"])["sha256"]
 
 
 @dataclass
@@ -130,7 +126,7 @@ def _build_package(catalog: Catalog, aip: Aip, out_dir: Path, *, sender: str, re
         def md(path: str) -> MetsFile:
             full = root / path
             return MetsFile(file_id="file-md-" + uuid.uuid5(uuid.NAMESPACE_URL, path).hex, href=path,
-                            size=full.stat().st_size, sha256=_sha256(full), mime=_mime(path), created=now)
+                            size=full.stat().st_size, sha256=sha256_file(full), mime=_mime(path), created=now)
 
         def embedded(xf: Any) -> None:  # METS xmlData must hold the PREMIS, never be empty
             premis.write_premis(xf, entity=premis.entity_element(aip.id, aip.sip_name), files=objects,
@@ -153,7 +149,7 @@ def _build_package(catalog: Catalog, aip: Aip, out_dir: Path, *, sender: str, re
             for path in sorted(p for p in root.rglob("*") if p.is_file()):
                 handle.write(path, f"{name}/{path.relative_to(root).as_posix()}")
         os.replace(partial, archive)
-    digest = _sha256(archive)
+    digest = sha256_file(archive)
     event["outcome_detail"] += f"; {archive.name} sha256:{digest}"
     with catalog.session() as session:
         catalog.append_events(session, [event])
@@ -200,12 +196,12 @@ def _pdf_from_html(out_dir: Path, rows: list[tuple[Aip, dict[str, Any]]], sender
     with tempfile.TemporaryDirectory(prefix="kho-pdf-") as scratch:
         source = Path(scratch) / "muc-luc-ho-so.html"
         source.write_text(page, encoding="utf-8")
-        completed = subprocess.run(
+        completed = toolrun.run(  # a timeout (group killed) is a failure like any other: CSV only
             [soffice, "--headless", "--norestore", f"-env:UserInstallation=file://{scratch}/profile",
              "--convert-to", "pdf", "--outdir", scratch, str(source)],
-            capture_output=True, timeout=PDF_TIMEOUT, check=False, env={**os.environ, "HOME": scratch})
+            timeout=PDF_TIMEOUT, env={"HOME": scratch})
         produced = Path(scratch) / "muc-luc-ho-so.pdf"
-        if completed.returncode != 0 or not produced.is_file():
+        if not completed.ok or not produced.is_file():
             return None
         target = out_dir / "muc-luc-ho-so.pdf"
         shutil.copyfile(produced, target)
