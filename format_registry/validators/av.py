@@ -41,6 +41,8 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
+from format_registry import settings as registry_settings
+
 from ._proc import run_tool
 from .results import DEFAULT_TIMEOUT, VALID, WELL_FORMED, Message, ValidationResult, not_validated, status_from_messages
 
@@ -107,7 +109,7 @@ def kho_version() -> str:
 
 def find_tool(name: str) -> str | None:
     """ffprobe/ffmpeg from $KHO_FFPROBE/$KHO_FFMPEG (name or path), else PATH."""
-    return shutil.which(os.environ.get(f"KHO_{name.upper()}") or name)
+    return shutil.which(registry_settings.value(name) or name)
 
 
 @functools.lru_cache(maxsize=8)
