@@ -37,7 +37,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_serializer, field_validator, model_validator
 from pydantic.config import JsonDict
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -200,7 +200,8 @@ class Settings(BaseSettings):
         shown_default="the first Debian sRGB profile installed", kind="path")
     # -- secrets and schedules
     api_tokens: SecretStr | None = _setting(
-        None, "The API's bearer tokens, `token=Name:role,…`; wins over `$KHO_HOME/api-tokens.toml`.",
+        None, "The API's bearer tokens, `token=Name:role,…`; wins over `$KHO_HOME/api-tokens.toml` (set "
+        "and empty: no tokens).",
         shown_default="unset", kind="secret")
     transfer_key: SecretStr | None = _setting(
         None, "The key (shared by the two archives) that signs and checks hand-over receipts (HMAC-SHA256).",
@@ -216,7 +217,7 @@ class Settings(BaseSettings):
         return value.expanduser().resolve()
 
     @field_validator("config", "policy", "tools", "icc_profile", "jhove", "verapdf", "ffprobe", "ffmpeg",
-                     "api_tokens", "transfer_key", mode="before")
+                     "transfer_key", mode="before")
     @classmethod
     def _optional(cls, value: Any) -> Any:
         return _blank_is_unset(value)
@@ -246,6 +247,11 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError("must be an octal mode such as 640 or 750 / phải là quyền dạng bát phân, "
                              "ví dụ 640 hoặc 750") from None
+
+    @field_serializer("file_mode", "dir_mode")
+    def _octal_text(self, value: int) -> str:
+        """Written as it is read (``640``), so that dumped settings load again to the same modes."""
+        return f"{value:o}"
 
     @field_validator("identify_engine", mode="before")
     @classmethod
