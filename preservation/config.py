@@ -122,7 +122,8 @@ class Settings(BaseSettings):
         Path("var"), "The installation's folder: ingest folder, workspaces, failed SIPs, catalog, scratch space "
         "and default storage live below it unless moved by the settings below.", kind="path", env_only=True)
     config: Path | None = _setting(
-        None, "The TOML file of settings (lower-case names under `[kho]`); the environment wins over it.",
+        None, "The TOML file of settings (lower-case names under `[kho]`); the environment wins over it. "
+        "Read back, the file that was read.",
         shown_default="`$KHO_HOME/kho.toml` when present", kind="path", env_only=True)
     ingest_dir: Path = _setting(
         factory=lambda data: _home(data) / "ingest", description="The watched ingest folder.",
@@ -291,9 +292,11 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Arguments, then the environment (``load_settings``'s mapping, else ``os.environ``), then the TOML
-        file: no ``.env`` files or secret folders, which would be a third and fourth place to look."""
-        environ, file_values = _SOURCES.get() or (os.environ, _file_values(os.environ)[0])
-        return (init_settings, _Environment(settings_cls, environ), InitSettingsSource(settings_cls, file_values))
+        file (and, below it, which file that was: ``config``): no ``.env`` files or secret folders, which would
+        be a third and fourth place to look."""
+        environ, file_values, path = _SOURCES.get() or (os.environ, *_file_values(os.environ))
+        return (init_settings, _Environment(settings_cls, environ), InitSettingsSource(settings_cls, file_values),
+                InitSettingsSource(settings_cls, {"config": path} if path else {}))
 
     # -- what the code asks of settings
 
@@ -373,9 +376,9 @@ class Settings(BaseSettings):
 
 # -- the two sources -------------------------------------------------------------------------------------
 
-# (environment, TOML values) of the load_settings call under way; None: os.environ and its TOML file
-_SOURCES: ContextVar[tuple[Mapping[str, str], dict[str, Any]] | None] = ContextVar("kho_settings_sources",
-                                                                                  default=None)
+# (environment, TOML values, TOML file) of the load_settings call under way; None: os.environ and its file
+_SOURCES: ContextVar[tuple[Mapping[str, str], dict[str, Any], Path | None] | None] = ContextVar(
+    "kho_settings_sources", default=None)
 
 
 class _Environment(EnvSettingsSource):
@@ -433,8 +436,8 @@ def _file_values(environ: Mapping[str, str]) -> tuple[dict[str, Any], Path | Non
 
 
 @contextmanager
-def _reading(environ: Mapping[str, str], file_values: dict[str, Any]) -> Iterator[None]:
-    token = _SOURCES.set((environ, file_values))
+def _reading(environ: Mapping[str, str], file_values: dict[str, Any], path: Path | None) -> Iterator[None]:
+    token = _SOURCES.set((environ, file_values, path))
     try:
         yield
     finally:
@@ -502,7 +505,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = dict(os.environ if environ is None else environ)
     file_values, path = _file_values(env)
     try:
-        with _reading(env, file_values):
+        with _reading(env, file_values, path):
             settings = Settings()
     except ValidationError as exc:
         raise _explain(exc, env, file_values, path) from None

@@ -82,6 +82,7 @@ def test_kho_home_toml_is_read_without_kho_config(tmp_path: Path) -> None:
     _write(home / "kho.toml", 'organization = "top level, no [kho] table"\nidentify_engine = "FIDO"\n')
     settings = load_settings({"KHO_HOME": str(home)})
     assert (settings.organization, settings.identify_engine) == ("top level, no [kho] table", "fido")
+    assert settings.config == home.resolve() / "kho.toml", "the settings say which file they came from"
     assert Settings.model_validate(settings.model_dump()) == settings
 
 
