@@ -16,11 +16,11 @@ as PDF/A requires. The copy is then checked as PDF/A by the caller (``preservati
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from format_registry import settings as registry_settings
 from format_registry import toolrun
 from format_registry.identify import FormatIdentification, identify
 from format_registry.policy import Tool, output_path, render_command
@@ -55,7 +55,7 @@ class Conversion:
 
 def find_srgb_profile() -> Path | None:
     """The sRGB ICC profile for PDF/A OutputIntents: $KHO_ICC_PROFILE, else the first Debian one present."""
-    configured = os.environ.get(ICC_PROFILE_ENV)
+    configured = registry_settings.value("icc_profile")
     if configured:
         return Path(configured) if Path(configured).is_file() else None
     return next((p for p in SRGB_PROFILES if p.is_file()), None)

@@ -440,7 +440,8 @@ def test_tokens_from_environment_and_toml(tmp_path: Path, monkeypatch: pytest.Mo
     assert "secret-token-2" not in str(problem.value) and "root" in str(problem.value)
 
     monkeypatch.setenv("KHO_API_TOKENS", "tok-env-0123456789abcdef=Lê Thị D:archivist")
-    app = create_app(load_settings({"KHO_HOME": str(tmp_path / "home")}))
+    monkeypatch.setenv("KHO_HOME", str(tmp_path / "home"))
+    app = create_app(load_settings())  # the process's environment, as `kho serve` loads it
     with TestClient(app) as client:
         assert client.get("/aips", headers=auth("tok-env-0123456789abcdef")).json()["total"] == 0
         assert_error(client.get("/aips", headers=auth("tok-from-file-0123456789")), 401)

@@ -41,6 +41,7 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
+from format_registry import settings as registry_settings
 from format_registry import toolrun
 
 from .results import DEFAULT_TIMEOUT, VALID, WELL_FORMED, Message, ValidationResult, not_validated, status_from_messages
@@ -108,7 +109,7 @@ def kho_version() -> str:
 
 def find_tool(name: str) -> str | None:
     """ffprobe/ffmpeg from $KHO_FFPROBE/$KHO_FFMPEG (name or path), else PATH."""
-    return shutil.which(os.environ.get(f"KHO_{name.upper()}") or name)
+    return shutil.which(registry_settings.value(name) or name)
 
 
 def _ffmpeg_version(run: toolrun.ToolResult) -> str:

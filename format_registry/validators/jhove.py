@@ -18,6 +18,7 @@ from typing import Any
 from lxml import etree
 
 from format_registry import safexml
+from format_registry import settings as registry_settings
 
 from .external import int_or_none, report_xml, run_for_reports
 from .results import (
@@ -180,7 +181,7 @@ def module_for(puid: str | None, mime: str | None) -> str | None:
 
 def find_jhove() -> str | None:
     """The JHOVE executable from $KHO_JHOVE (a name or a path), else ``jhove`` on PATH; None if absent."""
-    return shutil.which(os.environ.get(JHOVE_ENV) or "jhove")
+    return shutil.which(registry_settings.value("jhove") or "jhove")
 
 
 def map_status(jhove_status: str | None) -> str:

@@ -33,6 +33,7 @@ from typing import Any
 from lxml import etree
 
 from format_registry import safexml
+from format_registry import settings as registry_settings
 
 from .external import int_or_none, report_xml, run_for_reports
 from .results import DEFAULT_TIMEOUT, INVALID, NOT_VALIDATED, VALID, Message, ValidationResult, not_validated
@@ -81,7 +82,7 @@ class VeraPdfJob:
 
 def find_verapdf() -> str | None:
     """The veraPDF CLI from $KHO_VERAPDF (a name or a path), else ``verapdf`` on PATH; None if absent."""
-    return shutil.which(os.environ.get(VERAPDF_ENV) or "verapdf")
+    return shutil.which(registry_settings.value("verapdf") or "verapdf")
 
 
 def flavour_for(part: int | str, conformance: str | None) -> str:
