@@ -20,6 +20,7 @@ import re
 import signal
 import time
 import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -30,6 +31,7 @@ from format_registry.validators import INVALID, VALID, WELL_FORMED
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDARD_SCHEMAS = ROOT / "schemas" / "standards"  # METS 1.12.1, PREMIS 3.0/2.2, XLink: SOURCE.txt there
+Ingest = Callable[..., str]  # tests/unit's ``ingest`` fixture: ingest(sip_name, **bag_info) -> AIP id
 
 
 # -- standard schemas ---------------------------------------------------------------------------------
