@@ -12,12 +12,13 @@ import hashlib
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
 
 from preservation.catalog import Catalog
-from preservation.dip import DipError, build_dip
+from preservation.dip import DipError, DipResult, build_dip
 from tests.conftest import FIXTURE_SIPS
 from tests.helpers import Ingest, mets_schema
 from tests.stored import stored_file
@@ -36,9 +37,9 @@ def every_text(result_dir: Path, zip_path: Path) -> str:
     return "\n".join(texts)
 
 
-def dip(catalog: Catalog, aip_id: str, role: str, out: Path, **kwargs: object):  # type: ignore[no-untyped-def]
+def dip(catalog: Catalog, aip_id: str, role: str, out: Path, **kwargs: Any) -> DipResult:
     return build_dip(catalog, aip_id, requester="Nguyễn Thị Mai", role=role, purpose="01 nghiên cứu",
-                     out_dir=out, **kwargs)  # type: ignore[arg-type]
+                     out_dir=out, **kwargs)
 
 
 def test_a_reader_gets_nothing_of_a_restricted_dossier_and_learns_no_name(

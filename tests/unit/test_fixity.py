@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import pytest
 
@@ -57,7 +57,7 @@ class Remote:
             return handle
         first = handle.read(10)
         handle.close()
-        return _CutOff(first)
+        return cast(BinaryIO, _CutOff(first))
 
     def exists(self, key: str) -> bool:
         return self.inner.exists(key)
