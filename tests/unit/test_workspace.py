@@ -105,7 +105,11 @@ def test_a_crash_before_the_state_is_saved_leaves_the_step_not_done(
 def test_an_atomic_write_is_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "state.json"
     write_json_atomic(target, {"v": 1})
-    monkeypatch.setattr(ws_module.os, "fsync", lambda _fd: (_ for _ in ()).throw(OSError(5, "I/O error")))
+
+    def failing_fsync(_fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(ws_module.os, "fsync", failing_fsync)
     with pytest.raises(OSError):
         write_json_atomic(target, {"v": 2, "big": "x" * 1_000_000})
     assert json.loads(target.read_text(encoding="utf-8")) == {"v": 1}
