@@ -130,7 +130,7 @@ def test_ingest_dag_with_nothing_to_normalise(airflow_env: dict[str, str], kho_h
     """No conversion: the mapped batch task expands to nothing and the ingest still completes."""
     import shutil
 
-    from tests.test_sip_validation import rewrite_manifest
+    from tests.helpers import rewrite_manifest
 
     sip = tmp_path / "chi-van-ban"
     shutil.copytree(FIXTURE_SIPS / "hoso-2023-sotnmt-02", sip)

@@ -25,7 +25,7 @@ from preservation.pipeline import (
     start_copy,
 )
 from tests.conftest import FIXTURE_SIPS, json_lines, run_kho
-from tests.test_sip_validation import rewrite_manifest
+from tests.helpers import rewrite_manifest
 
 pytestmark = pytest.mark.timeout(300)
 
