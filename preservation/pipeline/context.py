@@ -6,26 +6,20 @@ from pathlib import Path
 from typing import Any
 
 from format_registry.identify import Identifier, shared_identifier
+from format_registry.validators import validate_file
 from packages import ocfl
-from preservation.catalog import Catalog
 from preservation.config import Settings
+from preservation.service import Service
 
 
-class Context:
-    """What every step needs; the catalog and FIDO are loaded on first use only."""
+class Context(Service):
+    """The service (settings, catalog, storage locations; see ``preservation.service``) plus what the ingest
+    steps need besides: the digests kept for every file, the identification engine and the validation of
+    derivatives. The catalog and the engine are loaded on first use only."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+        super().__init__(settings)
         settings.ensure_dirs()
-        self._catalog: Catalog | None = None
-
-    @property
-    def catalog(self) -> Catalog:
-        if self._catalog is None:
-            from preservation.catalog_guard import open_catalog
-
-            self._catalog = open_catalog(self.settings)  # loud if it lost what storage holds
-        return self._catalog
 
     @property
     def digests(self) -> tuple[str, ...]:
@@ -39,8 +33,6 @@ class Context:
 
     def validate_output(self, path: Path, puid: str | None, mime: str | None) -> dict[str, Any]:
         """Validation of a derivative before it is accepted."""
-        from format_registry.validators import validate_file
-
         result = validate_file(path, puid, mime)
         return {
             "status": result.status,
@@ -48,9 +40,5 @@ class Context:
             "summary": "; ".join(m.text for m in result.messages[:3]),
         }
 
-    def close(self) -> None:
-        if self._catalog is not None:
-            self._catalog.close()
-
-
-# -- creating workspaces --------------------------------------------------------------------------
+    def __enter__(self) -> Context:
+        return self

@@ -16,7 +16,7 @@ import pytest
 
 from preservation.catalog import Catalog
 from preservation.config import load_settings
-from preservation.ingest import Context, ingest_path
+from preservation.pipeline import Context, ingest_path
 from tests.conftest import FIXTURE_SIPS
 from tests.helpers import Ingest, rewrite_manifest, with_bag_info
 

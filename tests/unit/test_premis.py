@@ -18,7 +18,7 @@ from lxml import etree
 
 from preservation import agents, premis
 from preservation.config import load_settings
-from preservation.ingest import Context, ingest_path
+from preservation.pipeline import Context, ingest_path
 from tests.conftest import FIXTURE_SIPS
 from tests.helpers import premis_schema, rewrite_manifest
 
