@@ -13,9 +13,8 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from preservation.catalog_guard import open_catalog
-from preservation.config import load_settings
 from preservation.dip import DipError, build_dip
+from preservation.service import Service
 
 
 @dag(
@@ -38,16 +37,14 @@ def dip_request() -> None:
     @task
     def build(**context: Any) -> dict[str, Any]:
         params = context["params"]
-        settings = load_settings()
-        catalog = open_catalog(settings)
-        try:
-            result = build_dip(catalog, params["aip_id"], requester=params["requester"], role=params["role"],
-                               purpose=params["purpose"], out_dir=settings.home / "dips",
-                               files=params.get("files") or None, request_id=params.get("request_id"))
-        except DipError as exc:
-            raise AirflowFailException(str(exc)) from None
-        finally:
-            catalog.close()
+        with Service.open() as service:
+            try:
+                result = build_dip(service.catalog, params["aip_id"], requester=params["requester"],
+                                   role=params["role"], purpose=params["purpose"],
+                                   out_dir=service.settings.home / "dips", files=params.get("files") or None,
+                                   request_id=params.get("request_id"))
+            except DipError as exc:
+                raise AirflowFailException(str(exc)) from None
         return {"zip": str(result.zip_path), "delivered": len(result.delivered), "withheld": result.withheld_count}
 
     build()

@@ -4,16 +4,14 @@ Triggered with conf ``{"aip_id": ...}`` it audits that AIP only."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from preservation.catalog_guard import open_catalog
-from preservation.config import load_settings
 from preservation.fixity import audit, scheduled_share
+from preservation.service import Service
 
 
 @dag(
@@ -29,14 +27,10 @@ from preservation.fixity import audit, scheduled_share
 def fixity_audit() -> None:
     @task
     def run_audit(**context: Any) -> dict[str, int]:
-        settings = load_settings()
-        catalog = open_catalog(settings)
-        try:
+        with Service.open() as service:
             aip_id = context["params"].get("aip_id")
-            share = None if aip_id else scheduled_share(catalog, int(os.environ.get("KHO_FIXITY_CYCLE_DAYS", "30")))
-            summary = audit(catalog, aip_id=aip_id, max_aips=share)
-        finally:
-            catalog.close()
+            share = None if aip_id else scheduled_share(service.catalog, service.settings.fixity_cycle_days)
+            summary = audit(service.catalog, aip_id=aip_id, max_aips=share)
         print(summary.table())
         result = {k: v for k, v in summary.to_dict().items() if isinstance(v, int)}
         if summary.unrepaired:

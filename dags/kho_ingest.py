@@ -1,5 +1,5 @@
 """Airflow DAGs for ingest. Thin by design: each task runs one step function of
-``preservation.ingest`` and passes only the workspace path through XCom.
+``preservation.pipeline`` and passes only the workspace path through XCom.
 
 - ``ingest``: one run per SIP. Trigger with conf ``{"sip_path": "/path/to/bag"}`` (the SIP is
   copied, never changed) or ``{"workspace": "..."}`` (a SIP already claimed by ``ingest_scan``).
@@ -18,7 +18,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from preservation import ingest as pipeline
+from preservation import pipeline
 from preservation.config import load_settings
 from preservation.workspace import Workspace, WorkspaceBusy
 
@@ -26,9 +26,9 @@ DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=30)}
 
 
 def _run_step(step: str, workspace: str) -> str:
-    ctx = pipeline.Context(load_settings())
     try:
-        pipeline.run_step(ctx, Workspace(Path(workspace)), step)
+        with pipeline.Context(load_settings()) as ctx:
+            pipeline.run_step(ctx, Workspace(Path(workspace)), step)
     except pipeline.SipRejected as rejected:
         # A rejected SIP will not become valid by retrying: fail the run at once, with the reason.
         raise AirflowFailException(
@@ -38,8 +38,6 @@ def _run_step(step: str, workspace: str) -> str:
         # Another live process holds this ingest (a second run the scan started while the first was still
         # queued, or a `kho resume`): that one finishes it; this run steps aside instead of failing red.
         raise AirflowSkipException(f"another process is ingesting this SIP, which finishes it: {busy}") from None
-    finally:
-        ctx.close()
     return workspace
 
 
@@ -53,23 +51,16 @@ def _step_task(step: str) -> Any:
 
 @task(task_id="normalise_plan")
 def _normalise_plan(workspace: str) -> list[dict[str, Any]]:
-    ctx = pipeline.Context(load_settings())
-    try:
-        ws = Workspace(Path(workspace))
-        with ws.locked():
-            batches = pipeline.normalise_plan(ctx, ws)
-    finally:
-        ctx.close()
+    ws = Workspace(Path(workspace))
+    with pipeline.Context(load_settings()) as ctx, ws.locked():
+        batches = pipeline.normalise_plan(ctx, ws)
     return [{"workspace": workspace, "batch": batch} for batch in batches]
 
 
 @task(task_id="normalise_batch")
 def _normalise_batch(item: dict[str, Any]) -> None:
-    ctx = pipeline.Context(load_settings())
-    try:
+    with pipeline.Context(load_settings()) as ctx:
         pipeline.normalise_batch(ctx, Workspace(Path(item["workspace"])), int(item["batch"]))
-    finally:
-        ctx.close()
 
 
 def _normalise_tasks(workspace: Any) -> Any:
@@ -105,19 +96,17 @@ def ingest() -> None:
     @task(task_id="receive")
     def receive(**context: Any) -> str:
         params = context["params"]
-        ctx = pipeline.Context(load_settings())
         try:
-            if params.get("workspace"):
-                workspace = Workspace(Path(params["workspace"]))
-            elif params.get("sip_path"):
-                workspace = pipeline.start_copy(ctx, Path(params["sip_path"]), params.get("profile") or "bagit")
-            else:
-                raise AirflowFailException("conf must give sip_path or workspace")
-            pipeline.run_step(ctx, workspace, "receive")
+            with pipeline.Context(load_settings()) as ctx:
+                if params.get("workspace"):
+                    workspace = Workspace(Path(params["workspace"]))
+                elif params.get("sip_path"):
+                    workspace = pipeline.start_copy(ctx, Path(params["sip_path"]), params.get("profile") or "bagit")
+                else:
+                    raise AirflowFailException("conf must give sip_path or workspace")
+                pipeline.run_step(ctx, workspace, "receive")
         except WorkspaceBusy as busy:  # see _run_step
             raise AirflowSkipException(f"another process is ingesting this SIP, which finishes it: {busy}") from None
-        finally:
-            ctx.close()
         return str(workspace.path)
 
     workspace = receive()
@@ -140,12 +129,9 @@ def ingest() -> None:
 def ingest_scan() -> None:
     @task
     def claim_sips() -> list[dict[str, str]]:
-        ctx = pipeline.Context(load_settings())
-        try:
+        with pipeline.Context(load_settings()) as ctx:
             claimed = pipeline.scan_ingest_folder(ctx)
             stale = [ws for ws in pipeline.resumable(ctx, stale_only=True) if ws not in claimed]
-        finally:
-            ctx.close()
         return [{"workspace": str(ws.path)} for ws in [*claimed, *stale]]
 
     TriggerDagRunOperator.partial(task_id="start_ingest", trigger_dag_id="ingest").expand(conf=claim_sips())

@@ -10,9 +10,8 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from preservation.catalog_guard import open_catalog
-from preservation.config import load_settings
 from preservation.migrate import run_campaign
+from preservation.service import Service
 
 
 @dag(
@@ -29,13 +28,9 @@ def format_migration() -> None:
     @task
     def campaign(**context: Any) -> dict[str, Any]:
         params = context["params"]
-        settings = load_settings()
-        catalog = open_catalog(settings)
-        try:
-            result = run_campaign(catalog, puid=params.get("puid"), dry_run=bool(params.get("dry_run")),
-                                  digests=settings.digests, organization=settings.organization)
-        finally:
-            catalog.close()
+        with Service.open() as service:
+            result = run_campaign(service.catalog, puid=params.get("puid"), dry_run=bool(params.get("dry_run")),
+                                  digests=service.settings.digests, organization=service.settings.organization)
         summary = result.to_dict()
         print(f"{'would migrate' if result.dry_run else 'migrated'} {summary['files']} files in {summary['aips']} AIPs")
         if result.failed:

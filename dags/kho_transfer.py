@@ -6,17 +6,15 @@ E-ARK SIP ZIPs with their PREMIS history; receiving and the receipt stay explici
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from preservation.catalog_guard import open_catalog
-from preservation.config import load_settings
-from preservation.retention import deadlines
-from preservation.transfer import TransferError, export_aips
+from preservation.service import Service
+from preservation.transfer import TransferError, export_aips, hand_over_list
 
 
 @dag(
@@ -34,17 +32,10 @@ def transfer() -> None:
     @task
     def due_and_export(**context: Any) -> dict[str, Any]:
         params = context["params"]
-        settings = load_settings()
-        catalog = open_catalog(settings)
-        try:
-            today = datetime.now(UTC).date()
+        with Service.open() as service:
             status: dict[str, list[str]] = {}
-            for aip in catalog.list_aips():
-                if aip.deleted_at is not None:
-                    continue
-                state = deadlines(aip.bag_info, aip.stored_at).status(
-                    today, aip.transferred_at.date() if aip.transferred_at else None)
-                status.setdefault(state, []).append(aip.id)
+            for record in hand_over_list(service.catalog):  # most urgent first, as `kho transfer list`
+                status.setdefault(record.status, []).append(record.aip_id)
             for state in ("overdue", "due"):
                 for aip_id in status.get(state, []):
                     print(f"{state.upper()}: {aip_id}")
@@ -52,15 +43,13 @@ def transfer() -> None:
             if params.get("export"):
                 if not params.get("to") or not params.get("output"):
                     raise AirflowFailException("export needs conf 'to' (receiving archive) and 'output' (folder)")
+                organization = service.settings.organization
                 try:
-                    result = export_aips(catalog, list(params["export"]), Path(params["output"]),
-                                         sender=settings.organization, receiver=params["to"],
-                                         organization=settings.organization)
+                    result = export_aips(service.catalog, list(params["export"]), Path(params["output"]),
+                                         sender=organization, receiver=params["to"], organization=organization)
                 except TransferError as exc:
                     raise AirflowFailException(str(exc)) from None
                 exported = [p["package"] for p in result.packages]
-        finally:
-            catalog.close()
         return {"overdue": len(status.get("overdue", [])), "due": len(status.get("due", [])), "exported": exported}
 
     due_and_export()

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
+
+from format_registry import safexml
 
 MAX_PART_BYTES = 16 * 1024 * 1024  # a part bigger than this is read this far (signatures sit near the start)
 
@@ -82,7 +83,7 @@ def _sequence(text: str) -> bytes:
     return out
 
 
-def _offsets(element: ElementTree.Element, low: str, high: str) -> bytes:
+def _offsets(element: Any, low: str, high: str) -> bytes:
     minimum = int(element.get(low) or 0)
     maximum = element.get(high)
     if not maximum:
@@ -90,7 +91,7 @@ def _offsets(element: ElementTree.Element, low: str, high: str) -> bytes:
     return b".{%d,%d}" % (minimum, max(minimum, int(maximum)))  # a few signatures give max < min
 
 
-def _subsequence(element: ElementTree.Element) -> bytes:
+def _subsequence(element: Any) -> bytes:
     core = _sequence(element.findtext("Sequence") or "")
     for fragment in element.findall("LeftFragment"):
         core = b"(?:" + _sequence(fragment.text or "") + b")" + _offsets(fragment, "MinOffset", "MaxOffset") + core
@@ -99,7 +100,7 @@ def _subsequence(element: ElementTree.Element) -> bytes:
     return core
 
 
-def _byte_sequence(element: ElementTree.Element) -> bytes:
+def _byte_sequence(element: Any) -> bytes:
     """Subsequences in position order; each offset counts from the end of the one before (or BOF/EOF)."""
     parts = sorted(element.findall("SubSequence"), key=lambda s: int(s.get("Position") or 1))
     chunks = [(_offsets(s, "SubSeqMinOffset", "SubSeqMaxOffset"), _subsequence(s)) for s in parts]
@@ -111,7 +112,7 @@ def _byte_sequence(element: ElementTree.Element) -> bytes:
 
 def load_signatures(path: Path) -> list[ContainerSignature]:
     """The ZIP and OLE2 signatures of a DROID container signature file (a trusted, bundled file)."""
-    root = ElementTree.parse(path).getroot()  # noqa: S314 - FIDO's bundled file, not package content
+    root = safexml.parse(path).getroot()  # bundled with FIDO, but parsed like any other XML
     puids: dict[str, list[str]] = {}
     for mapping in root.iterfind("FileFormatMappings/FileFormatMapping"):
         puids.setdefault(mapping.get("signatureId") or "", []).append(mapping.get("Puid") or "")

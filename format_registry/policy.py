@@ -7,7 +7,6 @@ rule broken — never discovered halfway through an ingest.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from format_registry import settings as registry_settings
 
 HERE = Path(__file__).resolve().parent
 SCHEMAS = HERE.parent / "schemas"
@@ -109,8 +110,8 @@ def _load_yaml(path: Path, schema_name: str) -> dict[str, Any]:
 
 
 def load_policy(policy_path: Path | None = None, tools_path: Path | None = None) -> Policy:
-    policy_path = Path(policy_path or os.environ.get("KHO_POLICY") or DEFAULT_POLICY)
-    tools_path = Path(tools_path or os.environ.get("KHO_TOOLS") or DEFAULT_TOOLS)
+    policy_path = Path(policy_path or registry_settings.path("policy") or DEFAULT_POLICY)
+    tools_path = Path(tools_path or registry_settings.path("tools") or DEFAULT_TOOLS)
     data = _load_yaml(policy_path, "policy.schema.json")
     tools_data = _load_yaml(tools_path, "tools.schema.json")["tools"]
     tools = {name: Tool(name=name, command=tuple(spec["command"]), output=spec["output"],

@@ -57,6 +57,14 @@ def fromstring(data: bytes, xml_parser: etree.XMLParser | None = None) -> Any:
     return etree.fromstring(data, xml_parser or parser())
 
 
+def schema(path: str | os.PathLike[str]) -> etree.XMLSchema:
+    """A compiled XML Schema that Kho holds (``schemas/``, a schema catalog), read with :func:`parser`.
+
+    Parsed by name, not from a handle, so that the schema's relative ``xs:import``/``xs:include``
+    resolve beside it. Raises ``etree.XMLSchemaParseError``, ``etree.XMLSyntaxError`` or ``OSError``."""
+    return etree.XMLSchema(etree.parse(os.fspath(path), parser()))
+
+
 def iterparse(source: IO[bytes], events: Sequence[str] = ("end",)) -> Iterator[tuple[str, Any]]:
     """``etree.iterparse`` with the same locks as :func:`parser`, for reading only the start of a document."""
     return iter(etree.iterparse(source, events=tuple(events), resolve_entities=False, no_network=True,

@@ -2,6 +2,13 @@
 
 Preservation re-reads files often (validation, fixity, storage verification); reading each
 file once per purpose, in fixed-size chunks, keeps memory constant for any file size.
+
+The one place Kho computes the checksum of content: a file (:func:`hash_file`, :func:`sha256_file`,
+:func:`hash_many`), a stream such as a stored object being read back (:func:`hash_stream`), or
+bytes already in memory such as an OCFL inventory (:func:`hash_bytes`). Hashes of identifiers and
+keys (folder names, cache keys, HMACs) are not content checksums and use ``hashlib`` where they are.
+``storage_adapters`` may import nothing of ours, so it keeps its own read-back loop
+(``storage_adapters.base.sha256_stream``).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 CHUNK_SIZE = 1024 * 1024
 SUPPORTED = ("md5", "sha1", "sha256", "sha512")
@@ -48,6 +56,30 @@ def hash_file(path: Path | str, algorithms: Iterable[str]) -> dict[str, str]:
             if total == expected and count < CHUNK_SIZE:  # the whole file is read: skip the empty last read
                 break
     return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+
+def sha256_file(path: Path | str) -> str:
+    """The SHA-256 of ``path`` (hex): the digest Kho keeps for every stored file."""
+    return hash_file(path, ["sha256"])["sha256"]
+
+
+def hash_stream(handle: BinaryIO, algorithms: Iterable[str]) -> tuple[dict[str, str], int]:
+    """``{algorithm: hexdigest}`` and the byte count of what ``handle`` yields until its end, in one pass.
+
+    For content that is not a local file (a storage location's object being read back); exceptions
+    of ``handle.read`` (a broken connection) reach the caller."""
+    hashers = {name: hashlib.new(name) for name in dict.fromkeys(algorithms)}
+    size = 0
+    while chunk := handle.read(CHUNK_SIZE):
+        for hasher in hashers.values():
+            hasher.update(chunk)
+        size += len(chunk)
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}, size
+
+
+def hash_bytes(data: bytes, algorithms: Iterable[str]) -> dict[str, str]:
+    """``{algorithm: hexdigest}`` of content already in memory (an OCFL inventory and its sidecar)."""
+    return {name: hashlib.new(name, data).hexdigest() for name in dict.fromkeys(algorithms)}
 
 
 def usable_cpus() -> int:

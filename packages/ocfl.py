@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from packages.checksums import hash_bytes
+
 OCFL_VERSION = "1.1"
 INVENTORY_TYPE = "https://ocfl.io/1.1/spec/#inventory"
 DIGEST = "sha512"  # the inventory's digestAlgorithm (the spec's SHOULD); SHA-256 goes in the fixity block
@@ -103,7 +105,7 @@ def _json(data: Any) -> bytes:
 
 def sidecar(inventory_bytes: bytes) -> bytes:
     """The ``inventory.json.sha512`` text for an inventory's bytes."""
-    return f"{hashlib.sha512(inventory_bytes).hexdigest()} {INVENTORY}\n".encode()
+    return f"{hash_bytes(inventory_bytes, [DIGEST])[DIGEST]} {INVENTORY}\n".encode()
 
 
 def sidecar_digest(text: bytes) -> str:
@@ -176,7 +178,7 @@ class Inventory:
     def digests(self) -> dict[str, str]:
         """SHA-256 and SHA-512 of the inventory's bytes (what every location's ``inventory.json`` holds)."""
         raw = self.to_json()
-        return {"sha256": hashlib.sha256(raw).hexdigest(), DIGEST: hashlib.sha512(raw).hexdigest()}
+        return hash_bytes(raw, [FIXITY, DIGEST])
 
     @property
     def head_number(self) -> int:

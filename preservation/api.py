@@ -42,10 +42,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from packages.access import ROLES, AccessRule, may_see, mode_from_code
 from preservation.agents import KHO_VERSION
 from preservation.catalog import Aip, Catalog, File, as_utc
-from preservation.catalog_guard import open_catalog
 from preservation.config import ConfigError, Settings, load_settings
 from preservation.dip import RESTRICTED_FIELDS, DipError, build_dip
 from preservation.export import export_events
+from preservation.service import Service
 from storage_adapters.local import create_file
 
 log = logging.getLogger("kho.api")
@@ -70,14 +70,24 @@ PlainText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 # -- configuration --------------------------------------------------------------------------------
 
 
-def load_tokens(home: Path, environ: Mapping[str, str] | None = None) -> Tokens:
-    """Tokens from ``KHO_API_TOKENS`` (wins) or ``$KHO_HOME/api-tokens.toml``.
+def load_tokens(home: Path, environ: Mapping[str, str]) -> Tokens:
+    """Tokens from ``KHO_API_TOKENS`` in ``environ`` (wins) or ``$KHO_HOME/api-tokens.toml``."""
+    return tokens_from(home, environ.get(TOKENS_ENV))
+
+
+def configured_tokens(settings: Settings) -> Tokens:
+    """The tokens of ``settings``: its ``api_tokens`` setting (``KHO_API_TOKENS`` or ``api_tokens`` in
+    kho.toml) when set, else ``$KHO_HOME/api-tokens.toml``."""
+    return tokens_from(settings.home, settings.api_tokens.get_secret_value() if settings.api_tokens else None)
+
+
+def tokens_from(home: Path, configured: str | None) -> Tokens:
+    """Tokens from ``configured`` (``token=Name:role,…``; wins) or ``$KHO_HOME/api-tokens.toml``.
 
     Messages name the entry or the requester, never the token: config errors end up in logs.
     """
-    env = os.environ if environ is None else environ
-    if TOKENS_ENV in env:
-        tokens = _parse_env_tokens(env[TOKENS_ENV])
+    if configured is not None:
+        tokens = _parse_env_tokens(configured)
         source = TOKENS_ENV
     elif (home / TOKENS_FILE).is_file():
         path = home / TOKENS_FILE
@@ -563,16 +573,17 @@ def create_app(settings: Settings | None = None, tokens: Tokens | None = None) -
     """The API over one catalog; ``tokens`` defaults to the configured ones (see ``load_tokens``)."""
     settings = settings or load_settings()
     if tokens is None:
-        tokens = load_tokens(settings.home)
+        tokens = configured_tokens(settings)
     else:
         tokens = {t: _check_entry(f"token for {n}", n, r) for t, (n, r) in tokens.items()}
-    catalog = open_catalog(settings)
+    service = Service.open(settings)
+    catalog = service.catalog  # opened now: a lost or unreadable catalog stops the API before it listens
     dips_dir = settings.home / "dips"
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> Any:
         yield
-        catalog.close()
+        service.close()
 
     app = FastAPI(
         title="Kho API",
@@ -581,6 +592,7 @@ def create_app(settings: Settings | None = None, tokens: Tokens | None = None) -
                     "rights, and export the PREMIS event trail. Authenticate with `Authorization: Bearer <token>`.",
         lifespan=lifespan,
     )
+    app.state.service = service
     app.state.catalog = catalog
     app.state.settings = settings
     app.state.tokens = tokens

@@ -7,7 +7,6 @@ first, so a run limited to a share of the archive resumes where the previous one
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import tempfile
@@ -20,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from packages import ocfl
-from packages.checksums import hash_many
+from packages.checksums import hash_bytes, hash_many, hash_stream
 from preservation import agents, logs, premis, progress, versions
 from preservation.catalog import Aip, Catalog, File, StorageCopy
 from preservation.faults import checkpoint
@@ -30,7 +29,6 @@ from storage_adapters.local import LocalStorage
 from storage_adapters.registry import open_location
 from storage_adapters.replicated import ReplicatedStorage, UnverifiedError, VerifiedRead
 
-CHUNK = 1024 * 1024
 READ_ATTEMPTS = 3  # reads of one object at one location before it is reported unreadable
 RETRY_PAUSE = 0.2  # seconds, times the attempt number
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # sorts never-audited copies first
@@ -161,13 +159,9 @@ class LocationUnreachable(StorageError):
 
 def read_digest(location: StorageLocation, key: str) -> tuple[str, int]:
     """Stream the object once: SHA-256 hex and byte count."""
-    digest = hashlib.sha256()
-    size = 0
     with location.open(key) as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+        digests, size = hash_stream(handle, ["sha256"])
+    return digests["sha256"], size
 
 
 def _checked_digest(
@@ -412,7 +406,7 @@ def _inventory_files(aip: Aip | None) -> list[File]:
         File(id=aip.id, aip_id=aip.id, path=ocfl.INVENTORY, content_path=ocfl.INVENTORY, sha256=digests["sha256"],
              role="ocfl", size=0),
         File(id=aip.id, aip_id=aip.id, path=ocfl.SIDECAR, content_path=ocfl.SIDECAR,
-             sha256=hashlib.sha256(sidecar).hexdigest(), role="ocfl", size=len(sidecar)),
+             sha256=hash_bytes(sidecar, ["sha256"])["sha256"], role="ocfl", size=len(sidecar)),
     ]
 
 

@@ -55,6 +55,8 @@ from preservation.catalog import (
 )
 from preservation.catalog_guard import AIP_ID
 from preservation.config import Settings
+from preservation.pipeline.steps.index import MAX_CATALOG_VALUE, MAX_TITLE  # as the ingest keeps them
+from preservation.service import Service
 from storage_adapters.base import StorageError, StorageLocation, redact_url
 from storage_adapters.registry import open_location
 from storage_adapters.replicated import ReplicatedStorage
@@ -63,7 +65,7 @@ METS_NS = {"m": "http://www.loc.gov/METS/", "xlink": "http://www.w3.org/1999/xli
 PREMIS_NS = {"p": premis.PREMIS_NS}
 KHO_VALIDATION = "{https://kho.example/ns/validation}validation"
 ROLE_OF_REPRESENTATION = {"rep-02": "preservation", "rep-03": "access"}  # preservation.normalise
-MAX_CATALOG_VALUE, MAX_TITLE = 4000, 1000  # as the ingest's index step keeps them (preservation.ingest)
+
 # what the catalog keeps of a journaled file row when its AIP is described from METS/PREMIS instead:
 # everything but where the bytes are and what they hash to, which the inventory says
 _FROM_INVENTORY = ("content_path", "sha256", "sha512", "size")
@@ -655,9 +657,9 @@ def _append_recovered(catalog: Catalog, rows: _Rows) -> int:
 def rebuild(settings: Settings) -> RebuildReport:
     """Rebuild the (empty) catalog of ``settings`` from its storage locations; see the module docstring."""
     settings.adopt_scratch_dir()
-    catalog = open_empty_catalog(settings)
-    report = RebuildReport(locations=list(settings.storage))
-    try:
+    with Service.open(settings, open_with=open_empty_catalog) as service:
+        catalog = service.catalog  # refused before storage is read when it is not empty
+        report = RebuildReport(locations=list(settings.storage))
         found = _scan(settings, report)
         read = _read_journal(found, report)
         _check_chain(read.events, report)
@@ -673,7 +675,5 @@ def rebuild(settings: Settings) -> RebuildReport:
         except (StorageError, OSError, journal.JournalError) as exc:
             report.problems.append(f"the rebuilt catalog could not be journaled yet ({exc}); the next command "
                                    "retries")
-    finally:
-        catalog.close()
     return report
 

@@ -5,6 +5,9 @@ The sender records a PREMIS ``transfer`` event at export but marks an AIP *trans
 receiver's receipt is imported and checks out: every package's SHA-256 matches what was sent, and the
 receipt's HMAC-SHA256 (key ``KHO_TRANSFER_KEY``, shared by the two archives) is valid.
 
+:func:`hand_over_list` is the one list of permanent records and their hand-over deadlines: ``kho transfer
+list`` and the daily ``transfer`` DAG both show it.
+
 Each package is an E-ARK SIP 2.2 written by ``preservation.mets`` (mets/@PROFILE ``E-ARK-SIP-v2-2-0.xml``, the
 sending archive as submitting agent, every file listed with its checksum); the tests hold it to Kho's strict
 E-ARK check and to E-ARK's own validator (decision 0015).
@@ -18,23 +21,26 @@ import hmac
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import uuid
 import zipfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
+from pydantic import SecretStr
 
+from format_registry import toolrun
 from packages import aip as aip_layout
-from packages.checksums import hash_file
+from packages.checksums import sha256_file
 from preservation import agents, premis
 from preservation.catalog import Aip, Catalog
+from preservation.config import load_settings
 from preservation.mets import MetsFile, representation_files, write_aip_mets
 from preservation.migrate import catalog_agents, catalog_events, catalog_objects
+from preservation.retention import Deadlines, deadlines
 from preservation.retrieval import RetrievalError, fetch_object
 
 MANIFEST = "transfer-manifest.json"
@@ -45,27 +51,79 @@ class TransferError(RuntimeError):
     """The transfer cannot go on; the message says why (nothing is marked transferred)."""
 
 
-def _key() -> bytes | None:
-    value = os.environ.get("KHO_TRANSFER_KEY")
-    return value.encode("utf-8") if value else None
+Key = SecretStr | str | None  # the transfer_key setting (KHO_TRANSFER_KEY)
 
 
-def sign(document: dict[str, Any]) -> str:
-    key = _key()
+def _key(key: Key) -> bytes:
+    """The receipt key: ``key``, else the installation's ``transfer_key`` setting."""
     if key is None:
-        raise TransferError("KHO_TRANSFER_KEY is not set: the receipt cannot be signed or verified")
+        key = load_settings().transfer_key
+    value = key.get_secret_value() if isinstance(key, SecretStr) else key
+    if not value:
+        raise TransferError("KHO_TRANSFER_KEY is not set: the receipt cannot be signed or verified / chưa đặt "
+                            "KHO_TRANSFER_KEY: không ký hay kiểm tra được biên bản giao nhận")
+    return value.encode("utf-8")
+
+
+def sign(document: dict[str, Any], key: Key = None) -> str:
+    """The HMAC-SHA256 of ``document`` (without its signature) under ``key`` (default: the setting)."""
     body = json.dumps({k: v for k, v in document.items() if k != "signature"}, sort_keys=True, ensure_ascii=False)
-    return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(_key(key), body.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+# -- what is due ----------------------------------------------------------------------------------------
+
+# the order of ``kho transfer list``: what needs doing first
+STATUS_ORDER = {"overdue": 0, "due": 1, "not-yet-due": 2, "unknown": 3, "transferred": 4, "not-required": 5}
+
+
+@dataclass(frozen=True)
+class HandOverDue:
+    """One stored AIP's hand-over deadlines (Luật Lưu trữ 2024 Điều 17, Decision 458) and its status today."""
+
+    aip_id: str
+    title: str
+    status: str  # overdue, due, not-yet-due, unknown, transferred, not-required (retention.Deadlines.status)
+    deadlines: Deadlines
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row ``kho transfer list --json`` prints."""
+        due = self.deadlines
+        return {
+            "aip_id": self.aip_id, "title": self.title, "maintenance": due.maintenance, "status": self.status,
+            "work_ended": due.work_ended.isoformat() if due.work_ended else None,
+            "current_archive_due": due.current_archive_due.isoformat() if due.current_archive_due else None,
+            "entered_current_archive": due.entered_current_archive.isoformat(),
+            "historical_archive_due": due.historical_archive_due.isoformat() if due.historical_archive_due else None,
+            "d458_due": due.d458_due.isoformat() if due.d458_due else None,
+        }
+
+
+def hand_over_list(catalog: Catalog, today: date | None = None, *, include_not_required: bool = False
+                   ) -> list[HandOverDue]:
+    """Every AIP not disposed of with its hand-over status on ``today`` (default: today, UTC), most urgent
+    first (``STATUS_ORDER``, then the historical archive's deadline); records that never go to the
+    historical archive (not permanent) only with ``include_not_required``."""
+    today = today or datetime.now(UTC).date()
+    found = []
+    for aip in catalog.list_aips():
+        if aip.deleted_at is not None:
+            continue
+        due = deadlines(aip.bag_info, aip.stored_at)
+        status = due.status(today, aip.transferred_at.date() if aip.transferred_at else None)
+        if status == "not-required" and not include_not_required:
+            continue
+        found.append(HandOverDue(aip.id, aip.title or aip.sip_name, status, due))
+    found.sort(key=lambda d: (STATUS_ORDER[d.status],
+                              d.deadlines.historical_archive_due.isoformat() if d.deadlines.historical_archive_due
+                              else "9999"))
+    return found
 
 
 def _mime(path: str) -> str:
     if path.endswith((".xml", ".xsd")):
         return "text/xml"
     return "application/json" if path.endswith(".json") else "text/plain"
-
-
-def _sha256(path: Path) -> str:
-    return hash_file(path, ["sha256"])["sha256"]
 
 
 @dataclass
@@ -130,7 +188,7 @@ def _build_package(catalog: Catalog, aip: Aip, out_dir: Path, *, sender: str, re
         def md(path: str) -> MetsFile:
             full = root / path
             return MetsFile(file_id="file-md-" + uuid.uuid5(uuid.NAMESPACE_URL, path).hex, href=path,
-                            size=full.stat().st_size, sha256=_sha256(full), mime=_mime(path), created=now)
+                            size=full.stat().st_size, sha256=sha256_file(full), mime=_mime(path), created=now)
 
         def embedded(xf: Any) -> None:  # METS xmlData must hold the PREMIS, never be empty
             premis.write_premis(xf, entity=premis.entity_element(aip.id, aip.sip_name), files=objects,
@@ -153,7 +211,7 @@ def _build_package(catalog: Catalog, aip: Aip, out_dir: Path, *, sender: str, re
             for path in sorted(p for p in root.rglob("*") if p.is_file()):
                 handle.write(path, f"{name}/{path.relative_to(root).as_posix()}")
         os.replace(partial, archive)
-    digest = _sha256(archive)
+    digest = sha256_file(archive)
     event["outcome_detail"] += f"; {archive.name} sha256:{digest}"
     with catalog.session() as session:
         catalog.append_events(session, [event])
@@ -200,29 +258,31 @@ def _pdf_from_html(out_dir: Path, rows: list[tuple[Aip, dict[str, Any]]], sender
     with tempfile.TemporaryDirectory(prefix="kho-pdf-") as scratch:
         source = Path(scratch) / "muc-luc-ho-so.html"
         source.write_text(page, encoding="utf-8")
-        completed = subprocess.run(
+        completed = toolrun.run(  # a timeout (group killed) is a failure like any other: CSV only
             [soffice, "--headless", "--norestore", f"-env:UserInstallation=file://{scratch}/profile",
              "--convert-to", "pdf", "--outdir", scratch, str(source)],
-            capture_output=True, timeout=PDF_TIMEOUT, check=False, env={**os.environ, "HOME": scratch})
+            timeout=PDF_TIMEOUT, env={"HOME": scratch})
         produced = Path(scratch) / "muc-luc-ho-so.pdf"
-        if completed.returncode != 0 or not produced.is_file():
+        if not completed.ok or not produced.is_file():
             return None
         target = out_dir / "muc-luc-ho-so.pdf"
         shutil.copyfile(produced, target)
         return target
 
 
-def make_receipt(received: list[dict[str, Any]], *, receiver: str, sender: str) -> dict[str, Any]:
+def make_receipt(received: list[dict[str, Any]], *, receiver: str, sender: str, key: Key = None) -> dict[str, Any]:
+    """The signed receipt (``key``: the ``transfer_key`` setting, read from settings when not given)."""
     receipt = {"receipt": str(uuid.uuid4()), "receiver": receiver, "sender": sender,
                "received_at": premis.now_iso(), "packages": received}
-    receipt["signature"] = sign(receipt)
+    receipt["signature"] = sign(receipt, key)
     return receipt
 
 
-def import_receipt(catalog: Catalog, receipt: dict[str, Any], manifest: dict[str, Any]) -> list[str]:
+def import_receipt(catalog: Catalog, receipt: dict[str, Any], manifest: dict[str, Any], *, key: Key = None
+                   ) -> list[str]:
     """Check the receipt against what was sent; mark those AIPs transferred. Returns their ids."""
     expected = receipt.get("signature", "")
-    if not hmac.compare_digest(expected, sign(receipt)):
+    if not hmac.compare_digest(expected, sign(receipt, key)):
         raise TransferError("the receipt's signature does not verify (wrong key or altered receipt)"
                             " / chữ ký biên bản không hợp lệ")
     sent = {p["sha256"]: p for p in manifest["packages"]}

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from format_registry import toolrun
 
 SCAN_TIMEOUT = 3600
 VERSION_TIMEOUT = 60
@@ -61,13 +62,17 @@ def _has_signatures(database: Path) -> bool:
 
 
 def scanner_version(program: str, database: Path | None) -> str:
-    """``ClamAV 1.4.6/27480/...``: engine and, with the official database, its version."""
+    """``ClamAV 1.4.6/27480/...``: engine and, with the official database, its version.
+
+    Asked for every scan (once per SIP), not cached like other tools' versions (``toolrun.version``):
+    the signature part changes whenever freshclam updates the database under a running worker."""
     command = [program, "--version"] + ([f"--database={database}"] if database else [])
     try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=VERSION_TIMEOUT, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        completed = toolrun.run(command, timeout=VERSION_TIMEOUT)
+    except OSError:
         return "unknown"
-    return completed.stdout.strip().splitlines()[0] if completed.stdout.strip() else "unknown"
+    stdout = completed.stdout_text().strip() if not completed.timed_out else ""
+    return stdout.splitlines()[0] if stdout else "unknown"
 
 
 def scan(folder: Path, *, database: str = "", timeout: float = SCAN_TIMEOUT) -> ScanResult:
@@ -84,15 +89,15 @@ def scan(folder: Path, *, database: str = "", timeout: float = SCAN_TIMEOUT) -> 
     if db_path is not None:
         command.append(f"--database={db_path}")
     command += ["--", str(folder)]
-    try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise ScanError(f"clamscan did not finish within {timeout:.0f} s") from exc
+    completed = toolrun.run(command, timeout=timeout)  # killed with its process group on timeout
+    if completed.timed_out:
+        raise ScanError(f"clamscan did not finish within {timeout:.0f} s")
+    stdout = completed.stdout_text()
     if completed.returncode == 0:
         return ScanResult("clean", "no virus found", "clamscan", version)
     if completed.returncode == 1:
         found = []
-        for line in completed.stdout.splitlines():
+        for line in stdout.splitlines():
             match = FOUND.match(line.strip())
             if match:
                 path = Path(match["path"])
@@ -100,6 +105,6 @@ def scan(folder: Path, *, database: str = "", timeout: float = SCAN_TIMEOUT) -> 
                 found.append((relative, match["signature"]))
         listed = "; ".join(f"{p}: {s}" for p, s in found[:20]) + (f" (+{len(found) - 20} more)" if len(found) > 20
                                                                     else "")
-        return ScanResult("infected", listed or completed.stdout.strip()[:2000], "clamscan", version, found)
-    detail = (completed.stderr or completed.stdout).strip()[-1000:]
+        return ScanResult("infected", listed or stdout.strip()[:2000], "clamscan", version, found)
+    detail = (completed.stderr_text() or stdout).strip()[-1000:]
     raise ScanError(f"clamscan failed (exit {completed.returncode}): {detail}")

@@ -14,11 +14,11 @@ import shutil
 import stat
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from preservation.config import Settings
 from preservation.procutil import LockBusy, describe_holder, hold_lock, lock_holder
@@ -54,6 +54,33 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def write_lines_atomic(path: Path, records: Iterable[Any]) -> None:
+    """``records`` as JSON lines at ``path``, whole or not at all."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+            handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_lines(path: Path) -> Iterator[Any]:
+    """The records of a JSON-lines file, one at a time."""
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+@runtime_checkable
+class SpooledEvents(Protocol):
+    """Events a step wrote to a file of its own as it went (the pipeline's event recorder)."""
+
+    def commit_to(self, target: Path) -> None: ...
 
 
 def read_json(path: Path) -> Any:
@@ -99,14 +126,20 @@ class Workspace:
     def is_done(self, step: str) -> bool:
         return step in self.state().get("done", [])
 
-    def complete_step(self, step: str, events: list[dict[str, Any]], output: Any = None) -> None:
+    def complete_step(self, step: str, events: Iterable[dict[str, Any]] | SpooledEvents, output: Any = None) -> None:
         """Persist a step's output and events, then mark it done (in that order: a crash in
-        between leaves the step not done, and re-running it overwrites both files)."""
+        between leaves the step not done, and re-running it overwrites both files).
+
+        Events are JSON lines; a step's recorder that spooled them to disk hands over its file."""
         self.work_dir.mkdir(exist_ok=True)
         self.events_dir.mkdir(exist_ok=True)
         if output is not None:
             write_json_atomic(self.work_dir / f"{step}.json", output)
-        write_json_atomic(self.events_dir / f"{step}.json", events)
+        target = self.events_dir / f"{step}.jsonl"
+        if isinstance(events, SpooledEvents):
+            events.commit_to(target)
+        else:
+            write_lines_atomic(target, events)
         state = self.state()
         if step not in state.setdefault("done", []):
             state["done"].append(step)
@@ -115,15 +148,25 @@ class Workspace:
     def output(self, step: str) -> Any:
         return read_json(self.work_dir / f"{step}.json")
 
-    def events(self, steps: list[str]) -> list[dict[str, Any]]:
-        """Committed events of the given steps, in pipeline order, then any recorded failures."""
-        collected: list[dict[str, Any]] = []
+    def iter_events(self, steps: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """Committed events of the given steps, in pipeline order, then any recorded failures, one at a time.
+        (A workspace of an earlier Kho kept each step's events as one JSON array: read too.)"""
         for step in steps:
-            path = self.events_dir / f"{step}.json"
-            if path.exists():
-                collected.extend(read_json(path))
-        collected.extend(self.state().get("failures", []))
-        return collected
+            lines = self.events_dir / f"{step}.jsonl"
+            if lines.exists():
+                yield from read_lines(lines)
+            elif (self.events_dir / f"{step}.json").exists():
+                yield from read_json(self.events_dir / f"{step}.json")
+        yield from self.state().get("failures", [])
+
+    def events(self, steps: Iterable[str]) -> list[dict[str, Any]]:
+        """Committed events of the given steps, in pipeline order, then any recorded failures."""
+        return list(self.iter_events(steps))
+
+    def committed_events(self) -> list[dict[str, Any]]:
+        """Events of every step done so far, in the order the steps ran, then any recorded failures: what
+        a rejection or the final index puts in the catalog."""
+        return self.events(list(self.state().get("done", [])))
 
     def record_failure(self, event: dict[str, Any]) -> None:
         state = self.state()

@@ -7,6 +7,7 @@ expected checksum.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -16,6 +17,26 @@ from urllib.parse import unquote
 
 StoreItem = tuple[str, Path, str]
 """One object to store: (key, source file, expected SHA-256 hex)."""
+
+READ_CHUNK = 1024 * 1024
+
+
+class Readable(Protocol):
+    """What :func:`sha256_stream` reads: a binary file, or boto3's ``StreamingBody``."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+def sha256_stream(handle: Readable, chunk_size: int = READ_CHUNK) -> str:
+    """SHA-256 (hex) of what ``handle`` yields until its end: every location's ``verify`` reads back with it.
+
+    Kho's one checksum module is ``packages.checksums``, but storage_adapters imports nothing of ours
+    (DESIGN.md, import-linter), so its read-back loop is this one. The loops that hash while they copy
+    or send (``local``, ``replicated``, ``s3``) hash bytes on their way elsewhere and keep their own."""
+    digest = hashlib.sha256()
+    while chunk := handle.read(chunk_size):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 class StorageError(RuntimeError):

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
-from storage_adapters.base import StorageError, StoreItem, check_key
+from storage_adapters.base import StorageError, StoreItem, check_key, sha256_stream
 
 CHUNK = 1024 * 1024
 # Modes of what Kho writes (stored copies, the SQLite catalog, DIPs): owner read/write, group read, others
@@ -592,11 +592,9 @@ class LocalStorage:
         return report
 
     def verify(self, key: str, sha256: str) -> bool:
-        digest = hashlib.sha256()
         try:
             with self.open(key) as handle:
-                for chunk in iter(lambda: handle.read(CHUNK), b""):
-                    digest.update(chunk)
+                found = sha256_stream(handle, CHUNK)
         except StorageError:
             return False
-        return digest.hexdigest() == sha256
+        return found == sha256

@@ -40,7 +40,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from storage_adapters.base import StorageError, StoreItem, check_key, redact_url
+from storage_adapters.base import StorageError, StoreItem, check_key, redact_url, sha256_stream
 from storage_adapters.local import partial_path
 
 if TYPE_CHECKING:
@@ -723,16 +723,14 @@ class S3Storage:
         response = self._get_object(key, "verify", missing_ok=True)
         if response is None:
             return False
-        digest = hashlib.sha256()
         try:
             with closing(response["Body"]) as body:
-                for chunk in body.iter_chunks(CHUNK):
-                    digest.update(chunk)
+                found = sha256_stream(body, CHUNK)
         except FlexibleChecksumError:
             return False  # the bytes read do not match the checksum S3 stored at upload
         except (BotoCoreError, OSError) as exc:
             raise self._fail("verify", key, exc) from exc
-        return digest.hexdigest() == sha256.lower()
+        return found == sha256.lower()
 
     # -- setup and diagnostics (kho storage init / check) -------------------------------------
 

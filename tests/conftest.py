@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
+from format_registry.policy import DEFAULT_POLICY
 from preservation.config import Settings, load_settings
 from tests.ceph_rgw import RgwCluster, ceph_unavailable
 from tests.s3_server import MotoServer, S3Server
@@ -23,17 +25,18 @@ FIXTURE_SIPS = ROOT / "fixtures" / "sips"
 
 
 def _find_corpora() -> Path:
-    """The shared test corpora: $KHO_TEST_CORPORA, else ../shared/corpora beside the checkout, else /work/shared."""
+    """The shared test corpora of real files (formats, JHOVE reports, the E-ARK sample): $KHO_TEST_CORPORA, else
+    ../shared/corpora beside the checkout, else /work/shared. The schemas the tests validate against are not
+    among them: they are in the repo (``tests.helpers.mets_schema``, ``schemas/standards``)."""
     candidates = [os.environ.get("KHO_TEST_CORPORA", ""), str(ROOT.parent / "shared" / "corpora"),
                   "/work/shared/corpora"]
     for candidate in candidates:
-        if candidate and (Path(candidate) / "schemas").is_dir():
+        if candidate and (Path(candidate) / "formats").is_dir():
             return Path(candidate)
     return ROOT.parent / "shared" / "corpora"
 
 
 CORPORA = _find_corpora()
-SCHEMAS = CORPORA / "schemas"
 BIN = Path(sys.executable).parent
 
 
@@ -98,6 +101,17 @@ def sample_sip(tmp_path: Path) -> Path:
     target = tmp_path / "sips" / "hoso-2024-ubnd-01"
     shutil.copytree(FIXTURE_SIPS / "hoso-2024-ubnd-01", target)
     return target
+
+
+@pytest.fixture
+def png_to_tiff_policy(tmp_path: Path) -> dict[str, str]:
+    """``KHO_POLICY`` for a policy that now also keeps PNG as TIFF: what a migration campaign acts on."""
+    data = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    png = next(e for e in data["formats"] if e["id"] == "png")
+    png["preservation"] = {"action": "normalise", "target": "TIFF", "tool": "pillow-tiff"}
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return {"KHO_POLICY": str(path)}
 
 
 def run_kho(*args: str, env: dict[str, str] | None = None, check: bool = False,

@@ -35,8 +35,8 @@ from preservation.export import export_events, spreadsheet_safe
 from storage_adapters import local
 from storage_adapters.local import LocalStorage
 from tests.conftest import FIXTURE_SIPS, json_lines, run_kho
+from tests.helpers import rewrite_manifest
 from tests.stored import object_dir
-from tests.test_sip_validation import rewrite_manifest
 
 READER = "reader-hardening-7f3a9c2e5b1d4a6f0e8c"
 ARCHIVIST = "archivist-hardening-5c1e9a3f7d2b8e4a9"

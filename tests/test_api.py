@@ -25,8 +25,8 @@ from lxml import etree
 from preservation.api import create_app, load_tokens
 from preservation.config import ConfigError, load_settings
 from preservation.export import CSV_COLUMNS
-from tests.conftest import FIXTURE_SIPS, SCHEMAS, json_lines, run_kho
-from tests.test_sip_validation import rewrite_manifest
+from tests.conftest import FIXTURE_SIPS, json_lines, run_kho
+from tests.helpers import premis_schema, rewrite_manifest
 
 MAI = "reader-mai-7f3a9c2e5b1d4a6f0e8c"
 HUNG = "reader-hung-2b8e4d1c9a7f3e5d6a1b"
@@ -355,7 +355,7 @@ def test_events_export_formats_filters_and_premis_validity(archive: Archive) -> 
 
     premis = get()
     assert premis.status_code == 200 and premis.headers["content-type"].startswith("application/xml")
-    schema = etree.XMLSchema(etree.parse(str(SCHEMAS / "premis-3.0" / "premis.xsd")))
+    schema = premis_schema()
     document = etree.fromstring(premis.content)
     assert schema.validate(document), schema.error_log
     assert len(document.findall("{http://www.loc.gov/premis/v3}event")) > 10
@@ -440,7 +440,8 @@ def test_tokens_from_environment_and_toml(tmp_path: Path, monkeypatch: pytest.Mo
     assert "secret-token-2" not in str(problem.value) and "root" in str(problem.value)
 
     monkeypatch.setenv("KHO_API_TOKENS", "tok-env-0123456789abcdef=Lê Thị D:archivist")
-    app = create_app(load_settings({"KHO_HOME": str(tmp_path / "home")}))
+    monkeypatch.setenv("KHO_HOME", str(tmp_path / "home"))
+    app = create_app(load_settings())  # the process's environment, as `kho serve` loads it
     with TestClient(app) as client:
         assert client.get("/aips", headers=auth("tok-env-0123456789abcdef")).json()["total"] == 0
         assert_error(client.get("/aips", headers=auth("tok-from-file-0123456789")), 401)

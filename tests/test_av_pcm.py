@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from format_registry import toolrun
 from format_registry.validators import (
     INVALID,
     NOT_VALIDATED,
@@ -39,7 +40,7 @@ def no_subprocess(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError(f"a subprocess was started: {args!r}")
 
-    monkeypatch.setattr(av, "run_tool", refuse)
+    monkeypatch.setattr(toolrun, "run", refuse)
     monkeypatch.setattr(subprocess, "Popen", refuse)
 
 
@@ -262,7 +263,7 @@ def test_compressed_wav_still_probed_and_decoded(tmp_path: Path, monkeypatch: py
     # A structural error settles the verdict whatever the payload: no decode needed
     cut = tmp_path / "adpcm-cut.wav"
     cut.write_bytes(adpcm.read_bytes()[:-300])
-    monkeypatch.setattr(av, "run_tool", lambda *a, **k: pytest.fail("subprocess started"))
+    monkeypatch.setattr(toolrun, "run", lambda *a, **k: pytest.fail("subprocess started"))
     broken = validate_file(cut, "fmt/142", "audio/x-wav", use_jhove=False)
     assert (broken.status, broken.validator) == (INVALID, "kho-riff")
 

@@ -26,7 +26,7 @@ from preservation.catalog import Catalog
 from preservation.procutil import held_lock_fds, process_alive
 from preservation.workspace import Workspace, WorkspaceBusy
 from tests.conftest import BIN, FIXTURE_SIPS, json_lines, run_kho
-from tests.test_sip_validation import rewrite_manifest
+from tests.helpers import rewrite_manifest
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

@@ -130,7 +130,7 @@ def test_ingest_dag_with_nothing_to_normalise(airflow_env: dict[str, str], kho_h
     """No conversion: the mapped batch task expands to nothing and the ingest still completes."""
     import shutil
 
-    from tests.test_sip_validation import rewrite_manifest
+    from tests.helpers import rewrite_manifest
 
     sip = tmp_path / "chi-van-ban"
     shutil.copytree(FIXTURE_SIPS / "hoso-2023-sotnmt-02", sip)
@@ -146,7 +146,7 @@ def test_a_second_run_on_a_busy_workspace_steps_aside(airflow_env: dict[str, str
     """A scan may start a second run for a workspace whose first run is still queued or running: the
     second one skips (not a red run that retries and fails), the first one finishes the ingest."""
     from preservation.config import load_settings
-    from preservation.ingest import Context, start_copy
+    from preservation.pipeline import Context, start_copy
 
     env = {**airflow_env, "KHO_HOME": str(kho_home)}
     ctx = Context(load_settings({"KHO_HOME": str(kho_home)}))

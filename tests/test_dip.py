@@ -15,9 +15,9 @@ import pytest
 from lxml import etree
 
 from packages.eark import validate_eark
-from tests.conftest import FIXTURE_SIPS, SCHEMAS, json_lines, run_kho
+from tests.conftest import FIXTURE_SIPS, json_lines, run_kho
+from tests.helpers import mets_schema, premis_schema, rewrite_manifest
 from tests.stored import stored_file
-from tests.test_sip_validation import rewrite_manifest
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_reader_gets_access_copies_and_a_withheld_count(public_aip: tuple[str, d
     assert not any("Ghi chú" in n for n in names)
     assert archive.read(f"{top}/representations/access/data/Tờ trình.pdf").startswith(b"%PDF")
     mets = etree.fromstring(archive.read(f"{top}/METS.xml"))
-    assert etree.XMLSchema(etree.parse(str(SCHEMAS / "mets-premis-combined.xsd"))).validate(mets.getroottree())
+    assert mets_schema().validate(mets.getroottree())
     report = validate_eark(Path(str(out["zip"])), strict=True)  # E-ARK DIP 2.2, every file listed (decision 0015)
     assert report.valid and report.kind == "DIP", [f.line() for f in report.failures]
     assert {f.path for f in report.files} == {n.removeprefix(f"{top}/") for n in names} - {"METS.xml"}
@@ -165,7 +165,7 @@ def test_events_export_filters_and_premis_validity(public_aip: tuple[str, dict[s
     assert future == []
     target = tmp_path / "all.xml"
     run_kho("events", "export", "--format", "premis", "-o", str(target), env=env, check=True)
-    schema = etree.XMLSchema(etree.parse(str(SCHEMAS / "premis-3.0" / "premis.xsd")))
+    schema = premis_schema()
     assert schema.validate(etree.parse(str(target))), schema.error_log
 
 

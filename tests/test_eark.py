@@ -11,18 +11,28 @@ import shutil
 import unicodedata
 import zipfile
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
 from packages.eark import EarkReport, is_eark_package, parse_xml, validate_eark
 from packages.eark_requirements import REQUIREMENTS, STRICT_ONLY
 from tests.conftest import CORPORA, FIXTURE_SIPS
+from tests.helpers import (
+    DATE,
+    HEADER,
+    NAME,
+    NOW,
+    PAYLOAD,
+    REP_METS,
+    ROOT_METS,
+    SOFTWARE_AGENT,
+    SUBMITTER,
+    build_package,
+    zip_folder,
+)
 
 EARK = CORPORA / "eark-sample"
-NOW = datetime(2025, 7, 1, tzinfo=UTC)  # the corpus's "future" date is 2038-01-18
 needs_corpus = pytest.mark.skipif(not (EARK / "EXPECTED.tsv").is_file(), reason="E-ARK sample corpus not present")
 MINIMAL = "corpus/CSIP/CSIP1/valid/minimal_IP_with_1_representation"
 
@@ -148,111 +158,6 @@ def test_every_reported_requirement_is_in_the_catalogue(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------- generated packages
-
-NAME = "hoso-2025-001"
-DATE = "2025-06-01T09:00:00+07:00"
-XMLNS = ('xmlns="http://www.loc.gov/METS/" xmlns:csip="https://DILCIS.eu/XML/METS/CSIPExtensionMETS" '
-         'xmlns:xlink="http://www.w3.org/1999/xlink"')
-SOFTWARE_AGENT = ('<agent ROLE="CREATOR" TYPE="OTHER" OTHERTYPE="SOFTWARE"><name>Kho test builder</name>'
-                  '<note csip:NOTETYPE="SOFTWARE VERSION">1.0</note></agent>')
-SUBMITTER = ('<agent ROLE="CREATOR" TYPE="ORGANIZATION"><name>UBND tỉnh Thử Nghiệm</name>'
-             '<note csip:NOTETYPE="IDENTIFICATIONCODE">000.00.00.H00</note></agent>')
-HEADER = (f'<metsHdr CREATEDATE="{DATE}" LASTMODDATE="2025-06-02T10:00:00+07:00" csip:OAISPACKAGETYPE="SIP">'
-          "{agents}</metsHdr>")
-ROOT_METS = f"""<?xml version="1.0" encoding="UTF-8"?>
-<mets {XMLNS} OBJID="{NAME}" TYPE="Textual works – Digital" csip:CONTENTINFORMATIONTYPE="MIXED"
-      PROFILE="https://earksip.dilcis.eu/profile/E-ARK-SIP.xml" LABEL="Hồ sơ thử nghiệm">
-  {HEADER.format(agents=SOFTWARE_AGENT + SUBMITTER)}
-  <dmdSec ID="dmd-1" CREATED="{DATE}" STATUS="CURRENT">{{dc}}</dmdSec>
-  <amdSec ID="amd-1"><digiprovMD ID="digiprov-1" STATUS="CURRENT">{{premis}}</digiprovMD></amdSec>
-  <fileSec ID="filesec-1">
-    <fileGrp ID="grp-doc" USE="Documentation">{{doc}}</fileGrp>
-    <fileGrp ID="grp-schemas" USE="Schemas">{{schema}}</fileGrp>
-    <fileGrp ID="grp-rep1" USE="Representations/rep1" csip:CONTENTINFORMATIONTYPE="MIXED">{{repmets}}</fileGrp>
-  </fileSec>
-  <structMap ID="struct-1" TYPE="PHYSICAL" LABEL="CSIP">
-    <div ID="div-main" LABEL="{NAME}">
-      <div ID="div-metadata" LABEL="Metadata" DMDID="dmd-1" ADMID="digiprov-1"/>
-      <div ID="div-doc" LABEL="Documentation"><fptr FILEID="grp-doc"/></div>
-      <div ID="div-schemas" LABEL="Schemas"><fptr FILEID="grp-schemas"/></div>
-      <div ID="div-rep1" LABEL="Representations/rep1">
-        <mptr LOCTYPE="URL" xlink:type="simple" xlink:href="representations/rep1/METS.xml" xlink:title="grp-rep1"/>
-        <fptr FILEID="grp-rep1"/>
-      </div>
-    </div>
-  </structMap>
-</mets>
-"""
-REP_METS = f"""<?xml version="1.0" encoding="UTF-8"?>
-<mets {XMLNS} OBJID="rep1" TYPE="Textual works – Digital" csip:CONTENTINFORMATIONTYPE="MIXED"
-      PROFILE="https://earksip.dilcis.eu/profile/E-ARK-SIP.xml">
-  {HEADER.format(agents=SOFTWARE_AGENT)}
-  <fileSec ID="rep1-filesec">
-    <fileGrp ID="rep1-grp-data" USE="Representations/rep1/data" csip:CONTENTINFORMATIONTYPE="MIXED">{{data}}</fileGrp>
-  </fileSec>
-  <structMap ID="rep1-struct" TYPE="PHYSICAL" LABEL="CSIP">
-    <div ID="rep1-div" LABEL="rep1">
-      <div ID="rep1-div-metadata" LABEL="Metadata"/>
-      <div ID="rep1-div-data" LABEL="Data"><fptr FILEID="rep1-grp-data"/></div>
-    </div>
-  </structMap>
-</mets>
-"""
-PAYLOAD = {
-    "metadata/descriptive/dc.xml": '<dc xmlns="http://purl.org/dc/elements/1.1/"><title>Thử</title></dc>'.encode(),
-    "metadata/preservation/premis.xml": b'<premis xmlns="http://www.loc.gov/premis/v3" version="3.0"/>',
-    "documentation/Hướng dẫn.txt": "Hướng dẫn sử dụng hồ sơ.\n".encode(),
-    "schemas/mets.xsd": b"<xs:schema xmlns:xs='http://www.w3.org/2001/XMLSchema'/>",
-    "representations/rep1/data/Công văn số 01.pdf": b"%PDF-1.4\n% test payload\n",
-    "representations/rep1/data/ảnh.jpg": b"\xff\xd8\xff\xe0 test jpeg",
-}
-Edits = dict[str, list[tuple[str, str]]]
-
-
-def _reference(element: str, target: Path, href: str, ident: str, extra: str = "") -> str:
-    data = target.read_bytes()
-    attrs = (f'MIMETYPE="application/octet-stream" SIZE="{len(data)}" CREATED="{DATE}" '
-             f'CHECKSUM="{hashlib.sha256(data).hexdigest().upper()}" CHECKSUMTYPE="SHA-256"')
-    locator = f'LOCTYPE="URL" xlink:type="simple" xlink:href="{href}"'
-    if element == "mdRef":
-        return f'<mdRef ID="{ident}" {locator} {extra} {attrs}/>'
-    return f'<file ID="{ident}" {attrs}><FLocat {locator}/></file>'
-
-
-def _edit(text: str, changes: list[tuple[str, str]]) -> str:
-    for old, new in changes:
-        assert text.count(old) == 1, f"edit must match exactly once: {old!r}"
-        text = text.replace(old, new)
-    return text
-
-
-def build_package(tmp_path: Path, edits: Edits | None = None, name: str = NAME) -> Path:
-    """A complete E-ARK SIP 2.x package, valid without a single warning; ``edits`` change a METS text
-    (METS.xml or representations/rep1/METS.xml) before the checksums that cover it are computed."""
-    edits = edits or {}
-    root = tmp_path / name
-    for relpath, data in PAYLOAD.items():
-        (root / relpath).parent.mkdir(parents=True, exist_ok=True)
-        (root / relpath).write_bytes(data)
-    rep = root / "representations" / "rep1"
-    data_files = "".join(
-        _reference("file", rep / "data" / n, quote(f"data/{n}"), f"file-{i}")
-        for i, n in enumerate(("Công văn số 01.pdf", "ảnh.jpg"))
-    )
-    (rep / "METS.xml").write_text(_edit(REP_METS.format(data=data_files), edits.get("representations/rep1/METS.xml",
-                                                                                      [])), encoding="utf-8")
-    text = ROOT_METS.format(
-        dc=_reference("mdRef", root / "metadata/descriptive/dc.xml", "metadata/descriptive/dc.xml", "dc",
-                      'MDTYPE="DC"'),
-        premis=_reference("mdRef", root / "metadata/preservation/premis.xml", "metadata/preservation/premis.xml",
-                          "premis", 'MDTYPE="PREMIS"'),
-        doc=_reference("file", root / "documentation/Hướng dẫn.txt", "documentation/Hướng dẫn.txt", "file-doc"),
-        schema=_reference("file", root / "schemas/mets.xsd", "schemas/mets.xsd", "file-xsd"),
-        repmets=_reference("file", rep / "METS.xml", "representations/rep1/METS.xml", "file-rep1-mets"),
-    )
-    (root / "METS.xml").write_text(_edit(text, edits.get("METS.xml", [])), encoding="utf-8")
-    return root
-
 
 def test_generated_package_is_valid_without_warnings(tmp_path: Path) -> None:
     report = validate_eark(build_package(tmp_path), now=NOW)
@@ -506,17 +411,10 @@ def test_corpus_package_copy_with_altered_file(tmp_path: Path) -> None:
         ("CSIP69", "size-mismatch"), ("CSIP71", "checksum-mismatch")}
 
 
-def _zip(folder: Path, archive: Path, prefix: str) -> Path:
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
-        for path in sorted(folder.rglob("*")):
-            handle.write(path, prefix + path.relative_to(folder).as_posix())
-    return archive
-
-
 @pytest.mark.parametrize("layout", ["folder-inside", "mets-at-root"])
 def test_zip_input_matches_folder_input(tmp_path: Path, layout: str) -> None:
     package = build_package(tmp_path / "src")
-    archive = _zip(package, tmp_path / f"{NAME}.zip", f"{NAME}/" if layout == "folder-inside" else "")
+    archive = zip_folder(package, tmp_path / f"{NAME}.zip", f"{NAME}/" if layout == "folder-inside" else "")
     from_folder, from_zip = validate_eark(package, now=NOW), validate_eark(archive, now=NOW, workdir=tmp_path)
     assert from_zip.valid and from_zip.package_name == NAME
     assert [p.line() for p in from_zip.warnings] == [p.line() for p in from_folder.warnings]
@@ -527,7 +425,7 @@ def test_zip_input_matches_folder_input(tmp_path: Path, layout: str) -> None:
 
 @needs_corpus
 def test_zipped_corpus_package(tmp_path: Path) -> None:
-    archive = _zip(EARK / "corpus/CSIP/CSIP1/invalid/mets-xml_mets_OBJID_attribute_not_exist",
+    archive = zip_folder(EARK / "corpus/CSIP/CSIP1/invalid/mets-xml_mets_OBJID_attribute_not_exist",
                    tmp_path / "pkg.zip", "mets-xml_mets_OBJID_attribute_not_exist/")
     report = validate_eark(archive, now=NOW)
     assert report.failed_requirements() == {"CSIP1"}
@@ -536,7 +434,7 @@ def test_zipped_corpus_package(tmp_path: Path) -> None:
 
 def test_zip_with_path_traversal_is_refused(tmp_path: Path) -> None:
     package = build_package(tmp_path / "src")
-    archive = _zip(package, tmp_path / "evil.zip", f"{NAME}/")
+    archive = zip_folder(package, tmp_path / "evil.zip", f"{NAME}/")
     with zipfile.ZipFile(archive, "a") as handle:
         handle.writestr(f"{NAME}/../../escaped.txt", b"owned")
         handle.writestr("/tmp/absolute-escape.txt", b"owned")
@@ -551,7 +449,7 @@ def test_zip_with_path_traversal_is_refused(tmp_path: Path) -> None:
 
 
 def test_zip_size_cap_and_bad_zip(tmp_path: Path) -> None:
-    archive = _zip(build_package(tmp_path / "src"), tmp_path / "big.zip", f"{NAME}/")
+    archive = zip_folder(build_package(tmp_path / "src"), tmp_path / "big.zip", f"{NAME}/")
     report = validate_eark(archive, now=NOW, max_zip_bytes=1000)
     assert [(p.requirement, p.code) for p in report.failures] == [("KHO-ZIP", "zip-too-large")]
     broken = tmp_path / "broken.zip"

@@ -34,7 +34,7 @@ from packages.eark_requirements import CONTENT_CATEGORY, CONTENT_INFORMATION_TYP
 from preservation.mets import SIP_PROFILE
 from tests.conftest import FIXTURE_SIPS, ROOT, run_kho
 from tests.reference import tool
-from tests.test_eark_written import stored_aip
+from tests.stored import stored_aip
 
 M = "{http://www.loc.gov/METS/}"
 CSIP = "{https://DILCIS.eu/XML/METS/CSIPExtensionMETS}"
@@ -311,7 +311,7 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pac
                for sip in ("eark-hoso-2025-001", "tt05-hoso-xml", "hoso-2023-sotnmt-02")}
         found: dict[str, Package] = {}
         for sip in ("eark-hoso-2025-001", "tt05-hoso-xml"):
-            root = stored_aip(base / "home", ids[sip], base / "aips")
+            root = stored_aip(base / "home" / "storage", ids[sip], base / "aips")
             found[f"aip-{sip.split('-')[0]}"] = _package(sip, "AIP", root, root)
         for name, sip, role in (("dip", "tt05-hoso-xml", "administrator"),
                                 ("dip-metadata-only", "hoso-2023-sotnmt-02", "reader")):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,10 @@ from fixtures import generate_eark
 from format_registry.policy import DEFAULT_POLICY
 from packages.eark import mets_schema, parse_xml, validate_eark
 from preservation.mets import PROFILES
-from tests.conftest import FIXTURE_SIPS, SCHEMAS, run_kho
+from tests.conftest import FIXTURE_SIPS, run_kho
+from tests.helpers import mets_schema as standard_mets_schema
+from tests.helpers import rewrite_manifest
 from tests.stored import stored_aip as stored_head
-from tests.test_sip_validation import rewrite_manifest
 
 M = "{http://www.loc.gov/METS/}"
 HREF = "{http://www.w3.org/1999/xlink}href"
@@ -36,11 +36,6 @@ TT05_DESCRIPTIVE = {"metadata/descriptive/EAD.xml", "metadata/descriptive/tt05.j
 # (CSIP1's SHOULD part: a UUID URN is what PREMIS and the catalog use), no LASTMODDATE on a package never modified
 # (CSIP8), and no representations/ folder in a DIP whose every file was withheld (CSIPSTR9).
 ALLOWED_WARNINGS = {"CSIPSTR12", "CSIP1", "CSIP8", "CSIPSTR9"}
-
-
-@cache
-def _schema() -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(SCHEMAS / "mets-premis-combined.xsd")))
 
 
 def _groups(mets: etree._Element, use: str) -> list[etree._Element]:
@@ -61,7 +56,7 @@ def check_written(root: Path, kind: str) -> etree._Element:
     """The package at ``root`` as Kho wrote it (``kind`` AIP, SIP or DIP): the checks of this module; returns
     its METS root."""
     tree = parse_xml(root / "METS.xml")
-    schema = _schema()
+    schema = standard_mets_schema()
     assert schema.validate(tree), [str(e) for e in schema.error_log][:5]
     mets = tree.getroot()
     assert mets.get("PROFILE") == PROFILES[kind], "CSIP6 with SIP2 / DIP2: the profile as 2.2 states it"
@@ -231,6 +226,6 @@ def test_eark_fixture_is_schema_valid_and_regenerated(tmp_path: Path) -> None:
     fresh = generate_eark.generate(tmp_path)
     for mets in ("METS.xml", "representations/rep1/METS.xml"):
         assert (fresh / mets).read_bytes() == (fixture / mets).read_bytes(), "run: python fixtures/generate_eark.py"
-        schema = _schema()
+        schema = standard_mets_schema()
         assert schema.validate(parse_xml(fixture / mets)), [str(e) for e in schema.error_log][:5]
     assert validate_eark(fixture).valid

@@ -16,7 +16,6 @@ import pytest
 from tests.conftest import FIXTURE_SIPS, run_kho
 from tests.reference.ocfl import assert_valid_ocfl
 from tests.stored import inventory, object_dir
-from tests.test_migrate import png_to_tiff_policy  # noqa: F401  (a fixture)
 
 SIP = FIXTURE_SIPS / "hoso-2023-sotnmt-02"
 
@@ -76,7 +75,7 @@ def test_ingest_onto_a_full_location_is_resumable_and_leaves_nothing_behind(
 
 @pytest.mark.timeout(300)
 def test_migration_onto_a_full_location_keeps_the_aip_and_finishes_later(
-    small_disk: Path, kho_home: Path, png_to_tiff_policy: dict[str, str]  # noqa: F811
+    small_disk: Path, kho_home: Path, png_to_tiff_policy: dict[str, str]
 ) -> None:
     storage = small_disk / "storage"
     env = {"KHO_STORAGE": storage.as_uri()}

@@ -12,7 +12,8 @@ import pytest
 from lxml import etree
 
 from preservation.catalog import Catalog, event_hash
-from tests.conftest import FIXTURE_SIPS, SCHEMAS, json_lines, run_kho
+from tests.conftest import FIXTURE_SIPS, json_lines, run_kho
+from tests.helpers import mets_schema, premis_schema
 from tests.reference.ocfl import assert_valid_ocfl
 from tests.stored import stored_aip, stored_file
 
@@ -25,8 +26,8 @@ def tree_digest(root: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def schemas() -> dict[str, etree.XMLSchema]:
     return {
-        "mets": etree.XMLSchema(etree.parse(str(SCHEMAS / "mets-premis-combined.xsd"))),
-        "premis": etree.XMLSchema(etree.parse(str(SCHEMAS / "premis-3.0" / "premis.xsd"))),
+        "mets": mets_schema(),
+        "premis": premis_schema(),
     }
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from tests.conftest import FIXTURE_SIPS, SCHEMAS, run_kho
+from tests.conftest import FIXTURE_SIPS, run_kho
+from tests.helpers import mets_schema
 from tests.stored import stored_aip
 
 EARK_SIP = FIXTURE_SIPS / "eark-hoso-2025-001"
@@ -26,7 +27,7 @@ def test_eark_folder_is_detected_validated_and_ingested(kho_home: Path) -> None:
     stored = stored_aip(kho_home / "storage", aip_id, kho_home / "head")
     assert (stored / "representations/rep1/data/Quyết định 123-QĐ-UBND.pdf").is_file()
     assert (stored / "metadata/other/METS.xml").is_file(), "the SIP's own METS is kept"
-    schema = etree.XMLSchema(etree.parse(str(SCHEMAS / "mets-premis-combined.xsd")))
+    schema = mets_schema()
     assert schema.validate(etree.parse(str(stored / "METS.xml")))
     shown = json.loads(run_kho("aip", "show", aip_id, "--json", check=True).stdout)
     assert shown["title"] == "Hồ sơ về việc khánh thành cầu Cửa Hội (E-ARK)"

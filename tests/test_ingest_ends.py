@@ -15,7 +15,7 @@ import pytest
 
 from preservation import workspace as workspace_module
 from preservation.config import Settings
-from preservation.ingest import (
+from preservation.pipeline import (
     STEPS,
     Context,
     IngestError,
@@ -25,7 +25,7 @@ from preservation.ingest import (
     start_copy,
 )
 from tests.conftest import FIXTURE_SIPS, json_lines, run_kho
-from tests.test_sip_validation import rewrite_manifest
+from tests.helpers import rewrite_manifest
 
 pytestmark = pytest.mark.timeout(300)
 

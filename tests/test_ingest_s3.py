@@ -88,7 +88,7 @@ def test_audit_finds_and_repairs_an_object_corrupted_through_the_s3_api(s3_env: 
 
 def test_object_lock_retention_follows_the_record(s3_env: dict[str, str], s3_server: S3Server,
                                                   sample_sip: Path, tmp_path: Path) -> None:
-    from tests.test_retention import with_bag_info
+    from tests.helpers import with_bag_info
 
     env = {**s3_env, "KHO_STORAGE": f"{s3_env['KHO_STORAGE']}?object_lock=GOVERNANCE&retention_days=1"}
     assert run_kho("storage", "init", env=env).returncode == 0

@@ -15,10 +15,10 @@ from packages import access, tt05
 from packages.sip import SipReport, validate_sip
 from preservation import premis
 from preservation.config import load_settings
-from preservation.ingest import MAX_TITLE
+from preservation.pipeline import MAX_TITLE
 from tests.conftest import FIXTURE_SIPS, run_kho
+from tests.helpers import PACKAGE_METS, build_package
 from tests.stored import stored_aip
-from tests.test_eark import ROOT, build_package
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.timeout(300)
 def test_a_huge_eark_label_does_not_become_the_catalog_title(kho_home: Path, tmp_path: Path) -> None:
     """The finding: a 9.4 MB LABEL became the catalog title, and `kho aip list` printed 9.4 MB."""
     label = "Hồ sơ " * 700_000  # 6.3 MB of UTF-8 (lxml refuses attribute values near 10 MB itself)
-    package = build_package(tmp_path, {ROOT: [('LABEL="Hồ sơ thử nghiệm"', f'LABEL="{label}"')]})
+    package = build_package(tmp_path, {PACKAGE_METS: [('LABEL="Hồ sơ thử nghiệm"', f'LABEL="{label}"')]})
     result = json.loads(run_kho("ingest", str(package), "--json", check=True).stdout)
     listed = run_kho("aip", "list", "--json", check=True).stdout
     assert len(listed) < 10_000

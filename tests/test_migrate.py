@@ -10,20 +10,10 @@ import pytest
 import yaml
 from lxml import etree
 
-from format_registry.policy import DEFAULT_POLICY
-from tests.conftest import FIXTURE_SIPS, SCHEMAS, json_lines, run_kho
+from tests.conftest import FIXTURE_SIPS, json_lines, run_kho
+from tests.helpers import mets_schema
 from tests.reference.ocfl import assert_valid_ocfl
 from tests.stored import all_stored, inventory, stored_aip, stored_file
-
-
-@pytest.fixture
-def png_to_tiff_policy(tmp_path: Path) -> dict[str, str]:
-    data = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
-    png = next(e for e in data["formats"] if e["id"] == "png")
-    png["preservation"] = {"action": "normalise", "target": "TIFF", "tool": "pillow-tiff"}
-    path = tmp_path / "policy.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return {"KHO_POLICY": str(path)}
 
 
 def migrations(aip_id: str) -> list[dict[str, str]]:
@@ -55,7 +45,7 @@ def test_campaign_dry_run_then_interrupted_then_resumed(kho_home: Path, png_to_t
         stored = stored_aip(kho_home / "storage", aip_id, kho_home / "head")
         assert inventory(kho_home / "storage", aip_id)["head"] == "v2"
         mets = etree.parse(str(stored / "METS.xml"))
-        assert etree.XMLSchema(etree.parse(str(SCHEMAS / "mets-premis-combined.xsd"))).validate(mets)
+        assert mets_schema().validate(mets)
         ns = {"m": "http://www.loc.gov/METS/"}
         assert mets.find("m:metsHdr", ns).get("RECORDSTATUS") == "REVISED"
         assert mets.find("m:metsHdr", ns).get("LASTMODDATE")

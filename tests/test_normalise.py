@@ -11,9 +11,9 @@ import yaml
 from lxml import etree
 
 from format_registry.policy import DEFAULT_POLICY, DEFAULT_TOOLS, PolicyError, load_policy
-from tests.conftest import CORPORA, FIXTURE_SIPS, SCHEMAS, json_lines, run_kho
+from tests.conftest import CORPORA, FIXTURE_SIPS, json_lines, run_kho
+from tests.helpers import mets_schema, rewrite_manifest
 from tests.stored import stored_aip
-from tests.test_sip_validation import rewrite_manifest
 
 
 def need(*programs: str) -> None:
@@ -38,7 +38,7 @@ def test_demo_sip_gets_preservation_and_access_copies(kho_home: Path) -> None:
     stored = stored_aip(kho_home / "storage", aip_id, kho_home / "head")
     assert (stored / "representations/rep-02/data/Tờ trình.pdf").read_bytes().startswith(b"%PDF")
     mets = etree.parse(str(stored / "METS.xml"))
-    assert etree.XMLSchema(etree.parse(str(SCHEMAS / "mets-premis-combined.xsd"))).validate(mets)
+    assert mets_schema().validate(mets)
     ns = {"m": "http://www.loc.gov/METS/", "p": "http://www.loc.gov/premis/v3"}
     assert {g.get("USE") for g in mets.iterfind(".//m:fileGrp", ns)} >= {
         "Representations/rep-01", "Representations/rep-02", "Representations/rep-03"}
@@ -121,11 +121,12 @@ def test_policy_explain_and_show() -> None:
 
 def test_normalisation_in_batches_gives_the_same_aip(kho_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches (Airflow maps them over workers) must produce what one batch does, with no path collision."""
-    from preservation import ingest
+    from preservation import pipeline as ingest
     from preservation.config import load_settings
+    from preservation.pipeline.steps import normalise
 
     need("soffice", "gs")
-    monkeypatch.setattr(ingest, "NORMALISE_BATCH", 1)
+    monkeypatch.setattr(normalise, "NORMALISE_BATCH", 1)
     ctx = ingest.Context(load_settings())
     workspace = ingest.start_copy(ctx, FIXTURE_SIPS / "hoso-2024-ubnd-01")
     for step in ingest.STEPS[: ingest.STEPS.index("normalise")]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import time
 from pathlib import Path
 
 import pikepdf
@@ -25,6 +24,7 @@ from format_registry.validators.verapdf import (
 )
 from preservation.normalise import Job, run_jobs
 from tests.conftest import CORPORA, FIXTURE_SIPS
+from tests.helpers import assert_process_gone
 
 REPORTS = Path(__file__).parent / "data" / "verapdf"
 TITLE = "Báo cáo tổng kết năm 2024 (dự thảo)"
@@ -261,12 +261,13 @@ def test_verapdf_without_a_verdict_falls_back_to_the_builtin_checks(
     assert find_verapdf() is None and check_pdfa(pdf, "2", "B").details["verapdf"] == "not found"
 
 
+@pytest.mark.timeout(60)  # the fake veraPDF hangs for an hour: returning at all means it was stopped
 def test_verapdf_timeout_kills_it(tmp_path: Path) -> None:
-    script = _fake_verapdf(tmp_path, "sleep 30")
-    started = time.monotonic()
+    pidfile = tmp_path / "verapdf.pid"
+    script = _fake_verapdf(tmp_path, f"echo $$ > {shlex.quote(str(pidfile))}\nexec sleep 3600")
     result = validate_with_verapdf(_pdfa_claiming(tmp_path / "x.pdf"), "2b", executable=str(script), timeout=1)
     assert result.status == NOT_VALIDATED and "timed out" in result.messages[0].text
-    assert time.monotonic() - started < 10
+    assert_process_gone(int(pidfile.read_text()), "the timed-out veraPDF")
 
 
 # ---------------------------------------------------------------------------------------------------

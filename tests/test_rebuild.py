@@ -23,10 +23,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import FIXTURE_SIPS, json_lines, run_kho
+from tests.helpers import with_bag_info
 from tests.reference.ocfl import assert_valid_ocfl
 from tests.stored import object_dir
-from tests.test_migrate import png_to_tiff_policy  # noqa: F401  (a fixture)
-from tests.test_retention import with_bag_info
 
 pytestmark = pytest.mark.timeout(900)
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -111,7 +110,7 @@ def assert_lost_is_loud(backend: Backend) -> None:
 
 
 def test_rebuild_restores_what_the_catalog_said(backend: Backend, kho_home: Path, sample_sip: Path,
-                                                png_to_tiff_policy: dict[str, str]) -> None:  # noqa: F811
+                                                png_to_tiff_policy: dict[str, str]) -> None:
     kept = ingest(backend, FIXTURE_SIPS / "hoso-2023-sotnmt-02")  # has a PNG: migrated below
     with_bag_info(sample_sip, maintenance="06", startDate="02/01/2010", endDate="28/12/2010")
     disposed = ingest(backend, sample_sip)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import signal
 from datetime import UTC, date, datetime
@@ -12,20 +11,8 @@ import pytest
 
 from preservation.retention import deadlines, retention_expires
 from tests.conftest import FIXTURE_SIPS, json_lines, run_kho
+from tests.helpers import with_bag_info
 from tests.stored import object_dir, stored_file
-
-
-def with_bag_info(bag: Path, **changes: str) -> None:
-    info = bag / "bag-info.txt"
-    lines = []
-    for line in info.read_text(encoding="utf-8").splitlines():
-        key = line.split(":", 1)[0]
-        lines.append(f"{key}: {changes.pop(key)}" if key in changes else line)
-    lines += [f"{k}: {v}" for k, v in changes.items()]
-    info.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (bag / "tagmanifest-sha256.txt").write_text("".join(
-        f"{hashlib.sha256((bag / n).read_bytes()).hexdigest()}  {n}\n"
-        for n in ("bagit.txt", "bag-info.txt", "manifest-sha256.txt")), encoding="utf-8")
 
 
 def test_deadlines_follow_the_law() -> None:

@@ -12,25 +12,7 @@ import pytest
 
 from packages.sip import path_is_safe, validate_sip
 from tests.conftest import FIXTURE_SIPS, run_kho
-
-
-def rewrite_manifest(bag: Path) -> None:
-    """Recompute manifest-sha256.txt and tagmanifest-sha256.txt for the current payload."""
-    lines = []
-    for path in sorted(p for p in (bag / "data").rglob("*") if p.is_file() or p.is_symlink()):
-        if path.is_symlink():
-            continue
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        lines.append(f"{digest}  {path.relative_to(bag).as_posix()}\n")
-    (bag / "manifest-sha256.txt").write_text("".join(lines), encoding="utf-8")
-    info = bag / "bag-info.txt"
-    text = "\n".join(line for line in info.read_text(encoding="utf-8").splitlines()
-                     if not line.startswith("Payload-Oxum")) + "\n"
-    info.write_text(text, encoding="utf-8")
-    tags = []
-    for name in ("bagit.txt", "bag-info.txt", "manifest-sha256.txt"):
-        tags.append(f"{hashlib.sha256((bag / name).read_bytes()).hexdigest()}  {name}\n")
-    (bag / "tagmanifest-sha256.txt").write_text("".join(tags), encoding="utf-8")
+from tests.helpers import rewrite_manifest
 
 
 def codes(bag: Path, profile: str = "bagit") -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from preservation.config import Settings
-from preservation.ingest import STEPS, Context, ingest_path
+from preservation.pipeline import STEPS, Context, ingest_path
 from tests.conftest import FIXTURE_SIPS, run_kho
 
 SIP = FIXTURE_SIPS / "hoso-2023-sotnmt-02"  # 3 files: a PDF, a PNG, a text file

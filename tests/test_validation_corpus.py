@@ -20,7 +20,7 @@ from PIL import Image
 from format_registry.identify import identify
 from format_registry.validators import INVALID, NOT_VALIDATED, VALID, WELL_FORMED, ValidationResult, validate_file
 from tests.conftest import CORPORA
-from tests.test_validators import expected_status
+from tests.helpers import expected_status
 
 FORMATS = CORPORA / "formats"
 NOT_VALID = "not-valid"  # the source says broken or invalid, without saying which

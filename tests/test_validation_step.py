@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 from tests.conftest import CORPORA, FIXTURE_SIPS, json_lines, run_kho
+from tests.helpers import rewrite_manifest
 from tests.stored import stored_file
-from tests.test_sip_validation import rewrite_manifest
 
 
 def test_ingest_records_a_validation_event_per_file(kho_home: Path) -> None:
@@ -24,10 +24,10 @@ def test_ingest_records_a_validation_event_per_file(kho_home: Path) -> None:
     # the verdicts are in the METS too: one techMD per original, linked from its file entry
     from lxml import etree
 
-    from tests.conftest import SCHEMAS
+    from tests.helpers import mets_schema
 
     mets = etree.parse(str(stored_file(kho_home / "storage", str(out["aip_id"]), "METS.xml")))
-    assert etree.XMLSchema(etree.parse(str(SCHEMAS / "mets-premis-combined.xsd"))).validate(mets)
+    assert mets_schema().validate(mets)
     ns = {"m": "http://www.loc.gov/METS/", "k": "https://kho.example/ns/validation"}
     pdf = next(f for f in mets.iterfind(".//m:file", ns)
                if f.find("m:FLocat", ns).get("{http://www.w3.org/1999/xlink}href").endswith("123-QĐ-UBND.pdf")

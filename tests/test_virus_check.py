@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURE_SIPS, run_kho
-from tests.test_sip_validation import rewrite_manifest
+from tests.helpers import rewrite_manifest
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("clamscan") is None, reason="ClamAV not installed (make install installs clamav)"),

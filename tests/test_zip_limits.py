@@ -14,7 +14,7 @@ import pytest
 
 from packages import eark
 from packages.eark import ZIP_RATIO_FLOOR, ZipSpaceError, unpack_package, validate_eark
-from tests.test_eark import NAME, NOW, _zip, build_package
+from tests.helpers import NAME, NOW, build_package, zip_folder
 
 
 def _codes(report: eark.EarkReport) -> list[str]:
@@ -33,14 +33,14 @@ def _bomb(path: Path, size: int) -> Path:
 
 
 def test_entry_count_at_and_over_the_limit(tmp_path: Path) -> None:
-    archive = _zip(build_package(tmp_path / "src"), tmp_path / "p.zip", f"{NAME}/")
+    archive = zip_folder(build_package(tmp_path / "src"), tmp_path / "p.zip", f"{NAME}/")
     entries = len(zipfile.ZipFile(archive).infolist())
     assert "zip-too-many" not in _codes(validate_eark(archive, now=NOW, max_zip_entries=entries, workdir=tmp_path))
     assert _codes(validate_eark(archive, now=NOW, max_zip_entries=entries - 1, workdir=tmp_path)) == ["zip-too-many"]
 
 
 def test_unpacked_size_at_and_over_the_limit(tmp_path: Path) -> None:
-    archive = _zip(build_package(tmp_path / "src"), tmp_path / "p.zip", f"{NAME}/")
+    archive = zip_folder(build_package(tmp_path / "src"), tmp_path / "p.zip", f"{NAME}/")
     size = sum(i.file_size for i in zipfile.ZipFile(archive).infolist())
     assert validate_eark(archive, now=NOW, max_zip_bytes=size, workdir=tmp_path).valid
     assert _codes(validate_eark(archive, now=NOW, max_zip_bytes=size - 1, workdir=tmp_path)) == ["zip-too-large"]
@@ -79,7 +79,7 @@ def test_small_compressible_packages_are_not_refused_for_their_ratio(tmp_path: P
 def test_too_little_free_space_is_a_fault_that_passes_not_a_rejection(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    archive = _zip(build_package(tmp_path / "src"), tmp_path / "p.zip", f"{NAME}/")
+    archive = zip_folder(build_package(tmp_path / "src"), tmp_path / "p.zip", f"{NAME}/")
     real = shutil.disk_usage
 
     def full(path: Any) -> Any:
@@ -98,7 +98,7 @@ def test_too_little_free_space_is_a_fault_that_passes_not_a_rejection(
 def test_disk_full_while_writing_is_a_fault_not_an_unreadable_zip(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    archive = _zip(build_package(tmp_path / "src"), tmp_path / "p.zip", f"{NAME}/")
+    archive = zip_folder(build_package(tmp_path / "src"), tmp_path / "p.zip", f"{NAME}/")
     real_open = open
 
     def failing_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
@@ -115,9 +115,9 @@ def test_an_ingest_on_a_full_disk_stays_resumable_and_rejects_nothing(
     kho_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from preservation.config import load_settings
-    from preservation.ingest import Context, IngestError, ingest_path
+    from preservation.pipeline import Context, IngestError, ingest_path
 
-    archive = _zip(build_package(tmp_path / "src"), tmp_path / f"{NAME}.zip", f"{NAME}/")
+    archive = zip_folder(build_package(tmp_path / "src"), tmp_path / f"{NAME}.zip", f"{NAME}/")
     real = shutil.disk_usage
     monkeypatch.setattr(eark.shutil, "disk_usage", lambda path: type(real(path))(10**12, 10**12, 1024))
     ctx = Context(load_settings())
@@ -136,7 +136,7 @@ def test_sip_validate_unpacks_inside_kho_home(kho_home: Path, tmp_path: Path, mo
     """The finding: `kho sip validate` unpacked into a kho-eark-* folder of the system's /tmp."""
     from preservation import cli
 
-    archive = _zip(build_package(tmp_path / "src"), tmp_path / f"{NAME}.zip", f"{NAME}/")
+    archive = zip_folder(build_package(tmp_path / "src"), tmp_path / f"{NAME}.zip", f"{NAME}/")
     targets: list[Path] = []
     real = eark._unpack_zip
 

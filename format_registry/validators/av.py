@@ -41,7 +41,9 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
-from ._proc import run_tool
+from format_registry import settings as registry_settings
+from format_registry import toolrun
+
 from .results import DEFAULT_TIMEOUT, VALID, WELL_FORMED, Message, ValidationResult, not_validated, status_from_messages
 
 MAX_TOOL_MESSAGES = 20
@@ -107,16 +109,20 @@ def kho_version() -> str:
 
 def find_tool(name: str) -> str | None:
     """ffprobe/ffmpeg from $KHO_FFPROBE/$KHO_FFMPEG (name or path), else PATH."""
-    return shutil.which(os.environ.get(f"KHO_{name.upper()}") or name)
+    return shutil.which(registry_settings.value(name) or name)
 
 
-@functools.lru_cache(maxsize=8)
-def tool_version(executable: str) -> str:
-    """``ffprobe -version``, asked once per process: a second subprocess per file was a third of the cost."""
-    run = run_tool([executable, "-version"], 30)
-    first = run.stdout.decode("utf-8", "replace").splitlines()[:1]
+def _ffmpeg_version(run: toolrun.ToolResult) -> str:
+    """"4.4.2" from ``ffprobe version 4.4.2-0ubuntu...``, the first line of ``-version``."""
+    first = run.stdout_text().splitlines()[:1]
     found = re.search(r"version (\S+)", first[0]) if first else None
-    return found.group(1) if found else "unknown"
+    return found.group(1) if found else ""
+
+
+def ffmpeg_version(executable: str) -> str:
+    """``ffprobe -version``, asked once per process (``toolrun.version``): a second subprocess per file
+    was a third of the cost."""
+    return toolrun.version(executable, (("-version",),), _ffmpeg_version)
 
 
 def _stderr_messages(stderr: bytes, message_id: str, severity: str, target: str = "") -> list[Message]:
@@ -474,10 +480,10 @@ def validate_av(
     ffprobe = find_tool("ffprobe")
     if ffprobe is None:
         return not_validated("not performed: ffprobe not found", validator="ffprobe")
-    version = tool_version(ffprobe)
+    version = ffmpeg_version(ffprobe)
     target = f"file:{path.resolve()}"  # no protocol guessing from a colon in the name
     started = time.monotonic()
-    run = run_tool([ffprobe, "-v", "error", "-show_format", "-show_streams", "-of", "json", target], timeout)
+    run = toolrun.run([ffprobe, "-v", "error", "-show_format", "-show_streams", "-of", "json", target], timeout=timeout)
     if run.timed_out:
         return not_validated(
             f"not performed: ffprobe timed out after {timeout:g} s (killed)",
@@ -533,7 +539,7 @@ def validate_av(
                 "null",
                 "-",
             ]
-            decoded = run_tool(args, remaining)
+            decoded = toolrun.run(args, timeout=remaining)
             if decoded.timed_out:
                 messages.append(Message("ffmpeg.timeout", "info", f"full decode stopped after {remaining:.0f} s"))
                 best = WELL_FORMED

@@ -18,8 +18,9 @@ from typing import Any
 from lxml import etree
 
 from format_registry import safexml
+from format_registry import settings as registry_settings
 
-from ._proc import run_tool
+from .external import int_or_none, report_xml, run_for_reports
 from .results import (
     DEFAULT_TIMEOUT,
     INVALID,
@@ -180,7 +181,7 @@ def module_for(puid: str | None, mime: str | None) -> str | None:
 
 def find_jhove() -> str | None:
     """The JHOVE executable from $KHO_JHOVE (a name or a path), else ``jhove`` on PATH; None if absent."""
-    return shutil.which(os.environ.get(JHOVE_ENV) or "jhove")
+    return shutil.which(registry_settings.value("jhove") or "jhove")
 
 
 def map_status(jhove_status: str | None) -> str:
@@ -203,32 +204,15 @@ def _child_text(element: Any, name: str) -> str | None:
     return text or None
 
 
-def _offset(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 def _message(element: Any) -> Message:
     severity = (element.get("severity") or "info").strip().lower()
     return Message(
         id=element.get("id") or None,
         severity=severity if severity in ("error", "warning", "info") else "info",
         text=" ".join((element.text or "").split()),
-        offset=_offset(element.get("offset")),
+        offset=int_or_none(element.get("offset")),
         detail=element.get("subMessage") or None,
     )
-
-
-def _xml_part(xml_bytes: bytes) -> bytes:
-    start = xml_bytes.find(b"<?xml")
-    if start < 0:
-        start = xml_bytes.find(b"<jhove")
-    if start < 0:
-        raise JhoveReportError("no JHOVE XML in the output")
-    end = xml_bytes.rfind(b"</jhove>")
-    return xml_bytes[start : end + len(b"</jhove>")] if end > start else xml_bytes[start:]
 
 
 def parse_jhove_report(xml_bytes: bytes) -> list[JhoveReport]:
@@ -238,7 +222,7 @@ def parse_jhove_report(xml_bytes: bytes) -> list[JhoveReport]:
     bytes hold no parseable ``<jhove>`` document.
     """
     try:
-        root = safexml.fromstring(_xml_part(xml_bytes))
+        root = safexml.fromstring(report_xml(xml_bytes, "jhove", JhoveReportError, "no JHOVE XML in the output"))
     except etree.XMLSyntaxError as exc:
         raise JhoveReportError(f"JHOVE report is not well-formed XML: {exc}") from exc
     if _local(root) != "jhove":
@@ -309,27 +293,9 @@ def validate_with_jhove(
     if exe is None:
         return not_validated("not performed: jhove not found", validator="jhove", module=module)
     target = Path(path).resolve()
-    run = run_tool([exe, "-h", "xml", "-m", module, str(target)], timeout)
-    if run.timed_out:
-        return not_validated(
-            f"not performed: jhove timed out after {timeout:g} s (killed)",
-            validator="jhove",
-            module=module,
-            message_id="jhove.timeout",
-        )
-    try:
-        reports = parse_jhove_report(run.stdout)
-    except JhoveReportError as exc:
-        stderr = run.stderr.decode("utf-8", "replace").strip()[-500:]
-        return not_validated(
-            f"not performed: jhove exit {run.returncode}, {exc}" + (f": {stderr}" if stderr else ""),
-            validator="jhove",
-            module=module,
-            message_id="jhove.failed",
-        )
-    if not reports:
-        return not_validated(
-            "not performed: jhove report has no repInfo", validator="jhove", module=module, message_id="jhove.failed"
-        )
+    reports = run_for_reports("jhove", [exe, "-h", "xml", "-m", module, str(target)], timeout, parse_jhove_report,
+                              JhoveReportError, no_report="jhove report has no repInfo", module=module)
+    if isinstance(reports, ValidationResult):
+        return reports
     report = next((r for r in reports if r.uri and Path(r.uri).name == target.name), reports[0])
     return result_from_report(report)

@@ -90,7 +90,7 @@ def _text(element: Any, name: str) -> str | None:
 def _schema(archive: zipfile.ZipFile, name: str) -> tuple[Any, str | None]:
     try:
         base = name.rsplit("/", 1)[0]
-        return etree.XMLSchema(etree.fromstring(archive.read(name), _parser(archive, base))), None
+        return etree.XMLSchema(safexml.fromstring(archive.read(name), _parser(archive, base))), None
     except (etree.XMLSchemaParseError, etree.XMLSyntaxError, KeyError, zipfile.BadZipFile, OSError) as exc:
         return None, str(exc)
 
@@ -131,7 +131,7 @@ def siard_rules(archive: zipfile.ZipFile, path: Path, details: dict[str, Any]) -
     folder = _version_folder(names)
     details["siard_version_folder"] = folder
     try:
-        metadata = etree.fromstring(archive.read("header/metadata.xml"), _parser())
+        metadata = safexml.fromstring(archive.read("header/metadata.xml"), _parser())
     except etree.XMLSyntaxError as exc:
         return [*messages, Message("siard.metadata", "error", f"metadata.xml is not well-formed: {exc}")], False
     namespace = etree.QName(metadata).namespace
@@ -193,7 +193,7 @@ def _table(archive: zipfile.ZipFile, schema_folder: str, table: Any, names: set[
     columns_el = next((c for c in table if _local(c.tag) == "columns"), None)
     columns = [c for c in columns_el if _local(c.tag) == "column"] if columns_el is not None else []
     try:
-        xsd_tree = etree.fromstring(archive.read(f"{base}.xsd"), _parser())
+        xsd_tree = safexml.fromstring(archive.read(f"{base}.xsd"), _parser())
     except etree.XMLSyntaxError as exc:
         return [Message("siard.table.xsd", "error", f"{label}: XSD is not well-formed: {exc}")]
     xsd_columns = _xsd_columns(xsd_tree)
@@ -212,7 +212,7 @@ def _table(archive: zipfile.ZipFile, schema_folder: str, table: Any, names: set[
         messages.append(Message("siard.table.capped", "info", f"{label}: {info.file_size} bytes, not validated"))
         return messages
     try:
-        data = etree.fromstring(archive.read(info), _parser())
+        data = safexml.fromstring(archive.read(info), _parser())
     except etree.XMLSyntaxError as exc:
         return [*messages, Message("siard.table.xml", "error", f"{label}: table XML is not well-formed: {exc}")]
     rows = sum(1 for e in data if _local(e.tag) == "row")

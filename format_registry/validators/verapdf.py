@@ -33,8 +33,9 @@ from typing import Any
 from lxml import etree
 
 from format_registry import safexml
+from format_registry import settings as registry_settings
 
-from ._proc import run_tool
+from .external import int_or_none, report_xml, run_for_reports
 from .results import DEFAULT_TIMEOUT, INVALID, NOT_VALIDATED, VALID, Message, ValidationResult, not_validated
 
 VERAPDF_ENV = "KHO_VERAPDF"
@@ -81,7 +82,7 @@ class VeraPdfJob:
 
 def find_verapdf() -> str | None:
     """The veraPDF CLI from $KHO_VERAPDF (a name or a path), else ``verapdf`` on PATH; None if absent."""
-    return shutil.which(os.environ.get(VERAPDF_ENV) or "verapdf")
+    return shutil.which(registry_settings.value("verapdf") or "verapdf")
 
 
 def flavour_for(part: int | str, conformance: str | None) -> str:
@@ -101,25 +102,8 @@ def _children(element: Any, name: str) -> list[Any]:
     return [c for c in element if _local(c) == name]
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 def _text(element: Any) -> str:
     return " ".join("".join(element.itertext()).split()) if element is not None else ""
-
-
-def _xml_part(raw: bytes) -> bytes:
-    start = raw.find(b"<?xml")
-    if start < 0:
-        start = raw.find(b"<report")
-    if start < 0:
-        raise VeraPdfReportError("no veraPDF XML report in the output")
-    end = raw.rfind(b"</report>")
-    return raw[start : end + len(b"</report>")] if end > start else raw[start:]
 
 
 def _rule(element: Any) -> FailedRule:
@@ -132,7 +116,7 @@ def _rule(element: Any) -> FailedRule:
         clause=element.get("clause"),
         test_number=element.get("testNumber"),
         description=_text(description),
-        failed_checks=_int(element.get("failedChecks")),
+        failed_checks=int_or_none(element.get("failedChecks")),
         contexts=contexts[:5],
     )
 
@@ -140,7 +124,7 @@ def _rule(element: Any) -> FailedRule:
 def parse_verapdf_report(raw: bytes) -> list[VeraPdfJob]:
     """Every job of a veraPDF MRR report; VeraPdfReportError when the bytes hold none."""
     try:
-        root = safexml.fromstring(_xml_part(raw))
+        root = safexml.fromstring(report_xml(raw, "report", VeraPdfReportError, "no veraPDF XML report in the output"))
     except etree.XMLSyntaxError as exc:
         raise VeraPdfReportError(f"veraPDF report is not well-formed XML: {exc}") from exc
     if _local(root) != "report":
@@ -166,10 +150,10 @@ def parse_verapdf_report(raw: bytes) -> list[VeraPdfJob]:
                 profile=report.get("profileName") if report is not None else None,
                 compliant=None if compliant_attr is None else compliant_attr.strip().lower() == "true",
                 statement=report.get("statement") if report is not None else None,
-                passed_rules=_int(details.get("passedRules")) if details is not None else None,
-                failed_rules=_int(details.get("failedRules")) if details is not None else None,
-                passed_checks=_int(details.get("passedChecks")) if details is not None else None,
-                failed_checks=_int(details.get("failedChecks")) if details is not None else None,
+                passed_rules=int_or_none(details.get("passedRules")) if details is not None else None,
+                failed_rules=int_or_none(details.get("failedRules")) if details is not None else None,
+                passed_checks=int_or_none(details.get("passedChecks")) if details is not None else None,
+                failed_checks=int_or_none(details.get("failedChecks")) if details is not None else None,
                 rules=tuple(
                     _rule(r) for r in _children(details, "rule") if (r.get("status") or "failed") == "failed"
                 )
@@ -237,26 +221,10 @@ def validate_with_verapdf(
         return not_validated("not performed: verapdf not found", validator="verapdf")
     target = Path(path).resolve()
     args = [exe, "--format", "mrr", "--flavour", flavour, "--maxfailuresdisplayed", "5", "--nonpdfext", str(target)]
-    run = run_tool(args, timeout)
-    if run.timed_out:
-        return not_validated(
-            f"not performed: verapdf timed out after {timeout:g} s (killed)",
-            validator="verapdf",
-            message_id="verapdf.timeout",
-        )
-    try:
-        jobs = parse_verapdf_report(run.stdout)
-    except VeraPdfReportError as exc:
-        stderr = run.stderr.decode("utf-8", "replace").strip()[-500:]
-        return not_validated(
-            f"not performed: verapdf exit {run.returncode}, {exc}" + (f": {stderr}" if stderr else ""),
-            validator="verapdf",
-            message_id="verapdf.failed",
-        )
-    if not jobs:
-        return not_validated(
-            "not performed: veraPDF report has no job", validator="verapdf", message_id="verapdf.failed"
-        )
+    jobs = run_for_reports("verapdf", args, timeout, parse_verapdf_report, VeraPdfReportError,
+                           no_report="veraPDF report has no job")
+    if isinstance(jobs, ValidationResult):
+        return jobs
     job = next((j for j in jobs if j.name and Path(j.name).name == target.name), jobs[0])
     return result_from_job(job, flavour)
 

@@ -31,11 +31,6 @@ _schemas: dict[tuple[str, float], Any] = {}
 _schemas_lock = threading.Lock()
 
 
-def secure_parser() -> etree.XMLParser:
-    """No entity expansion, no DTD loading or validation, no network, libxml2's default size limits."""
-    return safexml.parser()
-
-
 def _version() -> str:
     return f"{'.'.join(map(str, etree.LXML_VERSION[:3]))} (libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))})"
 
@@ -44,7 +39,7 @@ def _load_schema(path: Path) -> Any:
     key = (str(path.resolve()), path.stat().st_mtime)
     with _schemas_lock:
         if key not in _schemas:
-            _schemas[key] = etree.XMLSchema(etree.parse(str(path), secure_parser()))
+            _schemas[key] = safexml.schema(path)
         return _schemas[key]
 
 
@@ -62,11 +57,11 @@ def validate_xml(
 ) -> ValidationResult:
     """Well-formedness always; XSD validation when ``schema_catalog`` holds the root namespace's schema."""
     path = Path(path)
-    parser = secure_parser()
+    parser = safexml.parser()  # no entities, no DTD, no network, libxml2's default size limits
     details: dict[str, Any] = {}
     messages: list[Message] = []
     try:
-        tree = etree.parse(str(path), parser)
+        tree = safexml.parse(path, parser)
     except etree.XMLSyntaxError as exc:
         text = str(exc)
         if any(limit in text for limit in _PARSER_LIMITS):  # libxml2's safety limits, not a well-formedness verdict

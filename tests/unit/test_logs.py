@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from preservation import logs
-from tests.conftest import run_kho
+from tests.conftest import FIXTURE_SIPS
 
 AIP = "0f0e0d0c-0b0a-4908-8706-050403020100"
 OTHER = "11111111-2222-4333-8444-555555555555"
@@ -131,20 +131,23 @@ def test_the_default_stream_is_stderr_as_it_is_at_each_line(monkeypatch: pytest.
     assert "kho.migrate: above the bars" in swapped.getvalue()
 
 
-def test_kho_log_json_prints_json_lines_with_the_aip_id(kho_home: Path) -> None:
-    """The CLI end to end: ``--log-json -v`` turns the pipeline's lines into JSON objects on stderr; stdout
-    keeps the command's own output."""
-    stored = run_kho("--log-json", "-v", "ingest", str(Path(__file__).parents[2] / "fixtures" / "sips" /
-                                                       "hoso-2023-sotnmt-02"), check=True)
-    aip_id = stored.stdout.strip()
-    lines = [json.loads(line) for line in stored.stderr.splitlines()]
-    assert "\x1b" not in stored.stderr
-    ingest = [line for line in lines if line["logger"] == "kho.ingest"]
+def test_kho_log_json_prints_json_lines_with_the_aip_id(kho_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI end to end (in-process): ``--log-json -v`` turns the pipeline's lines into JSON objects on
+    stderr; stdout keeps the command's own output."""
+    from preservation import cli
+
+    assert cli.main(["--log-json", "-v", "ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02")]) == cli.EXIT_OK
+    stored = capsys.readouterr()
+    aip_id = stored.out.strip()
+    lines = [json.loads(line) for line in stored.err.splitlines()]
+    assert "\x1b" not in stored.err
+    ingest = [line for line in lines if line["logger"].startswith("kho.") and line["msg"].startswith("AIP ")]
     assert ingest and all(line["aip_id"] == aip_id for line in ingest)
     assert any(" index: " in line["msg"] for line in ingest)
-    audited = run_kho("--log-json", "-v", "fixity", "--aip", aip_id, check=True)
-    fixity = [json.loads(line) for line in audited.stderr.splitlines()]
+    assert cli.main(["--log-json", "-v", "fixity", "--aip", aip_id]) == cli.EXIT_OK
+    audited = capsys.readouterr()
+    fixity = [json.loads(line) for line in audited.err.splitlines()]
     per_aip = [line for line in fixity if line["logger"] == "kho.fixity" and line["msg"].startswith("AIP ")]
     assert [line["aip_id"] for line in per_aip] == [aip_id]
     assert any(line["logger"] == "kho.progress" and line["msg"] == f"fixity audit: 1/1 {aip_id}" for line in fixity)
-    assert audited.stdout.startswith("AIP ")  # the table, on stdout as before
+    assert audited.out.startswith("AIP ")  # the table, on stdout as before

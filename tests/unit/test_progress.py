@@ -17,9 +17,9 @@ import pytest
 from rich.console import Console
 
 from preservation import logs, migrate, progress
+from preservation.catalog import Catalog
 from preservation.cli.bars import RichProgress
-from preservation.config import Settings
-from tests.conftest import FIXTURE_SIPS
+from tests.helpers import Ingest
 
 
 @dataclass
@@ -31,6 +31,17 @@ class Recorded:
 
     def advance(self, amount: int = 1, note: str = "") -> None:
         self.advances.append((amount, note))
+
+
+@pytest.fixture
+def kho_logger() -> Iterator[logging.Logger]:
+    """The ``kho`` logger as the test found it, whatever ``logs.configure`` did to it."""
+    logger = logging.getLogger("kho")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield logger
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
 
 
 class Recorder:
@@ -98,27 +109,16 @@ def test_rich_bars_nest_vanish_and_leave_stdout_alone() -> None:
     assert "fixity audit" in screen.getvalue()
 
 
-def test_the_fixity_audit_advances_once_per_aip_and_binds_its_id(settings: Settings) -> None:
+def test_the_fixity_audit_advances_once_per_aip_and_binds_its_id(catalog: Catalog, ingest: Ingest,
+                                                                  kho_logger: logging.Logger) -> None:
     from preservation.fixity import audit
-    from preservation.ingest import Context, ingest_path
 
-    ctx = Context(settings)
-    try:
-        stored = [ingest_path(ctx, FIXTURE_SIPS / name).aip_id for name in ("hoso-2023-sotnmt-02", "hoso-2024-ubnd-01")]
-        out = io.StringIO()
-        logger = logging.getLogger("kho")
-        saved = (list(logger.handlers), logger.level, logger.propagate)
-        logs.configure(json_lines=True, stream=out, propagate=False)
-        recorder = Recorder()
-        try:
-            with progress.reporting(recorder):
-                summary = audit(ctx.catalog)
-        finally:
-            logger.handlers[:] = saved[0]
-            logger.setLevel(saved[1])
-            logger.propagate = saved[2]
-    finally:
-        ctx.close()
+    stored = [ingest("hoso-2023-sotnmt-02"), ingest("hoso-2024-ubnd-01")]
+    out = io.StringIO()
+    logs.configure(json_lines=True, stream=out, propagate=False)
+    recorder = Recorder()
+    with progress.reporting(recorder):
+        summary = audit(catalog)
     assert summary.unrepaired == 0
     [task] = recorder.tasks
     assert (task.label, task.total, task.closed) == ("fixity audit", 2, True)
