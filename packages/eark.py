@@ -527,7 +527,7 @@ def mets_schema() -> etree.XMLSchema | None:
     path = STANDARD_SCHEMAS / "mets-premis.xsd"
     if not path.is_file():
         return None
-    return etree.XMLSchema(etree.parse(str(path), safexml.parser()))  # by name: the XSD's imports are relative
+    return safexml.schema(path)  # by name: the XSD's imports are relative
 
 
 def parse_xml(source: Path | IO[bytes]) -> etree._ElementTree:
