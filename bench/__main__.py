@@ -20,6 +20,7 @@ BENCHMARKS = {
     "identify": "Siegfried and FIDO engines vs the fido CLI: right answers on known files, files/s (real + 2,000)",
     "fixity": "hash_file over large files (--gb, default 1) and 20,000 small files vs openssl / sha256sum",
     "ingest": "kho ingest of a 2,000-file mixed SIP vs cat + openssl + identification (the floor)",
+    "ingest_memory": "kho ingest peak RSS at 2,000 and 20,000 small files (--files) vs the identification engine alone",
     "mets": "write_aip_mets with embedded PREMIS for 1k, 10k, 100k files: seconds, peak RSS, validity",
     "largefile": "kho ingest of one large file (--gb, default 1): peak RSS, MB/s vs openssl",
     "storage": "S3Storage on a local moto endpoint vs boto3 upload_file/download_file; tar vs objects; RSS",

@@ -93,6 +93,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "input-missing": ("package not found", "không tìm thấy gói"),
     "input-type": ("not a folder or a .zip file", "không phải thư mục hoặc tệp .zip"),
     "zip-unreadable": ("the ZIP file cannot be read", "không đọc được tệp ZIP"),
+    "duplicate": (
+        "the same submission is already stored (set KHO_DUPLICATES=new-version to keep a new version)",
+        "gói này đã được lưu trữ (đặt KHO_DUPLICATES=new-version để lưu phiên bản mới)",
+    ),
     "zip-unsafe-path": ("unsafe path in the ZIP (escapes the package)", "đường dẫn không an toàn trong tệp ZIP"),
     "zip-link": ("symbolic link in the ZIP", "liên kết tượng trưng trong tệp ZIP"),
     "zip-duplicate": ("entry appears twice in the ZIP", "mục xuất hiện hai lần trong tệp ZIP"),
@@ -527,7 +531,7 @@ def mets_schema() -> etree.XMLSchema | None:
     path = STANDARD_SCHEMAS / "mets-premis.xsd"
     if not path.is_file():
         return None
-    return etree.XMLSchema(etree.parse(str(path), safexml.parser()))  # by name: the XSD's imports are relative
+    return safexml.schema(path)  # by name: the XSD's imports are relative
 
 
 def parse_xml(source: Path | IO[bytes]) -> etree._ElementTree:

@@ -80,6 +80,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "tên tệp không ở dạng Unicode NFC (ví dụ tạo trên macOS); hãy tạo lại gói với tên dạng NFC",
     ),
     "name-not-utf8": ("file name is not valid UTF-8", "tên tệp không phải UTF-8 hợp lệ"),
+    "name-control-character": (
+        "file or folder name holds a control character (U+0000–U+001F, U+007F–U+009F); rename it and re-create the bag",
+        "tên tệp/thư mục chứa ký tự điều khiển (U+0000–U+001F, U+007F–U+009F); hãy đổi tên và tạo lại gói",
+    ),
     "name-too-long": (
         "file or folder name longer than the limit (UTF-8 bytes); shorten it and re-create the bag",
         "tên tệp/thư mục dài quá giới hạn (byte UTF-8); hãy rút ngắn và tạo lại gói",

@@ -221,9 +221,19 @@ def _write_atomically(path: Path, file_mode: int, write: Callable[[IO[bytes]], o
     os.replace(partial, path)
 
 
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def has_control_character(name: str) -> bool:
+    """C0 and C1 control characters (and DEL): no record's name holds one, XML cannot carry most of them
+    (PREMIS ``originalName``, METS ``href``), and on a terminal they rewrite what an archivist sees."""
+    return CONTROL_CHARACTERS.search(name) is not None
+
+
 def path_is_safe(relpath: str) -> bool:
-    """A package path is safe when it stays inside the package on every platform."""
-    if not relpath or relpath.startswith(("/", "\\", "~")) or "\\" in relpath or "\x00" in relpath:
+    """A package path is safe when it stays inside the package on every platform and can be written in
+    the AIP's XML metadata."""
+    if not relpath or relpath.startswith(("/", "\\", "~")) or "\\" in relpath or has_control_character(relpath):
         return False
     if re.match(r"^[A-Za-z]:", relpath):
         return False
@@ -319,6 +329,9 @@ def _walk_tree(root: Path, sink: _Sink, limits: _Limits) -> tuple[set[str], set[
                     rel.encode("utf-8")
                 except UnicodeEncodeError:
                     sink.problem(Problem("name-not-utf8", path=repr(rel)))
+                    continue
+                if has_control_character(entry.name):
+                    sink.problem(Problem("name-control-character", path=repr(rel)[1:-1][:300]))
                     continue
                 if unicodedata.normalize("NFC", rel) != rel:
                     sink.problem(

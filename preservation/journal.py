@@ -144,8 +144,10 @@ def _digest(body: dict[str, Any]) -> str:
 
 def encode(body: dict[str, Any]) -> bytes:
     """A journal file's bytes: the body and the SHA-256 of its canonical JSON."""
-    return (json.dumps({**body, "sha256": _digest(body)}, sort_keys=True, ensure_ascii=False, indent=1)
-            + "\n").encode()
+    # compact: json's C encoder (an indent makes it fall back to the pure-Python one, 4 s and 180 MB for the
+    # journal of a 20,000-file AIP)
+    return (json.dumps({**body, "sha256": _digest(body)}, sort_keys=True, ensure_ascii=False,
+                       separators=(",", ":")) + "\n").encode()
 
 
 def decode(raw: bytes, where: str) -> dict[str, Any]:
@@ -280,7 +282,9 @@ def _collect(settings: Settings, catalog: Catalog) -> tuple[list[_Pending], int]
             version = aip.ocfl_head or PRE_OCFL
             files_version = None
             if aip.journaled_files != version:
-                rows = session.scalars(select(File).where(File.aip_id == aip_id).order_by(File.path))
+                # plain rows, not ORM objects: an AIP of 20,000 files cost 180 MB more as ORM objects
+                rows = session.execute(select(*_TABLES["files"].columns).where(File.aip_id == aip_id)
+                                       .order_by(File.path))
                 body["files"] = {"version": version, "rows": [row_snapshot(f, "files") for f in rows]}
                 files_version = version
             live = [c.location for c in copies if c.status != "deleted"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from packages import bagit_reader
-from packages.sip import validate_sip
+from packages.sip import has_control_character, validate_sip
 from tests.conftest import run_kho
 
 
@@ -217,8 +217,15 @@ def test_path_at_and_over_the_limit(tmp_path: Path) -> None:
 def test_unicode_line_separators_in_names_do_not_split_manifest_lines(tmp_path: Path, char: str) -> None:
     bag = make_bag(tmp_path / "bag", {f"data/a{char}b.txt": b"x", "data/c.txt": b"y"})
     report = validate_sip(bag)
-    assert report.valid, report.problems
-    assert {f.path for f in report.files} == {f"data/a{char}b.txt", "data/c.txt"}
+    if not has_control_character(char):
+        assert report.valid, report.problems
+        assert {f.path for f in report.files} == {f"data/a{char}b.txt", "data/c.txt"}
+        return
+    # a control character is refused by name (XML metadata cannot carry it), and the manifest line holding it
+    # was still read as one line: a split line would add a missing-file or bad-line problem
+    assert [(p.code, p.path) for p in report.problems if p.code != "unsafe-path"] == [
+        ("name-control-character", repr(f"data/a{char}b.txt")[1:-1])
+    ], report.problems
 
 
 @pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"])

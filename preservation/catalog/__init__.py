@@ -91,6 +91,9 @@ def content_file_row(aip_id: str, obj: dict[str, Any], **extra: Any) -> dict[str
     )
 
 
+APPEND_BATCH = 5000  # events per executemany
+
+
 class Catalog:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -171,7 +174,8 @@ class Catalog:
             select(ChainHead).where(ChainHead.id == 1).with_for_update().execution_options(populate_existing=True)
         ).one()
         prev = head.last_hash
-        rows = []
+        rows: list[dict[str, Any]] = []
+        count = 0
         for fields in events:
             digest = event_hash(fields, prev)
             rows.append({
@@ -188,11 +192,21 @@ class Catalog:
                 "hash": digest,
             })  # fmt: skip
             prev = digest
-        if rows:  # one executemany: thousands of ORM objects per AIP cost more than the hashing
+            if len(rows) >= APPEND_BATCH:
+                count += self._insert_events(session, rows)
+                rows = []
+        count += self._insert_events(session, rows)
+        head.count += count
+        head.last_hash = prev
+
+    @staticmethod
+    def _insert_events(session: Session, rows: list[dict[str, Any]]) -> int:
+        """One executemany (thousands of ORM objects per AIP cost more than the hashing), a batch at a time:
+        an AIP of 100,000 files has half a million events, which are never all in memory."""
+        if rows:
             session.connection().execute(insert(EVENTS_TABLE), rows)  # Core executemany, no ORM pass
             session.info[APPENDED] = True
-        head.count += len(rows)
-        head.last_hash = prev
+        return len(rows)
 
     def ensure_agents(self, session: Session, agents: Iterable[dict[str, str]]) -> None:
         """Insert the agents not yet known, race-free: two processes registering the same agent at once

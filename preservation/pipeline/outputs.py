@@ -125,17 +125,33 @@ def identification_map(ws: Workspace) -> dict[str, FormatIdentification]:
 
 @dataclass
 class FormatValidation:
-    """Every original's validation result (``validate_file(...).to_dict()``, kept whole for the METS
-    technical metadata) by SIP path, and the review notes of the invalid ones."""
+    """The review notes of the invalid originals (each original's verdict is a stream: :func:`verdicts`)."""
 
-    validated: dict[str, dict[str, Any]]
     review: list[str]
     version: int = OUTPUT_VERSION
 
 
+def save_verdicts(ws: Workspace, verdicts: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    """Every original's validation result (``validate_file(...).to_dict()``, kept whole for the METS
+    technical metadata), in the order of :func:`sip_files`."""
+    ws.work_dir.mkdir(exist_ok=True)
+    write_lines_atomic(
+        _records_path(ws, "validate_formats", "files"), ({"path": path, **v} for path, v in verdicts)
+    )
+
+
+def verdicts(ws: Workspace) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(SIP path, validation result) of every original, in the order of :func:`sip_files`."""
+    path = _records_path(ws, "validate_formats", "files")
+    if path.exists():
+        for record in read_lines(path):
+            yield record.pop("path"), record
+        return
+    yield from dict(ws.output("validate_formats").get("validated", {})).items()  # version 1
+
+
 def format_validation(ws: Workspace) -> FormatValidation:
-    data = ws.output("validate_formats")
-    return FormatValidation(validated=dict(data.get("validated", {})), review=list(data.get("review", [])))
+    return FormatValidation(review=list(ws.output("validate_formats").get("review", [])))
 
 
 # -- normalise ------------------------------------------------------------------------------------
@@ -242,6 +258,8 @@ __all__ = [
     "read_stored",
     "save_identifications",
     "save_sip_files",
+    "save_verdicts",
     "sip_files",
     "sip_validation",
+    "verdicts",
 ]

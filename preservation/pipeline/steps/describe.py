@@ -14,7 +14,7 @@ from preservation import agents, premis
 from preservation.mets import MetsFile, representation_files, write_aip_mets
 from preservation.pipeline.content import iter_file_objects, mtime_iso
 from preservation.pipeline.context import Context
-from preservation.pipeline.outputs import SipValidation, format_validation, normalisation, sip_files, sip_validation
+from preservation.pipeline.outputs import SipValidation, normalisation, sip_files, sip_validation, verdicts
 from preservation.pipeline.recording import agents_of, log
 from preservation.workspace import (
     Workspace,
@@ -88,8 +88,7 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
             schema_location=False,
         )
 
-    validated = format_validation(ws).validated
-    technical = {f"file-{f.id}": validated[f.path] for f in sip_files(ws) if f.path in validated}
+    technical = {f"file-{f.id}": verdict for f, (_path, verdict) in zip(sip_files(ws), verdicts(ws), strict=True)}
     representations = representation_files(
         iter_file_objects(ws), lambda item: mtime_iso(ws.path / item["workspace_path"]), technical
     )

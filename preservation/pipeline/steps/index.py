@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import uuid
+from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -12,9 +15,17 @@ from sqlalchemy import insert
 from preservation import agents, premis
 from preservation.catalog import Aip, File, StorageCopy, content_file_row
 from preservation.faults import checkpoint
-from preservation.pipeline.content import file_objects
+from preservation.pipeline.content import iter_file_objects
 from preservation.pipeline.context import Context
-from preservation.pipeline.outputs import format_validation, normalisation, read_package, read_stored, sip_validation
+from preservation.pipeline.outputs import (
+    format_validation,
+    normalisation,
+    read_package,
+    read_stored,
+    sip_files,
+    sip_validation,
+    verdicts,
+)
 from preservation.pipeline.recording import agents_of, log
 from preservation.workspace import (
     Workspace,
@@ -26,6 +37,7 @@ MAX_CATALOG_VALUE = 4000
 
 
 MAX_TITLE = 1000
+ROW_BATCH = 2000  # catalog file rows per executemany
 
 
 def _catalog_title(title: str | None) -> str | None:
@@ -53,13 +65,13 @@ def step_index(ctx: Context, ws: Workspace) -> None:
             detail="AIP stored and catalogued",
             outcome_detail=f"{len(copies)} verified copies",
         )
-        objects = file_objects(ws)
-        originals = [o for o in objects if o["role"] == "original"]
+        originals = list(sip_files(ws))  # small records; the content rows below are streamed in batches
+        original_count, original_bytes = len(originals), sum(f.size for f in originals)
+        names = {f.id: f.path for f in originals}  # a derivative inherits its source's access rule
+        del originals
         review = formats.review + normalisation(ws).review
-        validated = formats.validated
         dossier_access = validation.dossier_access or {}
         file_access = validation.file_access or {}
-        by_id = {o["id"]: o for o in objects}
         now = datetime.now(UTC)
         with catalog.session() as session:
             session.add(
@@ -70,8 +82,8 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                     status="stored",
                     payload_hash=validation.payload_hash,
                     previous_version=validation.previous_version,
-                    file_count=len(originals),
-                    total_bytes=sum(o["size"] for o in originals),
+                    file_count=original_count,
+                    total_bytes=original_bytes,
                     needs_review=bool(review),
                     access_mode=dossier_access.get("mode") or "restricted",
                     embargo_until=_date_or_none(dossier_access.get("embargo_until")),
@@ -87,12 +99,26 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                 )
             )
             session.flush()
-            payload_keys = set()
-            rows = []
-            for obj in objects:
+            payload_keys: set[str] = set()
+            rows: list[dict[str, Any]] = []
+            inserted = 0
+
+            def flush_rows(at_least: int) -> None:
+                nonlocal rows, inserted
+                if rows and len(rows) >= at_least:
+                    session.execute(insert(File), rows)  # one executemany a batch, never an ORM object per file
+                    inserted += len(rows)
+                    rows = []
+
+            verdict_stream = verdicts(ws)  # in the originals' order, read alongside them
+            for obj in iter_file_objects(ws):
                 key = obj["aip_path"]
                 payload_keys.add(key)
-                validated_file = validated.get(obj["original_name"]) or {}
+                validated_file: dict[str, Any] = {}
+                if obj["role"] == "original":
+                    path, validated_file = next(verdict_stream)
+                    if path != obj["original_name"]:
+                        raise ValueError(f"validation of {path!r} where {obj['original_name']!r} was expected")
                 rows.append(
                     content_file_row(
                         aip_id,
@@ -100,9 +126,10 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                         validation_status=validated_file.get("status"),
                         validator=validated_file.get("validator"),
                         content_path=content_paths[key],
-                        **_file_access(file_access, obj, by_id),
+                        **_file_access(file_access, obj, names),
                     )
                 )
+                flush_rows(ROW_BATCH)
             for item in package.files:
                 if item.key not in payload_keys:
                     rows.append(
@@ -119,7 +146,8 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                             "mime": "text/xml" if item.key.endswith(".xml") else "text/plain",
                         }
                     )
-            session.execute(insert(File), rows)  # one executemany instead of an ORM object per file
+                    flush_rows(ROW_BATCH)
+            flush_rows(1)
             for copy in copies:
                 session.add(
                     StorageCopy(
@@ -131,13 +159,19 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                     )
                 )
             catalog.ensure_agents(session, agents_of(ws).values())
-            all_events = [*ws.committed_events(), end]
-            catalog.append_events(session, all_events)
+            counted = Counter[str]()
+
+            def all_events() -> Iterator[dict[str, Any]]:  # streamed: half a million for 100,000 files
+                for event in itertools.chain(ws.iter_events(ws.state().get("done", [])), [end]):
+                    counted["events"] += 1
+                    yield event
+
+            catalog.append_events(session, all_events())
         log.info(
             "AIP %s index: catalogued SIP %r: %d original files, %d bytes, %d files in all, %d events, "
             "%d copies at %s%s",
-            aip_id, state["sip_name"], len(originals), sum(o["size"] for o in originals), len(rows),
-            len(all_events), len(copies), ", ".join(c.location for c in copies),
+            aip_id, state["sip_name"], original_count, original_bytes, inserted,
+            counted["events"], len(copies), ", ".join(c.location for c in copies),
             "; flagged for review" if review else "",
         )
     checkpoint("index:committed")
@@ -148,12 +182,10 @@ def _date_or_none(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def _file_access(
-    rules: dict[str, dict[str, Any]], obj: dict[str, Any], by_id: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
-    """A file's own access rule; a derivative inherits its source's."""
-    source = by_id.get(obj["source_id"], obj) if obj["source_id"] else obj
-    rule = rules.get(source["original_name"])
+def _file_access(rules: dict[str, dict[str, Any]], obj: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """A file's own access rule; a derivative inherits its source's (``names``: original id -> SIP path)."""
+    source_name = names.get(obj["source_id"], obj["original_name"]) if obj["source_id"] else obj["original_name"]
+    rule = rules.get(source_name)
     if not rule:
         return {}
     return {

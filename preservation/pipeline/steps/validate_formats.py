@@ -7,7 +7,7 @@ from collections import Counter
 from format_registry.validators.batch import validate_many
 from preservation import agents
 from preservation.pipeline.context import Context
-from preservation.pipeline.outputs import FormatValidation, as_output, identification_map, sip_files
+from preservation.pipeline.outputs import FormatValidation, as_output, identification_map, save_verdicts, sip_files
 from preservation.pipeline.recording import EventRecorder, counts, log, register_agents
 from preservation.workspace import Workspace
 
@@ -54,7 +54,5 @@ def step_validate_formats(ctx: Context, ws: Workspace) -> None:
         "AIP %s validate_formats: %d files: %s%s", aip_id, len(files), counts(Counter(r["status"] for r in results)),
         f"; {len(review)} invalid, flagged for review" if review else "",
     )
-    output = FormatValidation(
-        validated={item.path: result for item, result in zip(files, results, strict=True)}, review=review
-    )
-    ws.complete_step("validate_formats", events, as_output(output))
+    save_verdicts(ws, ((item.path, result) for item, result in zip(files, results, strict=True)))
+    ws.complete_step("validate_formats", events, as_output(FormatValidation(review=review)))

@@ -9,9 +9,8 @@ from typing import Any
 
 from packages import aip as aip_layout
 from packages import eark
-from packages.sip import PayloadFile, Problem, payload_hash, validate_sip
+from packages.submission import BAGIT, EARK, read_submission
 from preservation import agents, premis
-from preservation.catalog import Aip
 from preservation.pipeline.context import Context
 from preservation.pipeline.outputs import SipFile, SipValidation, as_output, save_sip_files
 from preservation.pipeline.recording import EventRecorder, log, register_agents
@@ -20,152 +19,99 @@ from preservation.workspace import Workspace
 
 
 def step_validate_sip(ctx: Context, ws: Workspace) -> None:
+    """One path for BagIt and E-ARK (``packages.submission``): the reader validates, then the duplicate
+    check, the events and the output are the same for both; an E-ARK package's own PREMIS history is kept."""
     state = ws.state()
-    if state.get("kind") == "eark":
-        _validate_eark_sip(ctx, ws)
-        return
     aip_id = state["aip_id"]
-    report = validate_sip(ws.sip_dir, profile=state.get("profile", "bagit"), keep_digests=ctx.digests,
-                          **ctx.settings.sip_limits())
-    copy_problems = [Problem(p["code"], detail=p["detail"], path=p["path"]) for p in state.get("copy_problems", [])]
-    report.problems[:0] = copy_problems
-    bagit_agent = agents.tool("kho-bagit-reader (RFC 8493)", agents.KHO_VERSION)
+    kind = "eark" if state.get("kind") == "eark" else "bagit"
+    name = Path(state["sip_name"]).stem if state["sip_name"].lower().endswith(".zip") else state["sip_name"]
+    found_before = [(p["code"], p["detail"], p["path"]) for p in state.get("copy_problems", [])] + [
+        ("zip-unreadable", text, None) for text in state.get("unpack_failures", [])
+    ]
+    report = read_submission(
+        ws.sip_dir, kind, profile=state.get("profile", "bagit"), keep_digests=ctx.digests, package_name=name,
+        limits=ctx.settings.sip_limits(), found_before=found_before,
+    )
     kho = agents.kho()
-    register_agents(ws, bagit_agent, agents.submitter(report.bag_info))
-    links = [agents.link(kho, "executing program"), agents.link(bagit_agent, "validator")]
+    if report.kind == BAGIT:
+        reader = agents.tool("kho-bagit-reader (RFC 8493)", agents.KHO_VERSION)
+        register_agents(ws, reader, agents.submitter(report.description))
+    else:
+        reader = kho
+        register_agents(ws, kho)
+    links = [agents.link(kho, "executing program"), agents.link(reader, "validator")]
     previous_version = None
     if report.valid and report.payload_hash:
         duplicate = ctx.catalog.find_by_payload_hash(report.payload_hash)
         if duplicate is not None and ctx.settings.duplicates == "refuse":
-            report.problems.append(
-                Problem(
-                    "duplicate", detail=f"AIP {duplicate.id} (set KHO_DUPLICATES=new-version to keep a new version)"
-                )
-            )
+            if report.kind == BAGIT:
+                report.refuse("duplicate", f"AIP {duplicate.id} (set KHO_DUPLICATES=new-version to keep a new version)")
+            else:
+                report.refuse("duplicate", f"AIP {duplicate.id}", requirement="KHO-DUPLICATE")
         elif duplicate is not None:
             previous_version = duplicate.id
-    profile = "BagIt 1.0" + (" + Vietnamese TT 05 dossier profile" if report.profile == "vn" else "")
-    detail = f"SIP validated against {profile}: structure, manifests, safe paths"
     events = EventRecorder(ws, "validate_sip", aip_id)
     if not report.valid:
-        events.failure("validation", agents=links, detail=detail,
-                       outcome_detail="\n".join(p.line() for p in report.problems))
-        reject(ctx, ws, report, events, step="validate_sip")
+        events.failure("validation", agents=links, detail=f"SIP validated against {report.standard}",
+                       outcome_detail="\n".join(report.problem_lines()))
+        reject(ctx, ws, report.source, events, step="validate_sip")
+    imported = 0
+    if report.kind == EARK:
+        register_agents(ws, agents.submitter(report.description))
+        new_ids = {f.path: str(uuid.uuid4()) for f in report.files}
+        history, history_agents = _imported_history(ctx, ws.sip_dir, aip_id, new_ids)
+        register_agents(ws, *history_agents)
+        for event in history:
+            events.add(event)
+        imported = len(history)
+        if history:
+            events.success(
+                "transfer", agents=[agents.link(kho, "executing program")],
+                detail=f"custody received: package {report.objid} from "
+                f"{report.description.get('Source-Organization', 'sender')}",
+                outcome_detail=f"{imported} earlier PREMIS events kept",
+            )
+    else:
+        new_ids = {f.path: str(uuid.uuid4()) for f in report.files}
     total = sum(f.size for f in report.files)
-    warnings = "; ".join(w.line() for w in report.warnings)
-    events.record(
-        "validation", "warning" if report.warnings else "success", agents=links, detail=detail,
-        outcome_detail=f"{len(report.files)} files, {total} bytes" + (f"; {warnings}" if warnings else ""),
-    )
-    events.success(
-        "fixity check", agents=links,
-        detail=f"every payload file checked against the SIP's manifest ({', '.join(report.algorithms)})",
-        outcome_detail=f"{len(report.files)} files match",
-    )
+    warnings = report.warning_lines()
+    if report.kind == BAGIT:
+        summary = f"{len(report.files)} files, {total} bytes" + (f"; {'; '.join(warnings)}" if warnings else "")
+    else:
+        summary = f"{len(report.files)} files" + "".join(f"; {w}" for w in warnings[:10])
+    events.record("validation", "warning" if warnings else "success", agents=links,
+                  detail=f"SIP validated against {report.standard}", outcome_detail=summary)
+    events.success("fixity check", agents=links, detail=report.fixity_detail,
+                   outcome_detail=f"{report.verified_files} files match")
     if report.tt05_standard == "TT 02/2019" and report.tt05:
         events.success(
             "metadata modification", agents=links,
             detail="TT 02/2019 metadata converted to the TT 05/2025 form (kept as submitted in metadata/other)",
             outcome_detail="; ".join(report.tt05_notes)[:8000],
         )
-    save_sip_files(ws, (SipFile(str(uuid.uuid4()), f.path, f.size, f.digests) for f in report.files))
+    save_sip_files(ws, (SipFile(new_ids[f.path], f.path, f.size, f.digests) for f in report.files))
     log.info(
-        "AIP %s validate_sip: valid against %s: %d files, %d bytes, manifests (%s) match%s",
-        aip_id, profile, len(report.files), total, ", ".join(report.algorithms),
-        f"; {len(report.warnings)} warnings: {warnings}" if warnings else "",
+        "AIP %s validate_sip: valid %s package: %d files, %d bytes, %d checksums (%s) match%s%s",
+        aip_id, report.kind, len(report.files), total, report.verified_files, ", ".join(report.algorithms),
+        f"; {len(warnings)} warnings: {'; '.join(warnings)}" if warnings else "",
+        f", {imported} earlier PREMIS events kept" if imported else "",
     )
     ws.complete_step(
         "validate_sip",
         events,
         as_output(SipValidation(
-            bag_info=report.bag_info,
+            bag_info=report.description,
             payload_hash=report.payload_hash,
             algorithms=report.algorithms,
-            warnings=[w.to_dict() for w in report.warnings],
+            warnings=report.warning_dicts(),
             previous_version=previous_version,
             dossier_access=report.dossier_access,
             file_access=report.file_access,
             tt05=report.tt05,
             tt05_standard=report.tt05_standard,
-            file_count=len(report.files),
-        )),
-    )
-
-
-def _validate_eark_sip(ctx: Context, ws: Workspace) -> None:
-    """An E-ARK CSIP/SIP 2.x package: every failure names its requirement id (CSIP1, CSIP71 ...)."""
-    state = ws.state()
-    aip_id = state["aip_id"]
-    name = Path(state["sip_name"]).stem if state["sip_name"].lower().endswith(".zip") else state["sip_name"]
-    report = eark.validate_eark(ws.sip_dir, keep_digests=ctx.digests, package_name=name)
-    report.failures[:0] = [
-        eark.EarkProblem("KHO-ZIP", "zip-unreadable", text) for text in state.get("unpack_failures", [])
-    ]
-    kho = agents.kho()
-    register_agents(ws, kho)
-    links = [agents.link(kho, "executing program"), agents.link(kho, "validator")]
-    detail = f"SIP validated against E-ARK {report.specification} 2.x (METS, fileSec checksums, structMap)"
-    payload = [f for f in report.files if aip_layout.REPRESENTATION_DATA.match(f.path)]
-    if report.valid and not payload:
-        report.failures.append(eark.EarkProblem("CSIPSTR9", "no-representation-data"))
-    digest: str | None = None
-    duplicate: Aip | None = None
-    if report.valid:
-        # the whole submission (representations, metadata, documentation), as for BagIt: the same
-        # records with other metadata are a new submission, not a duplicate
-        digest = payload_hash([PayloadFile(f.path, f.size, f.digests) for f in report.files if "sha256" in f.digests])
-        duplicate = ctx.catalog.find_by_payload_hash(digest)
-        if duplicate is not None and ctx.settings.duplicates == "refuse":
-            report.failures.append(eark.EarkProblem("KHO-DUPLICATE", "duplicate", f"AIP {duplicate.id}"))
-    events = EventRecorder(ws, "validate_sip", aip_id)
-    if not report.valid:
-        events.failure("validation", agents=links, detail=detail,
-                       outcome_detail="\n".join(p.text for p in report.failures))
-        reject(ctx, ws, report, events, step="validate_sip")
-    bag_info = _eark_description(ws.sip_dir, report)
-    register_agents(ws, agents.submitter(bag_info))
-    new_ids = {f.path: str(uuid.uuid4()) for f in payload}
-    imported, imported_agents = _imported_history(ctx, ws.sip_dir, aip_id, new_ids)
-    register_agents(ws, *imported_agents)
-    for event in imported:
-        events.add(event)
-    if imported:
-        events.success(
-            "transfer", agents=[agents.link(kho, "executing program")],
-            detail=f"custody received: package {report.objid} from {bag_info.get('Source-Organization', 'sender')}",
-            outcome_detail=f"{len(imported)} earlier PREMIS events kept",
-        )
-    events.record(
-        "validation", "warning" if report.warnings else "success", agents=links, detail=detail,
-        outcome_detail=f"{len(payload)} files" + "".join(f"; {w.text}" for w in report.warnings[:10]),
-    )
-    events.success(
-        "fixity check", agents=links, detail="every file checked against the checksum its METS declares",
-        outcome_detail=f"{sum(f.verified for f in report.files)} files match",
-    )
-    log.info(
-        "AIP %s validate_sip: valid E-ARK %s package: %d files, %d bytes%s",
-        aip_id, report.specification, len(payload), sum(f.size for f in payload),
-        f", {len(imported)} earlier PREMIS events kept" if imported else "",
-    )
-    save_sip_files(ws, (
-        SipFile(new_ids[f.path], f.path, f.size, {k: f.digests[k] for k in ctx.digests if k in f.digests})
-        for f in payload
-    ))
-    ws.complete_step(
-        "validate_sip",
-        events,
-        as_output(SipValidation(
-            bag_info=bag_info,
-            payload_hash=digest,
-            algorithms=["sha256"],
-            warnings=[w.to_dict() for w in report.warnings],
-            previous_version=duplicate.id if duplicate else None,
-            dossier_access={"mode": "restricted", "embargo_until": None, "basis": ""},
-            file_access={},
-            package_kind="E-ARK",
+            package_kind=report.kind,
             objid=report.objid,
-            file_count=len(payload),
+            file_count=len(report.files),
         )),
     )
 
@@ -242,12 +188,3 @@ def _imported_history(
     return events, [a for a in imported_agents if a["type"] and a["value"]]
 
 
-def _eark_description(root: Path, report: eark.EarkReport) -> dict[str, str]:
-    """Descriptive fields from the package METS (LABEL, OBJID, submitting organisation)."""
-    tree = eark.parse_xml(root / "METS.xml").getroot()
-    ns = {"m": "http://www.loc.gov/METS/"}
-    info = {"title": tree.get("LABEL") or report.objid or root.name, "External-Identifier": report.objid or ""}
-    submitter = tree.findtext("m:metsHdr/m:agent[@TYPE='ORGANIZATION']/m:name", namespaces=ns)
-    if submitter:
-        info["Source-Organization"] = submitter
-    return {k: v for k, v in info.items() if v}
