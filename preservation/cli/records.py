@@ -106,7 +106,7 @@ def transfer_receive(
     sender: Annotated[str, typer.Option("--from")],
     receipt: Annotated[str, typer.Option("--receipt", help="where to write the signed receipt (JSON)")],
 ) -> int:
-    from preservation.ingest import Context, IngestError, ingest_path
+    from preservation.pipeline import Context, IngestError, ingest_path
     from preservation.transfer import TransferError, make_receipt
     from preservation.workspace import WorkspaceBusy
 

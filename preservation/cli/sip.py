@@ -85,7 +85,7 @@ def ingest(
     profile: Annotated[IngestProfile, typer.Option("--profile")] = IngestProfile.bagit,
     as_json: Json = False,
 ) -> int:
-    from preservation.ingest import Context, IngestError, ingest_path, result_json, summary_line
+    from preservation.pipeline import Context, IngestError, ingest_path, result_json, summary_line
     from preservation.workspace import WorkspaceBusy
 
     ctx = Context(settings)
@@ -111,7 +111,7 @@ def ingest(
 
 
 def print_results(results: list[Any], as_json: bool) -> int:
-    from preservation.ingest import result_json, summary_line
+    from preservation.pipeline import result_json, summary_line
 
     for result in results:
         print(result_json(result) if as_json else summary_line(result))
@@ -120,7 +120,7 @@ def print_results(results: list[Any], as_json: bool) -> int:
 
 @command(app, "resume", help="finish every interrupted ingest")
 def resume(settings: Settings, as_json: Json = False) -> int:
-    from preservation.ingest import Context, IngestError, resume_all
+    from preservation.pipeline import Context, IngestError, resume_all
     from preservation.workspace import WorkspaceBusy
 
     ctx = Context(settings)
@@ -155,7 +155,7 @@ def watch(
     once: Annotated[bool, typer.Option("--once", help="one scan, then exit")] = False,
     as_json: Json = False,
 ) -> int:
-    from preservation.ingest import Context, IngestError, run_pipeline, scan_ingest_folder
+    from preservation.pipeline import Context, IngestError, run_pipeline, scan_ingest_folder
     from preservation.workspace import WorkspaceBusy
 
     ctx = Context(settings)

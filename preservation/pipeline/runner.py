@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from preservation import logs, progress
 from preservation.faults import checkpoint
 from preservation.pipeline.context import Context
 from preservation.pipeline.intake import claim, finish_claim, ready_sips, start_copy
@@ -35,7 +36,7 @@ def run_step(ctx: Context, ws: Workspace, step: str) -> None:
             log.info("AIP %s %s: nothing to do, this ingest already ended (stored or rejected)", ws.path.name, step)
             return
         raise IngestError(f"workspace {ws.path} does not exist (already finished or rejected?)")
-    with ws.locked():
+    with ws.locked(), logs.bind(aip_id=ws.path.name):  # every line of a step names its AIP (the folder's name)
         if ws.is_done(step):
             return
         if ws.state()["mode"] == "claim":
@@ -75,11 +76,13 @@ def run_pipeline(ctx: Context, ws: Workspace) -> IngestResult:
     two steps a ``kho resume`` elsewhere must not see the workspace as free."""
     with ws.locked():
         state = ws.state()
-        try:
-            for step in STEPS:
-                run_step(ctx, ws, step)
-        except SipRejected as rejected:
-            return rejected.result
+        with progress.task(len(STEPS), f"ingest {state['sip_name']}") as bar:
+            try:
+                for step in STEPS:
+                    run_step(ctx, ws, step)
+                    bar.advance(note=step)
+            except SipRejected as rejected:
+                return rejected.result
     return result_for(ctx, state["aip_id"], state["sip_name"])
 
 
