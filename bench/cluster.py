@@ -43,8 +43,8 @@ REDIS = "redis://127.0.0.1:6379/14"  # apart from `make cluster` (db 0) and the 
 
 
 def make_sips(target: Path, count: int, prefix: str = "bench", fixtures: tuple[str, ...] = MIX) -> list[Path]:
-    """``count`` distinct valid bags (the benchmark's and tests/test_cluster.py's): copies of ``fixtures`` in
-    turn, each with one payload file changed (or added) and its manifests rewritten."""
+    """``count`` distinct valid bags (the benchmark's and tests/integration/test_cluster.py's): copies of
+    ``fixtures`` in turn, each with one payload file changed (or added) and its manifests rewritten."""
     import bagit
 
     sips = []

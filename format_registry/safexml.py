@@ -9,7 +9,7 @@ own size and depth limits unless ``huge=True`` (no caller needs it today).
 
 Why here: ``format_registry`` is the lowest layer that parses XML and one that ``packages`` and
 ``preservation`` may import (DESIGN.md, Layout), so all of them share this module instead of each
-spelling out its own ``etree.XMLParser(...)``. ``tests/test_safexml.py`` proves the refusals.
+spelling out its own ``etree.XMLParser(...)``. ``tests/integration/test_safexml.py`` proves the refusals.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Why a module of its own: ``packages.sip`` runs the TT 05, access-rule and VN-pro
 (``tt05``, ``access``, ``vn_profile``), and those report the same ``Problem``. While it lived in
 ``sip`` each of them imported ``sip`` and ``sip`` imported them back inside functions: a hidden
 import cycle (issue #17). This leaf imports nothing of ours, so all of them import it at the top;
-``packages.sip`` re-exports both names for existing callers. ``tests/test_layers.py`` keeps it so.
+``packages.sip`` re-exports both names for existing callers. ``tests/integration/test_layers.py`` keeps it so.
 """
 
 from __future__ import annotations

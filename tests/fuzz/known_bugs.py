@@ -2,10 +2,10 @@
 
 Each entry matches an exception by its type and the innermost frame of product code (``packages/`` or
 ``preservation/``) it went through: file and function, not the line, so that edits elsewhere in the file
-do not break the match. Each has a strict-xfail regression test in ``tests/test_fuzz.py`` with a minimal
+do not break the match. Each has a strict-xfail regression test in ``tests/integration/test_fuzz.py`` with a minimal
 reproducer; when the bug is fixed that test passes (XPASS fails the run), and its entry here must go.
 
-The runner (``python -m tests.fuzz``) and ``tests/test_fuzz.py`` count a known crash and go on; ``--strict``
+The runner (``python -m tests.fuzz``) and ``tests/integration/test_fuzz.py`` count a known crash and go on; ``--strict``
 makes the runner treat them as new ones.
 """
 
@@ -21,7 +21,7 @@ PRODUCT_DIRS = ("packages", "preservation")
 
 @dataclass(frozen=True)
 class KnownBug:
-    name: str  # the regression test is tests/test_fuzz.py::test_known_<name>
+    name: str  # the regression test is tests/integration/test_fuzz.py::test_known_<name>
     exceptions: tuple[str, ...]  # qualified names of exception types, e.g. "builtins.OverflowError"
     file: str  # product file of the innermost product frame, relative to the repository root
     functions: tuple[str, ...]  # function of that frame
@@ -33,7 +33,7 @@ _ZIP_ERRORS = ("zlib.error", "_lzma.LZMAError", "builtins.UnicodeDecodeError", "
                "builtins.EOFError", "builtins.ValueError", "builtins.OverflowError", "builtins.TypeError",
                "struct.error", "builtins.KeyError", "builtins.AttributeError")
 
-# Fixed (their tests in tests/test_fuzz.py are plain regression tests now); kept to name what fuzzing found.
+# Fixed (their tests in tests/integration/test_fuzz.py are plain regression tests now); kept to name what fuzzing found.
 FIXED_BUGS: tuple[KnownBug, ...] = (
     KnownBug("unpack_zip_library_errors", _ZIP_ERRORS, "packages/eark.py", ("_unpack_zip",),
              "_unpack_zip catches only OSError/BadZipFile/...: a corrupt DEFLATE or LZMA stream (zlib.error, "

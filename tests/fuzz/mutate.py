@@ -1,4 +1,4 @@
-"""A small deterministic mutator for the in-process replay in ``tests/test_fuzz.py``: no coverage feedback,
+"""A small deterministic mutator for the in-process replay in ``tests/integration/test_fuzz.py``: no coverage feedback,
 no atheris, the same inputs on every run. It applies libFuzzer's basic mutations (flip, insert, erase,
 copy, dictionary tokens, splice) so that the replay reaches the error paths near the seeds."""
 

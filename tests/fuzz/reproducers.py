@@ -1,7 +1,7 @@
 """Minimal inputs for the crashes the fuzz targets found (``tests/fuzz/known_bugs.py``), in each target's
 input layout. ``python -m tests.fuzz.make_corpus`` writes them to ``tests/fuzz/regressions/<target>/``, which
-every fuzz run and ``tests/test_fuzz.py`` replay; the strict-xfail tests in ``tests/test_fuzz.py`` use the
-same builders against the product functions directly.
+every fuzz run and ``tests/integration/test_fuzz.py`` replay; the strict-xfail tests in
+``tests/integration/test_fuzz.py`` use the same builders against the product functions directly.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from packages import bagit_reader, eark, sip, tt05
 from tests.fuzz import known_bugs, reproducers, targets
 from tests.fuzz.mutate import load_dictionary, mutations
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FUZZ = ROOT / "tests" / "fuzz"
 MUTANTS = 300  # per target
 SMOKE_SECONDS = 3

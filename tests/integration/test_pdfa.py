@@ -26,7 +26,7 @@ from preservation.normalise import Job, run_jobs
 from tests.conftest import CORPORA, FIXTURE_SIPS
 from tests.helpers import assert_process_gone
 
-REPORTS = Path(__file__).parent / "data" / "verapdf"
+REPORTS = Path(__file__).parents[1] / "data" / "verapdf"
 TITLE = "Báo cáo tổng kết năm 2024 (dự thảo)"
 AUTHOR = "Nguyễn Thị Mai"
 

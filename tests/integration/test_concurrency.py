@@ -298,7 +298,7 @@ def run_python_lock_probe(ws_dir: Path) -> str:
         "except WorkspaceBusy as e: print('busy', e)\n"
     )
     done = subprocess.run([str(BIN / "python"), "-c", code, str(ws_dir)], capture_output=True, text=True,
-                          timeout=60, cwd=Path(__file__).parents[1], check=False)
+                          timeout=60, cwd=Path(__file__).parents[2], check=False)
     return done.stdout.strip() or done.stderr
 
 
@@ -336,7 +336,7 @@ def test_busy_workspace_names_its_holder(tmp_path: Path) -> None:
          "import sys; from pathlib import Path; from preservation.workspace import Workspace\n"
          "with Workspace(Path(sys.argv[1])).locked():\n    print('held', flush=True); sys.stdin.read()\n",
          str(ws_dir)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         assert Workspace(ws_dir).is_locked()

@@ -31,7 +31,7 @@ from packages.tt05 import (
     write_ead_xml,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SIPS = ROOT / "fixtures" / "sips"
 SCHEMAS = ROOT / "schemas"
 PAYLOAD = {"data/Quyết định 123-QĐ-UBND.pdf", "data/Tờ trình.docx", "data/ảnh/Bản đồ.tif"}

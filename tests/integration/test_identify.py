@@ -247,7 +247,7 @@ def test_a_large_file_is_not_read_whole(tmp_path: Path) -> None:
               "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0];"
               "print(f.puid, f.method, int(hwm) * 1024)")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", script, str(pdf)], capture_output=True, text=True, timeout=300,
-                          check=True, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+                          check=True, cwd=Path(__file__).resolve().parents[2])  # fmt: skip
     puid, method, peak = done.stdout.split()
     assert (puid, method) == ("fmt/18", "signature")
     assert int(peak) < 400_000_000, f"peak RSS {int(peak) / 1e6:.0f} MB: the file was read whole"
