@@ -20,19 +20,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
 from sqlalchemy import select
 
 from format_registry.policy import Policy, cached_policy
 from packages import aip as aip_layout
 from packages import ocfl
-from packages.checksums import hash_file
+from packages.checksums import hash_file, sha256_file
 from packages.ocfl import InventoryError
 from preservation import agents, logs, premis, progress, versions
 from preservation import normalise as normalisation
 from preservation.catalog import Aip, Catalog, File, content_file
 from preservation.faults import checkpoint
-from preservation.mets import MetsFile, representation_files, write_aip_mets
+from preservation.mets import MetsFile
+from preservation.package_writer import PackageMetadata, write_package_metadata
 from preservation.retention import lock_until
 from preservation.retrieval import RetrievalError, fetch_object
 from storage_adapters.base import StorageError
@@ -306,11 +306,6 @@ def _write_revision(
         a for a in tool_agents if (a["type"], a["value"]) not in {(r["type"], r["value"]) for r in agent_rows}
     ]
     premis_path = revision_dir / "premis.xml"
-    with etree.xmlfile(str(premis_path), encoding="UTF-8") as xf:
-        xf.write_declaration()
-        premis.write_premis(
-            xf, entity=premis.entity_element(aip_id, aip.sip_name), files=objects, events=events, agents=agent_rows
-        )
     now = premis.now_iso()
     metadata = {r.path: r for r in rows if r.role == "metadata"}
 
@@ -324,8 +319,7 @@ def _write_revision(
             created=now,
         )
 
-    premis_sha = hash_file(premis_path, ["sha256"])["sha256"]
-    previous_sha = hash_file(previous_mets, ["sha256"])["sha256"]
+    previous_sha = sha256_file(previous_mets)
     dc = metadata[aip_layout.DC_PATH]
     # every metadata file of the AIP stays listed (TT 05 EAD, tt05.json, schemas/, metadata/other/...),
     # except the three this revision rewrites
@@ -337,33 +331,26 @@ def _write_revision(
         for r in rows
         if r.validation_status
     }
-    representations = representation_files(objects, lambda _obj: now, technical)
-
-    def embedded(xf: Any) -> None:
-        premis.write_premis(
-            xf,
-            entity=premis.entity_element(aip_id, aip.sip_name),
-            files=objects,
-            events=events,
-            agents=agent_rows,
-            schema_location=False,
-        )
-
     mets_path = revision_dir / "METS.xml"
-    write_aip_mets(
-        mets_path,
-        aip_id=aip_id,
-        label=aip.title or aip.sip_name,
-        created=now,
-        software_version=agents.KHO_VERSION,
-        organization=organization,
-        descriptive=md(aip_layout.DC_PATH, dc.size, dc.sha256),
-        preservation=md(aip_layout.PREMIS_PATH, premis_path.stat().st_size, premis_sha),
-        write_embedded_premis=embedded,
-        other_metadata=others,
-        representations=representations,
-        record_status="REVISED",
-        technical=technical,
+    write_package_metadata(
+        PackageMetadata(
+            aip_id=aip_id,
+            sip_name=aip.sip_name,
+            label=aip.title or aip.sip_name,
+            organization=organization,
+            created=now,
+            objects=lambda: objects,
+            events=lambda: events,
+            agents=agent_rows,
+            descriptive=md(aip_layout.DC_PATH, dc.size, dc.sha256),
+            describe_premis=lambda path: md(aip_layout.PREMIS_PATH, path.stat().st_size, sha256_file(path)),
+            file_created=lambda _obj: now,
+            other_metadata=others,
+            technical=technical,
+            record_status="REVISED",
+        ),
+        premis_path=premis_path,
+        mets_path=mets_path,
     )
     uploads = [
         {
@@ -391,8 +378,7 @@ def _write_revision(
             "key": aip_layout.PREMIS_PATH,
             "source": premis_path,
             "size": premis_path.stat().st_size,
-            "sha256": premis_sha,
-            "sha512": hash_file(premis_path, [ocfl.DIGEST])[ocfl.DIGEST],
+            **hash_file(premis_path, ["sha256", ocfl.DIGEST]),
             "role": "metadata",
         }
     )

@@ -29,7 +29,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
 from pydantic import SecretStr
 
 from format_registry import toolrun
@@ -38,8 +37,9 @@ from packages.checksums import sha256_file
 from preservation import agents, premis
 from preservation.catalog import Aip, Catalog
 from preservation.config import load_settings
-from preservation.mets import MetsFile, representation_files, write_aip_mets
+from preservation.mets import MetsFile
 from preservation.migrate import catalog_agents, catalog_events, catalog_objects
+from preservation.package_writer import PackageMetadata, write_package_metadata
 from preservation.retention import Deadlines, deadlines
 from preservation.retrieval import RetrievalError, fetch_object
 
@@ -177,12 +177,6 @@ def _build_package(catalog: Catalog, aip: Aip, out_dir: Path, *, sender: str, re
         objects = [{**o, "original_name": o["aip_path"]} for o in catalog_objects(rows)]
         events = [*catalog_events(catalog, aip.id), event]
         agent_rows = catalog_agents(catalog)
-        premis_path = root / aip_layout.PREMIS_PATH
-        premis_path.parent.mkdir(parents=True, exist_ok=True)
-        with etree.xmlfile(str(premis_path), encoding="UTF-8") as xf:
-            xf.write_declaration()
-            premis.write_premis(xf, entity=premis.entity_element(aip.id, aip.sip_name), files=objects,
-                                events=events, agents=agent_rows)
         now = premis.now_iso()
 
         def md(path: str) -> MetsFile:
@@ -190,21 +184,22 @@ def _build_package(catalog: Catalog, aip: Aip, out_dir: Path, *, sender: str, re
             return MetsFile(file_id="file-md-" + uuid.uuid5(uuid.NAMESPACE_URL, path).hex, href=path,
                             size=full.stat().st_size, sha256=sha256_file(full), mime=_mime(path), created=now)
 
-        def embedded(xf: Any) -> None:  # METS xmlData must hold the PREMIS, never be empty
-            premis.write_premis(xf, entity=premis.entity_element(aip.id, aip.sip_name), files=objects,
-                                events=events, agents=agent_rows, schema_location=False)
-
         # every file the SIP ships is in its METS with size and checksum: the payload in the representation
         # groups, the rest (EAD.xml, EAD_doc/, tt05.json, schemas/, metadata/other/...) in the metadata ones
         listed = {aip_layout.METS_NAME, aip_layout.DC_PATH, aip_layout.PREMIS_PATH, *(o["aip_path"] for o in objects)}
         others = sorted(relpath for relpath in (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
                         if relpath not in listed)
-        representations = representation_files(objects, lambda _obj: now)
-        write_aip_mets(root / aip_layout.METS_NAME, aip_id=aip.id, label=aip.title or aip.sip_name, created=now,
-                       software_version=agents.KHO_VERSION, organization=organization,
-                       descriptive=md(aip_layout.DC_PATH), preservation=md(aip_layout.PREMIS_PATH),
-                       write_embedded_premis=embedded, other_metadata=[md(p) for p in others],
-                       representations=representations, package_type="SIP", objid=name)
+        write_package_metadata(
+            PackageMetadata(
+                aip_id=aip.id, sip_name=aip.sip_name, label=aip.title or aip.sip_name, organization=organization,
+                created=now, objects=lambda: objects, events=lambda: events, agents=agent_rows,
+                descriptive=md(aip_layout.DC_PATH), describe_premis=lambda _path: md(aip_layout.PREMIS_PATH),
+                file_created=lambda _obj: now, other_metadata=[md(p) for p in others], package_type="SIP",
+                objid=name,
+            ),
+            premis_path=root / aip_layout.PREMIS_PATH,
+            mets_path=root / aip_layout.METS_NAME,
+        )
         archive = out_dir / f"{name}.zip"
         partial = archive.with_suffix(".zip.partial")
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as handle:

@@ -10,8 +10,9 @@ from typing import Any
 
 from packages import aip as aip_layout
 from packages.checksums import hash_file
-from preservation import agents, premis
-from preservation.mets import MetsFile, representation_files, write_aip_mets
+from preservation import premis
+from preservation.mets import MetsFile
+from preservation.package_writer import PackageMetadata, write_package_metadata
 from preservation.pipeline.content import iter_file_objects, mtime_iso
 from preservation.pipeline.context import Context
 from preservation.pipeline.outputs import SipValidation, normalisation, sip_files, sip_validation, verdicts
@@ -62,54 +63,38 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
     # PREMIS goes into premis.xml and into METS. A small AIP's elements are built once and written twice;
     # a large AIP's files and events are read from the workspace streams once per document instead, so
     # memory does not grow with the number of files (an element is a few hundred bytes, an event several).
-    premis_files: Callable[[], Iterable[Any]] = lambda: iter_file_objects(ws)  # noqa: E731
-    premis_events: Callable[[], Iterable[Any]] = lambda: ws.iter_events(done)  # noqa: E731
+    premis_files: Callable[[], Iterable[Any]] | None = None
+    premis_events: Callable[[], Iterable[Any]] | None = None
     if 0 < file_count * EVENTS_PER_FILE <= PREMIS_ELEMENTS_IN_MEMORY:
         file_elements = [premis.file_element(o) for o in iter_file_objects(ws)]
         event_elements = [premis.event_element(e) for e in ws.iter_events(done)]
         premis_files, premis_events = (lambda: file_elements), (lambda: event_elements)
-    label = validation.bag_info.get("title") or state["sip_name"]
-    entity = premis.entity_element(aip_id, state["sip_name"])
-    premis_path = root / aip_layout.PREMIS_PATH
-    premis_path.parent.mkdir(parents=True, exist_ok=True)
-    from lxml import etree
-
-    with etree.xmlfile(str(premis_path), encoding="UTF-8") as xf:
-        xf.write_declaration()
-        premis.write_premis(xf, entity=entity, files=premis_files(), events=premis_events(), agents=agent_list)
-
-    def embedded(xf: Any) -> None:
-        premis.write_premis(
-            xf,
-            entity=premis.entity_element(aip_id, state["sip_name"]),
-            files=premis_files(),
-            events=premis_events(),
+    write_package_metadata(
+        PackageMetadata(
+            aip_id=aip_id,
+            sip_name=state["sip_name"],
+            label=validation.bag_info.get("title") or state["sip_name"],
+            organization=ctx.settings.organization,
+            created=premis.now_iso(),
+            objects=lambda: iter_file_objects(ws),
+            events=lambda: ws.iter_events(done),
             agents=agent_list,
-            schema_location=False,
-        )
-
-    technical = {f"file-{f.id}": verdict for f, (_path, verdict) in zip(sip_files(ws), verdicts(ws), strict=True)}
-    representations = representation_files(
-        iter_file_objects(ws), lambda item: mtime_iso(ws.path / item["workspace_path"]), technical
-    )
-    write_aip_mets(
-        root / aip_layout.METS_NAME,
-        aip_id=aip_id,
-        label=label,
-        created=premis.now_iso(),
-        software_version=agents.KHO_VERSION,
-        organization=ctx.settings.organization,
-        descriptive=_metadata_file(ws, aip_layout.DC_PATH, "text/xml"),
-        preservation=_metadata_file(ws, aip_layout.PREMIS_PATH, "text/xml"),
-        write_embedded_premis=embedded,
-        other_metadata=[
-            _metadata_file(ws, path, "text/xml" if path.endswith((".xml", ".xsd")) else "application/json")
-            for path in descriptive_extra
-        ]
-        + [_metadata_file(ws, f"{aip_layout.OTHER_DIR}/{n}", "text/plain") for n in other_names],
-        representations=representations,
-        alt_record_ids=_alt_record_ids(ctx, validation.bag_info),
-        technical=technical,
+            premis_files=premis_files,
+            premis_events=premis_events,
+            descriptive=_metadata_file(ws, aip_layout.DC_PATH, "text/xml"),
+            describe_premis=lambda _path: _metadata_file(ws, aip_layout.PREMIS_PATH, "text/xml"),
+            file_created=lambda item: mtime_iso(ws.path / item["workspace_path"]),
+            other_metadata=[
+                _metadata_file(ws, path, "text/xml" if path.endswith((".xml", ".xsd")) else "application/json")
+                for path in descriptive_extra
+            ]
+            + [_metadata_file(ws, f"{aip_layout.OTHER_DIR}/{n}", "text/plain") for n in other_names],
+            technical={f"file-{f.id}": verdict
+                       for f, (_path, verdict) in zip(sip_files(ws), verdicts(ws), strict=True)},
+            alt_record_ids=_alt_record_ids(ctx, validation.bag_info),
+        ),
+        premis_path=root / aip_layout.PREMIS_PATH,
+        mets_path=root / aip_layout.METS_NAME,
     )
     ws.complete_step("describe", [])
     log.info(
