@@ -17,6 +17,7 @@ import logging
 import sys
 import typing
 from collections.abc import Callable
+from contextvars import ContextVar
 from enum import Enum
 from typing import Annotated, Any, TypeVar
 
@@ -24,6 +25,10 @@ import typer
 
 from preservation import logs
 from preservation.config import ConfigError, Settings, load_settings
+
+if typing.TYPE_CHECKING:  # imported when a command runs: `kho -h` stays quick
+    from preservation.catalog import Catalog
+    from preservation.service import Service
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 
@@ -70,10 +75,19 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, default=str))
 
 
-def catalog(settings: Settings) -> Any:
-    from preservation.catalog_guard import open_catalog
+# The service of the command being run (run_handler opens it and closes it when the handler returns):
+# every catalog a handler asks for is that one service's, opened on first use, closed once.
+_service: ContextVar[Service | None] = ContextVar("kho_cli_service", default=None)
 
-    return open_catalog(settings)
+
+def catalog(settings: Settings) -> Catalog:
+    """The catalog of this command's service (``preservation.service``), opened loudly on first use."""
+    service = _service.get()
+    if service is None or service.settings is not settings:  # a handler called outside run_handler
+        from preservation.catalog_guard import open_catalog
+
+        return open_catalog(settings)
+    return service.catalog
 
 
 def value(choice: Enum | None) -> Any:
@@ -91,9 +105,15 @@ def run_handler(handler: Callable[..., int], options: dict[str, Any]) -> int:
         return EXIT_USAGE
     from format_registry.identify import IdentificationEngineError
     from preservation.catalog_guard import CatalogProblem
+    from preservation.service import Service
 
     try:
-        return int(handler(settings, **options))
+        with Service.open(settings) as service:
+            token = _service.set(service)
+            try:
+                return int(handler(settings, **options))
+            finally:
+                _service.reset(token)
     except CatalogProblem as exc:
         print(f"kho: {exc}", file=sys.stderr)
         return EXIT_REJECTED

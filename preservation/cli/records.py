@@ -34,30 +34,10 @@ def transfer_list(
     show_all: Annotated[bool, typer.Option("--all", help="also records that need no hand-over")] = False,
     as_json: Json = False,
 ) -> int:
-    from datetime import UTC, datetime
+    from preservation.transfer import hand_over_list
 
-    from preservation.retention import deadlines
-
-    opened = catalog(settings)
-    today = datetime.now(UTC).date()
-    rows = []
-    for aip in opened.list_aips():
-        if aip.deleted_at is not None:
-            continue
-        due = deadlines(aip.bag_info, aip.stored_at)
-        status = due.status(today, aip.transferred_at.date() if aip.transferred_at else None)
-        if status == "not-required" and not show_all:
-            continue
-        rows.append({
-            "aip_id": aip.id, "title": aip.title or aip.sip_name, "maintenance": due.maintenance, "status": status,
-            "work_ended": due.work_ended.isoformat() if due.work_ended else None,
-            "current_archive_due": due.current_archive_due.isoformat() if due.current_archive_due else None,
-            "entered_current_archive": due.entered_current_archive.isoformat(),
-            "historical_archive_due": due.historical_archive_due.isoformat() if due.historical_archive_due else None,
-            "d458_due": due.d458_due.isoformat() if due.d458_due else None,
-        })
-    order = {"overdue": 0, "due": 1, "not-yet-due": 2, "unknown": 3, "transferred": 4, "not-required": 5}
-    rows.sort(key=lambda r: (order[r["status"]], r["historical_archive_due"] or "9999"))
+    # one list, one order: the transfer DAG reports the very same rows
+    rows = [due.to_dict() for due in hand_over_list(catalog(settings), include_not_required=show_all)]
     for row in rows:
         if as_json:
             print_json(row)
