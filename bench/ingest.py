@@ -16,6 +16,7 @@ script) to record seconds per ingest step and its own peak RSS (VmHWM; conversio
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -41,8 +42,24 @@ from bench.common import (
 from bench.identify import kho_worker
 
 DEFAULT_FILES = 2000
+# real files of many formats (national archives' and format corpora test sets, with their expected PUIDs);
+# the benchmark is not the product, so it may read the workplace's shared corpora
+REAL_CORPUS = Path(os.environ.get("KHO_BENCH_REAL_CORPUS",
+                                  Path(__file__).resolve().parents[2] / "shared" / "corpora" / "formats"))
 PROFILES_DIR = RESULTS_DIR / "profiles"
 NORMALISE_SHARE = 40  # the default-policy run ingests files // 40 files
+
+
+def real_files_bag(target: Path, corpus: Path = REAL_CORPUS) -> Path | None:
+    """A BagIt SIP of every file of the real-files corpus (its format folders; licences, read-mes and the
+    expectations table left out), or None when the corpus is not on this machine. Broken and encrypted
+    files are kept: they are what archives receive, and their validation is part of the cost."""
+    if not corpus.is_dir():
+        return None
+    for folder in sorted(p for p in corpus.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+        shutil.copytree(folder, target / folder.name)
+    corpus_mod.make_bag(target)
+    return target
 
 
 def keep_only_policy(target: Path) -> Path:
@@ -171,6 +188,13 @@ def run(files: int | None = None, runs: int = 3, seed: int = 1, profile: bool = 
         result.extra["keep-only policy"] = measure(result, "keep-only policy", bag, tmp, runs,
                                                    {"KHO_POLICY": str(policy)}, profile)  # fmt: skip
         result.extra["default policy"] = measure(result, "default policy", bag_small, tmp, runs, {}, profile)
+        real = real_files_bag(tmp / "sip-real-files")
+        if real is None:
+            result.notes.append(f"real-files corpus not found at {REAL_CORPUS} (KHO_BENCH_REAL_CORPUS): not measured")
+        else:
+            result.corpus["real_files"] = {"source": str(REAL_CORPUS), "files": len(payload_files(real / "data"))}
+            result.extra["real files, keep-only policy"] = measure(
+                result, "real files, keep-only policy", real, tmp, runs, {"KHO_POLICY": str(policy)}, profile)
     result.notes += [
         "floor = cat of every payload file > /dev/null + openssl dgst -sha256 over them + Kho identification "
         "(bench.identify_worker, one process, signatures already loaded); kho ingest also pays interpreter "

@@ -38,7 +38,7 @@ def run(files: int | None = None, runs: int = 3, seed: int = 1, keep: bool = Fal
             paths = payload_files(bag / "data")
             path_list = tmp / f"paths-{size}.txt"
             path_list.write_text("\n".join(str(p) for p in paths) + "\n", encoding="utf-8")
-            kho_rss, engine_rss, steps = [], [], []
+            kho_rss, engine_rss, steps, peaks = [], [], [], []
             for number in range(runs):
                 home = tmp / f"home-{size}-{number}"
                 report = tmp / f"steps-{size}-{number}.json"
@@ -46,6 +46,7 @@ def run(files: int | None = None, runs: int = 3, seed: int = 1, keep: bool = Fal
                 data = json.loads(report.read_text(encoding="utf-8"))
                 kho_rss.append(data["peak_rss_mb"])
                 steps.append(data["steps"])
+                peaks.append(data.get("step_peak_rss_mb", {}))
                 engine_rss.append(kho_worker(path_list, "serial")["peak_rss_mb"])
                 shutil.rmtree(home, ignore_errors=True)
             target = TARGETS_MB.get(size)
@@ -56,6 +57,7 @@ def run(files: int | None = None, runs: int = 3, seed: int = 1, keep: bool = Fal
                 higher_is_better=False, note="the kho process (VmHWM); the baseline is the floor's identify worker",
             ))
             result.extra[f"{size} files: step seconds (last run)"] = steps[-1]
+            result.extra[f"{size} files: step peak RSS MB (last run)"] = peaks[-1]
         result.corpus = corpora
     result.notes += [
         "KHO_POLICY = the shipped policy with normalise actions replaced by keep / use-original (no conversion tools)",

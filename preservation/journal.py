@@ -37,7 +37,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -150,6 +150,84 @@ def encode(body: dict[str, Any]) -> bytes:
                        separators=(",", ":")) + "\n").encode()
 
 
+class Rows:
+    """A list member of a journal body written as it is read (``iter_rows`` runs once, while the file is
+    written): an AIP's file rows, which would cost about 4 KB a file held as dicts and again as JSON."""
+
+    def __init__(self, iter_rows: Iterator[dict[str, Any]]) -> None:
+        self.iter_rows = iter_rows
+
+
+def _chunks(value: Any) -> Iterator[str]:
+    """``value`` as canonical JSON (``encode``'s: sorted keys, compact, UTF-8), in pieces."""
+    if isinstance(value, Rows):
+        yield "["
+        for number, row in enumerate(value.iter_rows):
+            yield ("," if number else "") + json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        yield "]"
+    elif isinstance(value, dict) and any(isinstance(v, (Rows, dict)) for v in value.values()):
+        yield "{"
+        for number, key in enumerate(sorted(value)):
+            yield ("," if number else "") + json.dumps(key, ensure_ascii=False) + ":"
+            yield from _chunks(value[key])
+        yield "}"
+    else:
+        yield json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_encoded(body: dict[str, Any], target: Path) -> str:
+    """Write ``encode(body)``'s exact bytes to ``target`` without holding them, nor any ``Rows`` member,
+    in memory; return the file's SHA-256. The digest member sits among the sorted keys, after members
+    that must be hashed first, so the members before and after it are spooled to two files, then joined."""
+    parts = (target.with_name(target.name + ".head"), target.with_name(target.name + ".tail"))
+    counts = [0, 0]
+    try:
+        with parts[0].open("w", encoding="utf-8") as head, parts[1].open("w", encoding="utf-8") as tail:
+            members = sorted(body)
+            if "sha256" in members:
+                raise ValueError("a journal body must not hold its own digest")
+            for key in members:
+                side = 0 if key < "sha256" else 1
+                half = (head, tail)[side]
+                half.write(("," if counts[side] else "") + json.dumps(key, ensure_ascii=False) + ":")
+                counts[side] += 1
+                for piece in _chunks(body[key]):
+                    half.write(piece)
+        body_digest = _braced_digest(parts, counts)
+        whole = hashlib.sha256()
+        with target.open("wb") as joined:
+            def put(data: bytes) -> None:
+                whole.update(data)
+                joined.write(data)
+
+            put(b"{")
+            _copy_into(parts[0], put)
+            put((b"," if counts[0] else b"") + f'"sha256":"{body_digest}"'.encode() + (b"," if counts[1] else b""))
+            _copy_into(parts[1], put)
+            put(b"}\n")
+        return whole.hexdigest()
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
+
+
+def _braced_digest(parts: tuple[Path, Path], counts: list[int]) -> str:
+    """SHA-256 of the canonical body ``{head[,tail]}`` read back from the two spooled halves."""
+    digest = hashlib.sha256(b"{")
+    _copy_into(parts[0], digest.update)
+    if counts[0] and counts[1]:
+        digest.update(b",")
+    _copy_into(parts[1], digest.update)
+    digest.update(b"}")
+    return digest.hexdigest()
+
+
+def _copy_into(path: Path, put: Callable[[bytes], object]) -> None:
+    with path.open("rb") as source:
+        while block := source.read(1024 * 1024):
+            put(block)
+
+
 def decode(raw: bytes, where: str) -> dict[str, Any]:
     """A journal file's body, checked: Kho's format and a matching digest; else JournalError."""
     try:
@@ -186,7 +264,10 @@ class _Pending:
 
     key: str
     locations: list[str]
-    body: dict[str, Any]
+    path: Path  # the file's bytes, written (``write_encoded``) while the catalog snapshot was open
+    sha256: str
+    aip_id: str | None
+    events: int
     files_version: str | None = None  # the AIP's file rows are in this file, as of this version
 
 
@@ -240,9 +321,10 @@ def pending_count(catalog: Catalog) -> int:
         return int(session.scalar(select(func.count(Event.seq)).where(Event.seq > mark)) or 0)
 
 
-def _collect(settings: Settings, catalog: Catalog) -> tuple[list[_Pending], int]:
-    """The next journal files to write (at most ``BATCH_EVENTS`` events), and the last seq they hold.
-    One consistent read: PostgreSQL's REPEATABLE READ, SQLite's transaction snapshot."""
+def _collect(settings: Settings, catalog: Catalog, scratch: Path) -> tuple[list[_Pending], int]:
+    """The next journal files to write (at most ``BATCH_EVENTS`` events), written into ``scratch``, and
+    the last seq they hold. One consistent read: PostgreSQL's REPEATABLE READ, SQLite's transaction
+    snapshot; an AIP's file rows go from the query to the file one at a time."""
     with catalog.session(readonly=True) as session:
         if catalog.engine.dialect.name == "postgresql":
             session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
@@ -257,7 +339,7 @@ def _collect(settings: Settings, catalog: Catalog) -> tuple[list[_Pending], int]
         for event in events:
             groups.setdefault(event.aip_id if event.aip_id in aips else None, []).append(event)
         known_agents = {(a.identifier_type, a.identifier_value): a for a in session.scalars(select(Agent))}
-        pending = []
+        pending: list[_Pending] = []
         for aip_id, group in groups.items():
             linked = {(a.get("type", ""), a.get("value", "")) for e in group for a in (e.agents or [])}
             body: dict[str, Any] = {
@@ -272,7 +354,7 @@ def _collect(settings: Settings, catalog: Catalog) -> tuple[list[_Pending], int]
             }
             name = file_name(group[0].seq, group[-1].seq)
             if aip_id is None:
-                pending.append(_Pending(f"{ROOT_EVENTS}/{name}", list(settings.storage), body))
+                pending.append(_written(scratch, len(pending), f"{ROOT_EVENTS}/{name}", list(settings.storage), body))
                 continue
             aip = aips[aip_id]
             copies = list(session.scalars(select(StorageCopy).where(StorageCopy.aip_id == aip_id)
@@ -282,33 +364,52 @@ def _collect(settings: Settings, catalog: Catalog) -> tuple[list[_Pending], int]
             version = aip.ocfl_head or PRE_OCFL
             files_version = None
             if aip.journaled_files != version:
-                # plain rows, not ORM objects: an AIP of 20,000 files cost 180 MB more as ORM objects
+                # plain rows streamed to the file: an AIP of 20,000 files cost 180 MB more as ORM objects,
+                # and about 90 MB as a list of dicts and its JSON
                 rows = session.execute(select(*_TABLES["files"].columns).where(File.aip_id == aip_id)
-                                       .order_by(File.path))
-                body["files"] = {"version": version, "rows": [row_snapshot(f, "files") for f in rows]}
+                                       .order_by(File.path), execution_options={"yield_per": 2000})
+                body["files"] = {"version": version, "rows": Rows(row_snapshot(f, "files") for f in rows)}
                 files_version = version
             live = [c.location for c in copies if c.status != "deleted"]
             if aip.deleted_at is None and aip.ocfl_head and live:
-                pending.append(_Pending(f"{object_journal_prefix(aip_id)}{name}", live, body, files_version))
+                key, locations = f"{object_journal_prefix(aip_id)}{name}", live
             else:  # no object to hold it: disposed of, or the layout before OCFL
-                pending.append(_Pending(f"{root_aip_prefix(aip_id)}{name}", list(settings.storage), body,
-                                        files_version))
+                key, locations = f"{root_aip_prefix(aip_id)}{name}", list(settings.storage)
+            pending.append(_written(scratch, len(pending), key, locations, body, files_version))
         return pending, events[-1].seq
 
 
+def _written(scratch: Path, number: int, key: str, locations: list[str], body: dict[str, Any],
+             files_version: str | None = None) -> _Pending:
+    path = scratch / f"{number}.json"
+    digest = write_encoded(body, path)
+    return _Pending(key, locations, path, digest, body["aip_id"], len(body["events"]), files_version)
+
+
 def _store_bytes(settings: Settings, key: str, data: bytes, urls: list[str]) -> None:
-    """Put small bytes under ``key`` at every location in ``urls``, each read back (SHA-256). A local
-    location whose root is not there (an unmounted volume) is refused, never created afresh: the
+    """Put small bytes under ``key`` at every location in ``urls`` (``_store_file``)."""
+    with _scratch(settings) as scratch:
+        path = scratch / "entry.json"
+        path.write_bytes(data)
+        _store_file(key, path, hashlib.sha256(data).hexdigest(), urls)
+
+
+def _store_file(key: str, path: Path, sha256: str, urls: list[str]) -> None:
+    """Put the file at ``path`` under ``key`` at every location in ``urls``, each read back (SHA-256). A
+    local location whose root is not there (an unmounted volume) is refused, never created afresh: the
     journal belongs beside the objects, not in an empty mount point."""
     locations = [open_location(u) for u in dict.fromkeys(urls)]
     for location in locations:
         if isinstance(location, LocalStorage) and not location.root.is_dir():
             raise StorageError(f"{location.url}: {location.root} is not there (an unmounted or lost volume?)")
+    ReplicatedStorage(locations).store(key, path, sha256)
+
+
+@contextlib.contextmanager
+def _scratch(settings: Settings) -> Iterator[Path]:
     settings.scratch_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="kho-journal-", dir=settings.scratch_dir) as scratch:
-        path = Path(scratch) / "entry.json"
-        path.write_bytes(data)
-        ReplicatedStorage(locations).store(key, path, hashlib.sha256(data).hexdigest())
+        yield Path(scratch)
 
 
 def flush(settings: Settings, catalog: Catalog) -> FlushResult:
@@ -317,10 +418,10 @@ def flush(settings: Settings, catalog: Catalog) -> FlushResult:
     result = FlushResult()
     if failing("journal:refused"):
         raise StorageError("the storage journal could not be written (KHO_FAULT=journal:refused)")
-    with _flush_lock(catalog):
+    with _flush_lock(catalog), _scratch(settings) as scratch:
         declared = False
         while True:
-            pending, last = _collect(settings, catalog)
+            pending, last = _collect(settings, catalog, scratch)
             if not pending:
                 return result
             for item in pending:
@@ -328,9 +429,10 @@ def flush(settings: Settings, catalog: Catalog) -> FlushResult:
                     config = json.dumps(EXTENSION_CONFIG, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
                     _store_bytes(settings, f"{ROOT_DIR}/config.json", config.encode(), list(settings.storage))
                     declared = True
-                _store_bytes(settings, item.key, encode(item.body), item.locations)
+                _store_file(item.key, item.path, item.sha256, item.locations)
+                item.path.unlink()
                 result.files.append(item.key)
-                result.events += len(item.body["events"])
+                result.events += item.events
             with catalog.session() as session:
                 mark = session.get(JournalMark, 1)
                 if mark is None:
@@ -339,7 +441,7 @@ def flush(settings: Settings, catalog: Catalog) -> FlushResult:
                     mark.last_seq = max(int(mark.last_seq), last)
                 for item in pending:
                     if item.files_version is not None:
-                        row = session.get(Aip, item.body["aip_id"])
+                        row = session.get(Aip, item.aip_id)
                         if row is not None:
                             row.journaled_files = item.files_version
 
