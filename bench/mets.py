@@ -1,5 +1,5 @@
-"""METS writing at scale: ``preservation.mets.write_aip_mets`` with PREMIS embedded through
-``preservation.premis.write_premis``, for 1k, 10k and 100k files (``--files N``: N/100, N/10, N).
+"""METS writing at scale: ``packages.mets.write_aip_mets`` with PREMIS embedded through
+``packages.premis.write_premis``, for 1k, 10k and 100k files (``--files N``: N/100, N/10, N).
 
 Each run is a fresh ``bench.mets_worker`` process (seconds in the writer, its peak RSS).
 ``ingest-like`` inputs hold every PREMIS object and event in memory as an ingest's describe step

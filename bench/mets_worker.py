@@ -2,7 +2,7 @@
 
 ``python -m bench.mets_worker --files N --out FILE [--mode lists|stream] [--validate XSD]`` prints
 one JSON line: seconds spent in ``write_aip_mets`` (PREMIS embedded through
-``preservation.premis.write_premis``), the process's peak RSS (VmHWM, MB) before and after, the
+``packages.premis.write_premis``), the process's peak RSS (VmHWM, MB) before and after, the
 output size and, with
 ``--validate``, whether lxml's XMLSchema accepts the document.
 
@@ -93,7 +93,7 @@ def aip_events(premis: Any) -> list[dict[str, Any]]:
 
 
 def run(files: int, out: Path, mode: str) -> dict[str, Any]:
-    from preservation import mets, premis
+    from packages import mets, premis
 
     rss_start = peak_rss_mb()
     started = time.perf_counter()
@@ -167,10 +167,10 @@ def run(files: int, out: Path, mode: str) -> dict[str, Any]:
 
 def run_metsrw(files: int, out: Path) -> dict[str, Any]:
     """The baseline: metsrw builds the document in memory (one FSEntry per file, with the same PREMIS
-    object and two events from ``preservation.premis``) and serialises it."""
+    object and two events from ``packages.premis``) and serialises it."""
     import metsrw
 
-    from preservation import premis
+    from packages import premis
 
     rss_start = peak_rss_mb()
     objects = [file_object(i) for i in range(files)]

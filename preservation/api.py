@@ -40,7 +40,7 @@ from sqlalchemy import func, select, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from packages.access import ROLES, AccessRule, may_see, mode_from_code
-from preservation.agents import KHO_VERSION
+from packages.agents import KHO_VERSION
 from preservation.catalog import Aip, Catalog, File, as_utc
 from preservation.config import ConfigError, Settings, load_settings
 from preservation.dip import RESTRICTED_FIELDS, DipError, build_dip

@@ -27,7 +27,7 @@ users" part D):
   hold a confidential file. Administrators resolve the identifiers in the catalog.
 
 The DIP is an E-ARK DIP 2.2 package (decision 0015): its ``METS.xml`` is written by the same CSIP writer
-as AIPs and hand-over SIPs (``preservation.mets``), lists every file of the DIP with size, creation time and
+as AIPs and hand-over SIPs (``packages.mets``), lists every file of the DIP with size, creation time and
 SHA-256 — the delivered files in ``Representations/access``, ``metadata.csv`` and the Dublin Core
 (``metadata/descriptive/dc.xml``, referenced from the dmdSec) as Metadata, ``index.html`` and
 ``withheld.csv`` as Documentation — and points back to the AIP (``altRecordID TYPE="AIP"``). The Dublin
@@ -53,14 +53,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
 from format_registry.policy import cached_policy
+from packages import agents, premis
 from packages.access import AccessRule, may_see
 from packages.aip import DC_PATH, METS_NAME, payload_relative, write_dublin_core
-from packages.checksums import hash_file
-from preservation import agents, premis
+from packages.aip_builder import describe_file
+from packages.mets import MetsFile, write_aip_mets
 from preservation.catalog import Aip, Catalog, File
 from preservation.export import spreadsheet_safe
 from preservation.fixity import audit
-from preservation.mets import MetsFile, write_aip_mets
 from preservation.retrieval import RetrievalError, fetch_object
 from storage_adapters.local import create_file, make_dirs, restrict
 
@@ -309,11 +309,7 @@ Người yêu cầu / requester: {e(requester)} · Mục đích / purpose: {e(pu
 def _described(directory: Path, relpath: str, mime: str, file_id: str, sha256: str | None = None) -> MetsFile:
     """A file of the DIP as METS lists it: size, creation time (when the DIP wrote it) and SHA-256 (hashed
     here unless the catalog's, verified when the file was fetched, is given)."""
-    full = directory / relpath
-    info = full.stat()
-    return MetsFile(file_id=file_id, href=relpath, size=info.st_size,
-                    sha256=sha256 or hash_file(full, ["sha256"])["sha256"], mime=mime,
-                    created=datetime.fromtimestamp(info.st_mtime, UTC).isoformat(timespec="seconds"))
+    return describe_file(directory, relpath, mime, file_id=file_id, sha256=sha256)
 
 
 def _write_dip_mets(directory: Path, dip_id: str, aip: Aip, delivered: list[dict[str, Any]], request_id: str,

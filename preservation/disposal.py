@@ -10,8 +10,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 
-from packages import ocfl
-from preservation import agents, premis
+from packages import agents, ocfl, premis
 from preservation.catalog import Aip, Catalog, StorageCopy
 from preservation.faults import checkpoint
 from preservation.journal import JournalError

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from lxml import etree
 
-from preservation import premis
+from packages import premis
 from preservation.catalog import Catalog, Event, as_utc
 
 # A cell starting with one of these is read as a formula (or, for TAB/CR/LF, as one after trimming) by

@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from packages import ocfl
+from packages import agents, ocfl, premis
 from packages.checksums import hash_bytes, hash_many, hash_stream
-from preservation import agents, logs, premis, progress, versions
+from preservation import logs, progress, versions
 from preservation.catalog import Aip, Catalog, File, StorageCopy
 from preservation.faults import checkpoint
 from preservation.ocfl_store import object_key

@@ -23,16 +23,16 @@ from typing import Any
 from sqlalchemy import select
 
 from format_registry.policy import Policy, cached_policy
+from packages import agents, ocfl, premis
 from packages import aip as aip_layout
-from packages import ocfl
+from packages.aip_builder import PackageMetadata, metadata_file_id, write_package_metadata
 from packages.checksums import hash_file, sha256_file
+from packages.mets import MetsFile
 from packages.ocfl import InventoryError
-from preservation import agents, logs, premis, progress, versions
+from preservation import logs, progress, versions
 from preservation import normalise as normalisation
 from preservation.catalog import Aip, Catalog, File, content_file
 from preservation.faults import checkpoint
-from preservation.mets import MetsFile
-from preservation.package_writer import PackageMetadata, write_package_metadata
 from preservation.retention import lock_until
 from preservation.retrieval import RetrievalError, fetch_object
 from storage_adapters.base import StorageError
@@ -311,7 +311,7 @@ def _write_revision(
 
     def md(path: str, size: int, sha256: str) -> MetsFile:
         return MetsFile(
-            file_id="file-md-" + uuid.uuid5(uuid.NAMESPACE_URL, path).hex,
+            file_id=metadata_file_id(path),
             href=path,
             size=size,
             sha256=sha256,

@@ -27,9 +27,9 @@ from typing import Any
 from format_registry.convert import Conversion, run_tool_batch, tool_version
 from format_registry.policy import Policy
 from format_registry.validators.pdfa import accepted, check_pdfa, parse_target
+from packages import agents, premis
 from packages.aip import payload_relative
 from packages.checksums import hash_file
-from preservation import agents, premis
 
 PRESERVATION_REP = "rep-02"
 ACCESS_REP = "rep-03"

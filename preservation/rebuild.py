@@ -21,24 +21,20 @@ Everything is inserted in one transaction, then the chain is verified and the ne
 from __future__ import annotations
 
 import tempfile
-import unicodedata
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from packages import access, ocfl
+from packages import access, aip_reader, ocfl, premis
 from packages import aip as aip_layout
-from packages.bagit_reader import TagFileError, parse_tag_text
-from packages.eark import parse_xml
 from packages.ocfl import Inventory, InventoryError
 from packages.sip import MANIFEST_NAME, PayloadFile, payload_hash
-from preservation import journal, ocfl_store, premis
+from preservation import journal, ocfl_store
 from preservation.catalog import (
     EVENTS_TABLE,
     GENESIS_HASH,
@@ -61,9 +57,6 @@ from storage_adapters.base import StorageError, StorageLocation, redact_url
 from storage_adapters.registry import open_location
 from storage_adapters.replicated import ReplicatedStorage
 
-METS_NS = {"m": "http://www.loc.gov/METS/", "xlink": "http://www.w3.org/1999/xlink"}
-PREMIS_NS = {"p": premis.PREMIS_NS}
-KHO_VALIDATION = "{https://kho.example/ns/validation}validation"
 ROLE_OF_REPRESENTATION = {"rep-02": "preservation", "rep-03": "access"}  # preservation.normalise
 
 # what the catalog keeps of a journaled file row when its AIP is described from METS/PREMIS instead:
@@ -269,76 +262,9 @@ def _fetch(holders: list[StorageLocation], aip_id: str, inventory: Inventory, lo
     return target
 
 
-def _premis_events(tree: etree._ElementTree, aip_id: str) -> list[dict[str, Any]]:
-    events = []
-    for element in tree.getroot().iterfind("p:event", PREMIS_NS):
-        def text_of(path: str, node: etree._Element = element) -> str:
-            return node.findtext(path, namespaces=PREMIS_NS) or ""
-
-        events.append({
-            "id": text_of("p:eventIdentifier/p:eventIdentifierValue"),
-            "aip_id": aip_id,
-            "event_type": text_of("p:eventType"),
-            "event_datetime": text_of("p:eventDateTime"),
-            "detail": text_of("p:eventDetailInformation/p:eventDetail"),
-            "outcome": text_of("p:eventOutcomeInformation/p:eventOutcome"),
-            "outcome_detail": text_of("p:eventOutcomeInformation/p:eventOutcomeDetail/p:eventOutcomeDetailNote"),
-            "object_ids": [str(v) for v in element.xpath(
-                "p:linkingObjectIdentifier/p:linkingObjectIdentifierValue/text()", namespaces=PREMIS_NS)],
-            "agents": [{"type": a.findtext("p:linkingAgentIdentifierType", namespaces=PREMIS_NS) or "",
-                        "value": a.findtext("p:linkingAgentIdentifierValue", namespaces=PREMIS_NS) or "",
-                        "role": a.findtext("p:linkingAgentRole", namespaces=PREMIS_NS) or ""}
-                       for a in element.iterfind("p:linkingAgentIdentifier", PREMIS_NS)],
-        })
-    return [e for e in events if e["id"] and e["event_type"] and e["event_datetime"]]
-
-
-def _premis_agents(tree: etree._ElementTree) -> list[dict[str, str]]:
-    found = []
-    for element in tree.getroot().iterfind("p:agent", PREMIS_NS):
-        agent = {"type": element.findtext("p:agentIdentifier/p:agentIdentifierType", namespaces=PREMIS_NS) or "",
-                 "value": element.findtext("p:agentIdentifier/p:agentIdentifierValue", namespaces=PREMIS_NS) or "",
-                 "name": element.findtext("p:agentName", namespaces=PREMIS_NS) or "",
-                 "agent_type": element.findtext("p:agentType", namespaces=PREMIS_NS) or ""}
-        if agent["type"] and agent["value"]:
-            found.append(agent)
-    return found
-
-
-def _premis_files(tree: etree._ElementTree) -> dict[str, dict[str, Any]]:
-    """PREMIS file objects by UUID: original name, size, digests, format, derivation source."""
-    objects = {}
-    for element in tree.getroot().iterfind("p:object", PREMIS_NS):
-        if not element.get(f"{{{premis.XSI_NS}}}type", "").endswith("file"):
-            continue
-        identifier = element.findtext("p:objectIdentifier/p:objectIdentifierValue", namespaces=PREMIS_NS) or ""
-        characteristics = element.find("p:objectCharacteristics", PREMIS_NS)
-        size = characteristics.findtext("p:size", namespaces=PREMIS_NS) if characteristics is not None else None
-        objects[identifier] = {
-            "original_name": element.findtext("p:originalName", namespaces=PREMIS_NS),
-            "size": int(size) if size and size.isdigit() else None,
-            "puid": element.findtext("p:objectCharacteristics/p:format/p:formatRegistry/p:formatRegistryKey",
-                                     namespaces=PREMIS_NS),
-            "format_name": element.findtext(
-                "p:objectCharacteristics/p:format/p:formatDesignation/p:formatName", namespaces=PREMIS_NS),
-            "format_version": element.findtext(
-                "p:objectCharacteristics/p:format/p:formatDesignation/p:formatVersion", namespaces=PREMIS_NS),
-            "source_id": element.findtext("p:relationship/p:relatedObjectIdentifier/p:relatedObjectIdentifierValue",
-                                          namespaces=PREMIS_NS),
-        }
-    return objects
-
-
-def _bag_info(path: Path | None) -> dict[str, str]:
-    if path is None:
-        return {}
-    try:
-        parsed = parse_tag_text(path.read_bytes().decode("utf-8-sig", "replace"))
-    except TagFileError:
-        return {}
-    return {k[:200]: premis.bounded_text(unicodedata.normalize("NFC", "; ".join(v) if isinstance(v, list) else v),
-                                         MAX_CATALOG_VALUE, "the AIP's metadata")
-            for k, v in parsed.values.items()}
+def _bag_info(values: dict[str, str]) -> dict[str, str]:
+    """bag-info.txt as the catalog keeps it: labels and values bounded as the ingest bounds them."""
+    return {k[:200]: premis.bounded_text(v, MAX_CATALOG_VALUE, "the AIP's metadata") for k, v in values.items()}
 
 
 @dataclass
@@ -356,25 +282,21 @@ def _describe_from_metadata(
     """The AIP's catalog rows from its head version: METS (paths, MIME types, representations, validation
     verdicts), PREMIS (identifiers, names, sizes, formats, derivations, events, agents), the SIP's
     bag-info.txt and access-rules.csv, and the inventory (where the bytes are, SHA-512, SHA-256). What a
-    journaled snapshot or file row says is kept where the inventory does not contradict it."""
+    journaled snapshot or file row says is kept where the inventory does not contradict it. The documents
+    are fetched here (verified against the inventory) and parsed by ``packages.aip_reader``."""
     state = inventory.state()
     scratch.mkdir(parents=True, exist_ok=True)
-    mets = parse_xml(_fetch(holders, aip_id, inventory, aip_layout.METS_NAME, scratch / "METS.xml"))
-    premis_tree = parse_xml(_fetch(holders, aip_id, inventory, aip_layout.PREMIS_PATH, scratch / "premis.xml"))
     other = f"{aip_layout.OTHER_DIR}/"
-    bag_info_path = (_fetch(holders, aip_id, inventory, f"{other}bag-info.txt", scratch / "bag-info.txt")
-                     if f"{other}bag-info.txt" in state else None)
-    rules_dir = scratch / "access"
-    rules_dir.mkdir(exist_ok=True)
-    if f"{other}{access.ACCESS_RULES_FILE}" in state:
-        _fetch(holders, aip_id, inventory, f"{other}{access.ACCESS_RULES_FILE}", rules_dir / access.ACCESS_RULES_FILE)
 
-    objects = _premis_files(premis_tree)
-    verdicts = {}
-    for tech in mets.getroot().iterfind("m:amdSec/m:techMD", METS_NS):
-        found = tech.find(f"m:mdWrap/m:xmlData/{KHO_VALIDATION}", METS_NS)
-        if found is not None:
-            verdicts[tech.get("ID", "")] = (found.get("status"), found.get("validator") or None)
+    def fetched(logical: str, name: str) -> Path | None:
+        return _fetch(holders, aip_id, inventory, logical, scratch / name) if logical in state else None
+
+    package = aip_reader.read_package(
+        _fetch(holders, aip_id, inventory, aip_layout.METS_NAME, scratch / "METS.xml"),
+        _fetch(holders, aip_id, inventory, aip_layout.PREMIS_PATH, scratch / "premis.xml"),
+        bag_info=fetched(f"{other}bag-info.txt", "bag-info.txt"),
+        access_rules=fetched(f"{other}{access.ACCESS_RULES_FILE}", access.ACCESS_RULES_FILE),
+    )
     known = {f["path"]: f for f in known_files}
 
     def located(path: str) -> dict[str, Any]:
@@ -382,37 +304,26 @@ def _describe_from_metadata(
         return {"content_path": content, "sha512": state[path], "sha256": inventory.sha256_of(content)}
 
     files: list[dict[str, Any]] = []
-    for group in mets.getroot().iterfind("m:fileSec/m:fileGrp", METS_NS):
-        use = group.get("USE", "")
-        if not use.startswith("Representations/"):
+    for item in package.files:
+        if item.path not in state:
             continue
-        representation = use.split("/", 1)[1]
-        for item in group.iterfind("m:file", METS_NS):
-            identifier = item.get("ID", "").removeprefix("file-")
-            href = item.find("m:FLocat", METS_NS)
-            path = href.get(f"{{{METS_NS['xlink']}}}href", "") if href is not None else ""
-            if path not in state:
-                continue
-            obj = objects.get(identifier, {})
-            source = obj.get("source_id")
-            status, validator = verdicts.get(item.get("ADMID", ""), (None, None))
-            row = {
-                "id": identifier, "aip_id": aip_id, "path": path, "original_path": obj.get("original_name") or path,
-                "role": ROLE_OF_REPRESENTATION.get(representation, "preservation") if source else "original",
-                "representation": representation, "source_id": source,
-                "size": obj.get("size") if obj.get("size") is not None else int(item.get("SIZE", "0")),
-                "puid": obj.get("puid"), "format_name": obj.get("format_name"),
-                "format_version": obj.get("format_version"), "mime": item.get("MIMETYPE"), "id_method": None,
-                "validation_status": status, "validator": validator, **located(path),
-            }
-            previous = known.get(path)
-            if previous is not None and previous.get("id") == identifier:
-                row.update({k: v for k, v in previous.items() if k not in _FROM_INVENTORY})
-            files.append(row)
+        verdict = item.validation
+        row = {
+            "id": item.id, "aip_id": aip_id, "path": item.path, "original_path": item.original_name or item.path,
+            "role": "original" if item.role == "original" else ROLE_OF_REPRESENTATION.get(
+                item.representation, "preservation"),
+            "representation": item.representation, "source_id": item.source_id, "size": item.size,
+            "puid": item.puid, "format_name": item.format_name, "format_version": item.format_version,
+            "mime": item.mime, "id_method": None, "validation_status": verdict.status if verdict else None,
+            "validator": verdict.validator if verdict else None, **located(item.path),
+        }
+        previous = known.get(item.path)
+        if previous is not None and previous.get("id") == item.id:
+            row.update({k: v for k, v in previous.items() if k not in _FROM_INVENTORY})
+        files.append(row)
 
-    bag_info = (snapshot or {}).get("bag_info") or _bag_info(bag_info_path)
-    payload = {f["original_path"] for f in files if f["role"] == "original"}
-    rules, _problems = access.parse_access_rules(rules_dir, payload)
+    bag_info = (snapshot or {}).get("bag_info") or _bag_info(package.bag_info)
+    rules = package.access_rules
     by_id = {f["id"]: f for f in files}
     for row in files:
         if row["path"] in known:
@@ -434,18 +345,19 @@ def _describe_from_metadata(
                       "mime": "text/xml" if path.endswith(".xml") else "text/plain",
                       **(previous or {}), "size": size, **located(path)})
 
-    events = _premis_events(premis_tree, aip_id)
+    # an event without identifier, type or date cannot take a place in the chain
+    events = [e.record(aip_id) for e in package.events if e.id and e.event_type and e.event_datetime]
+    agents = [a.record() for a in package.agents if a.type and a.value]
     mets_sha256 = located(aip_layout.METS_NAME)["sha256"]
     originals = [f for f in files if f["role"] == "original"]
     if snapshot is not None:
         row = {**snapshot, "ocfl_head": inventory.head, "inventory_digests": inventory.digests(),
                "mets_sha256": mets_sha256, "needs_review": True,
                "review_reasons": [*(snapshot.get("review_reasons") or []), REVIEW_NOTE]}
-        return _Described(row, files, events, _premis_agents(premis_tree))
+        return _Described(row, files, events, agents)
 
-    entity = premis_tree.getroot().find("p:object", PREMIS_NS)
-    sip_name = (entity.findtext("p:originalName", namespaces=PREMIS_NS) if entity is not None else None) or aip_id
-    label = mets.getroot().get("LABEL")
+    sip_name = package.sip_name or aip_id
+    label = package.label
     title = bag_info.get("title") or (label if label and label != sip_name else None)
     tags = [PayloadFile(p.removeprefix(other), 0, {"sha256": located(p)["sha256"] or ""}) for p in state
             if p.startswith(other) and "/" not in p.removeprefix(other)
@@ -466,7 +378,7 @@ def _describe_from_metadata(
         "created_at": times[0] if times else as_utc(first), "stored_at": as_utc(first), "ocfl_head": inventory.head,
         "inventory_digests": inventory.digests(),
     }
-    return _Described(row, files, events, _premis_agents(premis_tree))
+    return _Described(row, files, events, agents)
 
 
 # -- the AIPs ---------------------------------------------------------------------------------------

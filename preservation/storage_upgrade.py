@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packages import ocfl
+from packages import agents, ocfl, premis
 from packages.checksums import hash_file
-from preservation import agents, ocfl_store, premis
+from preservation import ocfl_store
 from preservation.catalog import Aip, Catalog, File, StorageCopy, as_utc
 from preservation.faults import checkpoint
 from preservation.retention import lock_until

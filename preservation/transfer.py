@@ -8,7 +8,7 @@ receipt's HMAC-SHA256 (key ``KHO_TRANSFER_KEY``, shared by the two archives) is 
 :func:`hand_over_list` is the one list of permanent records and their hand-over deadlines: ``kho transfer
 list`` and the daily ``transfer`` DAG both show it.
 
-Each package is an E-ARK SIP 2.2 written by ``preservation.mets`` (mets/@PROFILE ``E-ARK-SIP-v2-2-0.xml``, the
+Each package is an E-ARK SIP 2.2 written by ``packages.mets`` (mets/@PROFILE ``E-ARK-SIP-v2-2-0.xml``, the
 sending archive as submitting agent, every file listed with its checksum); the tests hold it to Kho's strict
 E-ARK check and to E-ARK's own validator (decision 0015).
 """
@@ -32,14 +32,14 @@ from typing import Any
 from pydantic import SecretStr
 
 from format_registry import toolrun
+from packages import agents, premis
 from packages import aip as aip_layout
+from packages.aip_builder import PackageMetadata, describe_file, write_package_metadata
 from packages.checksums import sha256_file
-from preservation import agents, premis
+from packages.mets import MetsFile
 from preservation.catalog import Aip, Catalog
 from preservation.config import load_settings
-from preservation.mets import MetsFile
 from preservation.migrate import catalog_agents, catalog_events, catalog_objects
-from preservation.package_writer import PackageMetadata, write_package_metadata
 from preservation.retention import Deadlines, deadlines
 from preservation.retrieval import RetrievalError, fetch_object
 
@@ -180,9 +180,7 @@ def _build_package(catalog: Catalog, aip: Aip, out_dir: Path, *, sender: str, re
         now = premis.now_iso()
 
         def md(path: str) -> MetsFile:
-            full = root / path
-            return MetsFile(file_id="file-md-" + uuid.uuid5(uuid.NAMESPACE_URL, path).hex, href=path,
-                            size=full.stat().st_size, sha256=sha256_file(full), mime=_mime(path), created=now)
+            return describe_file(root, path, _mime(path), created=now)
 
         # every file the SIP ships is in its METS with size and checksum: the payload in the representation
         # groups, the rest (EAD.xml, EAD_doc/, tt05.json, schemas/, metadata/other/...) in the metadata ones

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from packages import aip as aip_layout
-from preservation.mets import representation_of
+from packages.mets import representation_of
 from preservation.pipeline.outputs import identifications, normalisation, sip_files
 from preservation.workspace import (
     Workspace,

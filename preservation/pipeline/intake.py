@@ -13,8 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from packages import eark
-from preservation import premis
+from packages import eark, premis
 from preservation.config import Settings
 from preservation.pipeline.context import Context
 from preservation.pipeline.recording import log

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from preservation import agents as kho_agents
-from preservation import premis
+from packages import agents as kho_agents
+from packages import premis
 from preservation.workspace import Workspace, read_lines
 
 # One line per step with the numbers an officer needs (files, formats, bytes, AIP id, locations, or the

@@ -9,9 +9,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from packages import eark
+from packages import eark, premis
 from packages.sip import SipReport
-from preservation import premis
 from preservation.pipeline.context import Context
 from preservation.pipeline.intake import SUBMITTED_ZIP
 from preservation.pipeline.recording import agents_of, log

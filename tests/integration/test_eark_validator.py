@@ -31,7 +31,7 @@ from lxml import etree
 
 from packages.eark import parse_xml
 from packages.eark_requirements import CONTENT_CATEGORY, CONTENT_INFORMATION_TYPE, OAIS_PACKAGE_TYPE, STATUS
-from preservation.mets import SIP_PROFILE
+from packages.mets import SIP_PROFILE
 from tests.conftest import FIXTURE_SIPS, ROOT, run_kho
 from tests.reference import tool
 from tests.stored import stored_aip

@@ -19,7 +19,7 @@ from lxml import etree
 from fixtures import generate_eark
 from format_registry.policy import DEFAULT_POLICY
 from packages.eark import mets_schema, parse_xml, validate_eark
-from preservation.mets import PROFILES
+from packages.mets import PROFILES
 from tests.conftest import FIXTURE_SIPS, run_kho
 from tests.helpers import mets_schema as standard_mets_schema
 from tests.helpers import rewrite_manifest

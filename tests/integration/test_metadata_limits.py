@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from packages import access, tt05
+from packages import access, premis, tt05
 from packages.sip import SipReport, validate_sip
-from preservation import premis
 from preservation.config import load_settings
 from preservation.pipeline import MAX_TITLE
 from tests.conftest import FIXTURE_SIPS, run_kho

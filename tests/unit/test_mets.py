@@ -1,4 +1,4 @@
-"""preservation/mets.py: the one METS writer of AIPs, hand-over SIPs and DIPs.
+"""packages/mets.py: the one METS writer of AIPs, hand-over SIPs and DIPs.
 
 What matters to whoever reads the package in fifty years: the METS is valid METS 1.12.1 (with the PREMIS it
 embeds), it follows the E-ARK CSIP structure (file groups, structMap divisions), and every file it lists is
@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from packages import agents, premis
 from packages.eark import validate_eark
-from preservation import agents, premis
-from preservation.mets import (
+from packages.mets import (
     AIP_PROFILE,
     DIP_PROFILE,
     SIP_PROFILE,

@@ -1,4 +1,4 @@
-"""preservation/premis.py: PREMIS 3 events, agents and objects, and the streaming writer.
+"""packages/premis.py: PREMIS 3 events, agents and objects, and the streaming writer.
 
 The PREMIS file is the AIP's own history, read without Kho: every event written must validate against the
 PREMIS 3.0 schema (the repo's copy, offline) and read back with the values it was recorded with.
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from preservation import agents, premis
+from packages import agents, premis
 from preservation.config import load_settings
 from preservation.pipeline import Context, ingest_path
 from tests.conftest import FIXTURE_SIPS

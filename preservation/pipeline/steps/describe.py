@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from packages import aip as aip_layout
+from packages import premis
+from packages.aip_builder import PackageMetadata, write_package_metadata
 from packages.checksums import hash_file
-from preservation import premis
-from preservation.mets import MetsFile
-from preservation.package_writer import PackageMetadata, write_package_metadata
+from packages.mets import MetsFile
 from preservation.pipeline.content import iter_file_objects, mtime_iso
 from preservation.pipeline.context import Context
 from preservation.pipeline.outputs import SipValidation, normalisation, sip_files, sip_validation, verdicts

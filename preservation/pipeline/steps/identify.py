@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from format_registry.identification import FormatIdentification
 from format_registry.identify import engine_info, identify_many
-from preservation import agents
+from packages import agents
 from preservation.faults import checkpoint
 from preservation.pipeline.context import Context
 from preservation.pipeline.outputs import OUTPUT_VERSION, save_identifications, sip_files

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from preservation import agents, premis
+from packages import agents, premis
 from preservation.catalog import Aip, File, StorageCopy, content_file_row
 from preservation.faults import checkpoint
 from preservation.pipeline.content import iter_file_objects

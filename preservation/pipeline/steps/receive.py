@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from preservation import agents
+from packages import agents
 from preservation.pipeline.context import Context
 from preservation.pipeline.recording import EventRecorder, log, register_agents
 from preservation.workspace import Workspace

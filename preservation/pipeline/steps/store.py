@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from packages import ocfl
+from packages import agents, ocfl, premis
 from packages.checksums import hash_file
 from packages.sip import Problem, SipReport
-from preservation import agents, ocfl_store, premis
+from preservation import ocfl_store
 from preservation.faults import checkpoint
 from preservation.pipeline.context import Context
 from preservation.pipeline.outputs import PackagedFile, Stored, StoredCopy, as_output, read_package, sip_validation

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from format_registry.validators.batch import validate_many
-from preservation import agents
+from packages import agents
 from preservation.pipeline.context import Context
 from preservation.pipeline.outputs import FormatValidation, as_output, identification_map, save_verdicts, sip_files
 from preservation.pipeline.recording import EventRecorder, counts, log, register_agents

@@ -7,10 +7,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from packages import agents, eark, premis
 from packages import aip as aip_layout
-from packages import eark
 from packages.submission import BAGIT, EARK, read_submission
-from preservation import agents, premis
 from preservation.pipeline.context import Context
 from preservation.pipeline.outputs import SipFile, SipValidation, as_output, save_sip_files
 from preservation.pipeline.recording import EventRecorder, log, register_agents

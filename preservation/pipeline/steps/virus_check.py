@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from packages import agents
 from packages.sip import Problem, SipReport
-from preservation import agents, virus
+from preservation import virus
 from preservation.pipeline.context import Context
 from preservation.pipeline.recording import EventRecorder, log, register_agents
 from preservation.pipeline.reject import reject

@@ -1,9 +1,14 @@
-"""One writer of a package's preservation metadata: ``premis.xml`` and the ``METS.xml`` that embeds it.
+"""One builder of a package's preservation metadata: ``premis.xml`` and the ``METS.xml`` that embeds it.
 
 Why one: ingest (an AIP's first version), a migration (the AIP's revised METS) and a hand-over (the E-ARK
 SIP sent to another archive) each assembled PREMIS and METS on their own, in three copies of the same
 twenty lines that had begun to differ. Each caller now says what its package holds (content files,
 events, agents, metadata files); this module writes the two documents the same way for all of them.
+``packages.aip_reader`` reads them back.
+
+Why in ``packages/``: what a package looks like (layout, METS, PREMIS, the agents it names) is package
+format, not preservation workflow; below ``preservation`` it can be read and tested without a catalog,
+and the writer and its reader live in one layer (decision 0021).
 
 Files and events are given as factories (``Callable[[], Iterable]``), because each is written twice,
 into ``premis.xml`` and embedded in METS: a large AIP streams them from its workspace each time rather
@@ -11,18 +16,39 @@ than holding them, a small one hands over PREMIS elements built once."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-from preservation import agents as kho_agents
-from preservation import premis
-from preservation.mets import MetsFile, representation_files, write_aip_mets
+from packages import agents as kho_agents
+from packages import premis
+from packages.checksums import sha256_file
+from packages.mets import MetsFile, representation_files, write_aip_mets
 
 Items = Callable[[], Iterable[Any]]
+
+
+def metadata_file_id(relpath: str) -> str:
+    """The METS file ID of a non-content file: stable for its path, so a revised METS keeps the ID."""
+    return "file-md-" + uuid.uuid5(uuid.NAMESPACE_URL, relpath).hex
+
+
+def describe_file(root: Path, relpath: str, mime: str, *, file_id: str | None = None, sha256: str | None = None,
+                  created: str | None = None) -> MetsFile:
+    """A file written under ``root`` as METS lists it: size, SHA-256 (hashed here unless a digest verified
+    elsewhere is given) and creation time (the file's modification time unless given)."""
+    full = root / relpath
+    info = full.stat()
+    return MetsFile(
+        file_id=file_id or metadata_file_id(relpath), href=relpath, size=info.st_size,
+        sha256=sha256 or sha256_file(full), mime=mime,
+        created=created or datetime.fromtimestamp(info.st_mtime, UTC).isoformat(timespec="seconds"),
+    )
 
 
 @dataclass
