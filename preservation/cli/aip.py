@@ -1,5 +1,6 @@
 """``kho aip list|show|history``, ``kho events export|verify``, ``kho dip``: what the catalog holds and
-what is given out of it."""
+what is given out of it. ``aip list`` and ``aip show`` print the operator's views of ``preservation.aip_views``
+(the API serves the requesters' views of the same module)."""
 
 from __future__ import annotations
 
@@ -52,26 +53,16 @@ def aip_list(
     needs_review: Annotated[bool, typer.Option(
         "--needs-review", help="only AIPs flagged for an archivist's review")] = False,
 ) -> int:
-    rows = [a for a in catalog(settings).list_aips() if a.needs_review or not needs_review]
+    from preservation.aip_views import aip_rows
+
+    rows = aip_rows(catalog(settings), needs_review=needs_review)
     if as_json:
-        for aip in rows:
-            print_json(
-                {
-                    "aip_id": aip.id,
-                    "sip_name": aip.sip_name,
-                    "title": aip.title,
-                    "status": aip.status,
-                    "files": aip.file_count,
-                    "bytes": aip.total_bytes,
-                    "needs_review": aip.needs_review,
-                    "review_reasons": aip.review_reasons or [],
-                    "stored_at": aip.stored_at.isoformat(),
-                }
-            )
+        for row in rows:
+            print_json(row.model_dump(mode="json"))
     else:
-        for aip in rows:
-            stored = f"{aip.stored_at:%Y-%m-%d %H:%M}"
-            print(f"{aip.id}\t{aip.status}\t{aip.file_count} files\t{stored}\t{aip.title or aip.sip_name}")
+        for row in rows:
+            print(f"{row.aip_id}\t{row.status}\t{row.files} files\t{row.stored_at:%Y-%m-%d %H:%M}\t"
+                  f"{row.title or row.sip_name}")
         if not rows:
             print("no AIPs yet / chưa có gói AIP nào")
     return EXIT_OK
@@ -79,70 +70,26 @@ def aip_list(
 
 @command(aip_app, "show")
 def aip_show(settings: Settings, aip_id: AipId, as_json: Json = False) -> int:
-    opened = catalog(settings)
-    aip = opened.get_aip(aip_id)
-    if aip is None:
+    from preservation.aip_views import aip_record
+
+    record = aip_record(catalog(settings), aip_id)
+    if record is None:
         print(f"AIP {aip_id} not found / không tìm thấy", file=sys.stderr)
         return EXIT_REJECTED
-    files = opened.files(aip.id)
-    events = opened.events(aip.id)
-    copies = opened.copies(aip.id)
-    data = {
-        "aip_id": aip.id,
-        "sip_name": aip.sip_name,
-        "title": aip.title,
-        "status": aip.status,
-        "payload_hash": aip.payload_hash,
-        "previous_version": aip.previous_version,
-        "stored_at": aip.stored_at.isoformat(),
-        "needs_review": aip.needs_review,
-        "review_reasons": aip.review_reasons or [],
-        "bag_info": aip.bag_info,
-        "files": [
-            {
-                "path": f.path,
-                "role": f.role,
-                "representation": f.representation,
-                "validation": f.validation_status,
-                "validator": f.validator,
-                "source_id": f.source_id,
-                "id": f.id,
-                "puid": f.puid,
-                "format": f.format_name,
-                "mime": f.mime,
-                "method": f.id_method,
-                "size": f.size,
-                "sha256": f.sha256,
-            }
-            for f in files
-        ],
-        "locations": [
-            {"location": c.location, "status": c.status, "verified_at": c.verified_at.isoformat()} for c in copies
-        ],
-        "events": [
-            {
-                "type": e.event_type,
-                "datetime": e.event_datetime.isoformat(),
-                "outcome": e.outcome,
-                "detail": e.detail,
-                "outcome_detail": e.outcome_detail,
-            }
-            for e in events
-        ],
-    }
     if as_json:
-        print_json(data)
+        print_json(record.model_dump(mode="json"))
         return EXIT_OK
-    print(f"AIP {aip.id}  {aip.title or ''}\n  SIP {aip.sip_name}, stored {aip.stored_at:%Y-%m-%d %H:%M:%S}")
+    print(f"AIP {record.aip_id}  {record.title or ''}\n"
+          f"  SIP {record.sip_name}, stored {record.stored_at:%Y-%m-%d %H:%M:%S}")
     print("Locations:")
-    for c in copies:
+    for c in record.locations:
         print(f"  {c.location}  {c.status} {c.verified_at:%Y-%m-%d %H:%M:%S}")
     print("Files:")
-    for f in files:
+    for f in record.files:
         print(f"  {f.path}\t{f.puid or '-'}\t{f.mime or '-'}\t{f.size}\t{f.sha256}")
     print("Events:")
-    for e in events:
-        print(f"  {e.event_datetime:%Y-%m-%d %H:%M:%S}  {e.event_type:<28} {e.outcome:<13} {e.outcome_detail[:80]}")
+    for e in record.events:
+        print(f"  {e.datetime:%Y-%m-%d %H:%M:%S}  {e.type:<28} {e.outcome:<13} {e.outcome_detail[:80]}")
     return EXIT_OK
 
 

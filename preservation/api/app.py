@@ -1,0 +1,62 @@
+"""The application: ``create_app`` assembles the API from its parts, ``serve`` runs it under uvicorn.
+
+Nothing is defined inside ``create_app``: it opens the installation's service, puts it on ``app.state`` (where
+the routes' dependencies in ``preservation.api.deps`` find it), adds the body guard, the error handlers and
+one router an area (``preservation.api.routes``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from packages.agents import KHO_VERSION
+from preservation.api.auth import BodyGuard, Tokens, check_entry, configured_tokens
+from preservation.api.errors import register_handlers
+from preservation.api.routes import aips, dips, events, service
+from preservation.config import Settings, load_settings
+from preservation.service import Service
+
+# in this order in the OpenAPI document
+ROUTERS: tuple[APIRouter, ...] = (service.router, aips.router, dips.router, events.router)
+
+DESCRIPTION = ("Search archival packages (AIPs), request dissemination packages (DIPs) within your access "
+               "rights, and export the PREMIS event trail. Authenticate with `Authorization: Bearer <token>`.")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The service opened by ``create_app`` is closed when the server stops."""
+    yield
+    app.state.service.close()
+
+
+def create_app(settings: Settings | None = None, tokens: Tokens | None = None) -> FastAPI:
+    """The API over one catalog; ``tokens`` defaults to the configured ones (see ``load_tokens``)."""
+    settings = settings or load_settings()
+    if tokens is None:
+        tokens = configured_tokens(settings)
+    else:
+        tokens = {t: check_entry(f"token for {n}", n, r) for t, (n, r) in tokens.items()}
+    opened = Service.open(settings)
+    catalog = opened.catalog  # opened now: a lost or unreadable catalog stops the API before it listens
+
+    app = FastAPI(title="Kho API", version=KHO_VERSION, description=DESCRIPTION, lifespan=lifespan)
+    app.state.service = opened
+    app.state.catalog = catalog
+    app.state.settings = settings
+    app.state.tokens = tokens
+    app.add_middleware(BodyGuard, tokens=tokens, max_bytes=settings.api_max_body_bytes)
+    register_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
+
+
+def serve(settings: Settings | None = None, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """``kho serve``: the API under uvicorn (put TLS in front of it; tokens travel in a header)."""
+    import uvicorn
+
+    uvicorn.run(create_app(settings), host=host, port=port, server_header=False, log_level="info")
