@@ -209,6 +209,25 @@ class Settings(BaseSettings):
         shown_default="unset", kind="secret")
     fixity_cycle_days: int = _setting(
         30, "The daily `fixity_audit` DAG re-reads every copy once per this many days.")
+    # -- authenticity (issue #18; docs/decisions/0022-signature-validation.md)
+    trust_anchors: Path | None = _setting(
+        None, "A folder of the archive's trusted root certificates (PEM or DER) that digital signatures are "
+        "validated against; unset: no root is trusted, every signature is at best `indeterminate`.",
+        shown_default="unset", kind="path")
+    revocation_fetch: bool = _setting(
+        False, "Fetch OCSP responses and CRLs over the network when validating signatures at ingest (they are "
+        "then stored with the AIP); off: only the revocation data embedded in the files is used.")
+    signature_policy: Literal["flag", "refuse"] = _setting(
+        "flag", "A record whose signature is invalid or indeterminate: `flag` keeps it and flags the AIP for "
+        "review; `refuse` rejects the SIP.")
+    signing_key: Path | None = _setting(
+        None, "The archive's own signing key and certificate (a PKCS#12 file) that signs hand-over receipts "
+        "and event-chain checkpoints.", shown_default="unset", kind="path")
+    signing_key_password: SecretStr | None = _setting(
+        None, "The PKCS#12 file's password.", shown_default="unset", kind="secret")
+    tsa_url: str = _setting(
+        "", "An RFC 3161 time-stamping authority (`http(s)://…`) that timestamps AIP manifests and event-chain "
+        "checkpoints; empty: nothing is timestamped (and `kho authenticity` says so).", kind="URL")
 
     # -- reading the values
 
@@ -218,7 +237,7 @@ class Settings(BaseSettings):
         return value.expanduser().resolve()
 
     @field_validator("config", "policy", "tools", "icc_profile", "jhove", "verapdf", "ffprobe", "ffmpeg",
-                     "transfer_key", mode="before")
+                     "transfer_key", "trust_anchors", "signing_key", "signing_key_password", mode="before")
     @classmethod
     def _optional(cls, value: Any) -> Any:
         return _blank_is_unset(value)
