@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import peak_rss_mb
+from bench.common import TreePeak, peak_rss_mb
 
 
 def top_functions(profile: cProfile.Profile, sort: str, count: int) -> list[dict[str, Any]]:
@@ -72,11 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     import_seconds = time.perf_counter() - started
     steps: dict[str, float] = {}
     step_peaks: dict[str, float] = {}
+    tree_peaks: dict[str, float] = {}
+    tree = TreePeak()
     between: list[float] = []  # peaks reached outside the steps (imports, the SIP copy), read before each reset
     original = ingest.run_step
 
     def run_step(ctx: Any, ws: Any, step: str) -> None:
         between.append(peak_rss_mb())
+        tree.since()
         resettable = reset_peak_rss()
         begun = time.perf_counter()
         try:
@@ -85,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             steps[step] = steps.get(step, 0.0) + time.perf_counter() - begun
             if resettable:
                 step_peaks[step] = max(step_peaks.get(step, 0.0), round(peak_rss_mb(), 1))
+            tree_peaks[step] = max(tree_peaks.get(step, 0.0), round(tree.since(), 1))
 
     ingest.run_step = run_step  # run_pipeline looks it up at call time
     start_copy = ingest.start_copy
@@ -107,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     if profile:
         profile.enable()
     try:
-        code = cli.main(kho_args)
+        with tree:
+            code = cli.main(kho_args)
     finally:
         if profile:
             profile.disable()
@@ -120,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
             "total_seconds": round(time.perf_counter() - started, 4),
             "peak_rss_mb": round(max([peak_rss_mb(), *between, *step_peaks.values()]), 1),  # this process alone (VmHWM)
             "step_peak_rss_mb": step_peaks,  # each step's own peak (VmHWM reset before it), where Linux allows
+            # this process and its workers (identification, validation pools), PSS sampled every 0.1 s
+            "tree_peak_pss_mb": round(tree.peak_mb, 1),
+            "step_tree_peak_pss_mb": tree_peaks,
         }
         if profile:
             report["profile_tottime"] = top_functions(profile, "tottime", args.profile)

@@ -460,13 +460,119 @@ def _load(choice: Choice) -> Identifier:
 def shared_identifier(
     engine: str | None = None, siegfried_signature: str | os.PathLike[str] | None = None
 ) -> Identifier:
-    """The process's loaded engine for this choice (loaded on first use, then reused by every thread)."""
+    """The process's loaded engine for this choice (loaded on first use, then reused by every thread);
+    inside :func:`isolated`, Siegfried's stand-in that runs it in a process of its own."""
     choice = resolve(engine, siegfried_signature)
     with _shared_lock:
+        if _isolation_depth and choice[0] == "siegfried":
+            stand_in = _isolated.get(choice)
+            if stand_in is None:
+                stand_in = _isolated[choice] = IsolatedIdentifier(choice)
+            return stand_in
         identifier = _shared.get(choice)
         if identifier is None:
             identifier = _shared[choice] = _load(choice)
         return identifier
+
+
+# -- Siegfried in a process of its own -------------------------------------------------------------------
+
+ISOLATED_BATCH = 2000  # paths per message to the identification process: bounded messages, few round trips
+_isolated: dict[Choice, IsolatedIdentifier] = {}
+_isolation_depth = 0
+
+
+@contextlib.contextmanager
+def isolated() -> Any:
+    """While open (nestable, from any thread), Siegfried identifies in one worker process of its own,
+    started on first use and stopped when the outermost ``isolated()`` closes.
+
+    Why: pygfried brings a Go runtime and the PRONOM signatures into the process that loads it, 180 to
+    225 MB (measured: bench ``ingest_memory``) that the process never gives back, and a Go runtime does not
+    survive ``fork``, which the validation pool uses. An ingest holds its file lists, events and
+    inventories besides; with the engine in a worker (started by ``forkserver``: a fresh interpreter,
+    never a fork of this one) the ingest process keeps only its own memory, and the engine's is returned
+    when the ingest ends. FIDO is Python and forks its own pool, so it stays in-process."""
+    global _isolation_depth
+    with _shared_lock:
+        _isolation_depth += 1
+    try:
+        yield
+    finally:
+        with _shared_lock:
+            _isolation_depth -= 1
+            closing = list(_isolated.values()) if not _isolation_depth else []
+            if closing:
+                _isolated.clear()
+        for stand_in in closing:
+            stand_in.close()
+
+
+def release_isolated() -> None:
+    """Stop the identification worker(s) now, keeping isolation on: the next identification starts one
+    again. An ingest calls this when its identify step is done, so the engine's memory is not held through
+    validation, packaging and storage (only a conversion's output is identified after that)."""
+    with _shared_lock:
+        stand_ins = list(_isolated.values())
+    for stand_in in stand_ins:
+        stand_in.close()
+
+
+def _isolated_info(choice: Choice) -> EngineInfo:
+    return shared_identifier(*choice).info
+
+
+def _isolated_batch(choice: Choice, paths: list[str], workers: int) -> list[FormatIdentification]:
+    identifier = shared_identifier(*choice)
+    return identifier.identify_batch(paths, workers) or [identifier.identify(path) for path in paths]
+
+
+class IsolatedIdentifier(Identifier):
+    """Siegfried's answers, computed in a worker process (see :func:`isolated`); same results, in order."""
+
+    def __init__(self, choice: Choice) -> None:  # no libmagic here: the worker's engine has its own
+        self._choice = choice
+        self._pool: Any = None
+        self._lock = threading.Lock()
+        self._info: EngineInfo | None = None
+
+    def _call(self, function: Any, *args: Any) -> Any:
+        with self._lock:
+            if self._pool is None:
+                from concurrent.futures import ProcessPoolExecutor
+
+                from format_registry.pool import worker_pool_kwargs
+
+                # the worker dies with this process (a kill -9 of an ingest must not leave it running)
+                self._pool = ProcessPoolExecutor(max_workers=1, **worker_pool_kwargs("forkserver"))
+            pool = self._pool
+        return pool.submit(function, self._choice, *args).result()
+
+    @property
+    def info(self) -> EngineInfo:  # type: ignore[override]
+        if self._info is None:
+            self._info = self._call(_isolated_info)  # loads the engine: a bad signature file fails here
+        return self._info
+
+    @property
+    def tool(self) -> str:  # type: ignore[override]
+        return self.info.tool
+
+    def identify(self, path: Path | str) -> FormatIdentification:
+        return self.identify_batch([path], 1)[0]
+
+    def identify_batch(self, paths: Sequence[Path | str], workers: int) -> list[FormatIdentification]:
+        results: list[FormatIdentification] = []
+        for start in range(0, len(paths), ISOLATED_BATCH):
+            part = [os.fspath(p) for p in paths[start:start + ISOLATED_BATCH]]
+            results.extend(self._call(_isolated_batch, part, workers))
+        return results
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def engine_info(engine: str | None = None, siegfried_signature: str | os.PathLike[str] | None = None) -> EngineInfo:

@@ -41,28 +41,57 @@ def _watch_parent(parent: int) -> None:
         time.sleep(WATCH_PARENT_SECONDS)
 
 
-def pool_worker_init(parent: int | None = None) -> None:
+def _watch_owner(owner: int) -> None:
+    """Exit when process ``owner`` ends: a pidfd becomes readable then (Linux 5.3+); otherwise poll."""
+    try:
+        handle = os.pidfd_open(owner)
+    except ProcessLookupError:
+        os._exit(1)  # the owner is already gone
+    except (OSError, AttributeError):  # no pidfd (an old kernel, not Linux): poll with signal 0
+        while True:
+            try:
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+            time.sleep(WATCH_PARENT_SECONDS)
+    import select
+
+    select.select([handle], [], [])
+    os._exit(1)
+
+
+def pool_worker_init(parent: int | None = None, owner: int | None = None) -> None:
     """``initializer`` for every ``ProcessPoolExecutor`` in Kho: the worker dies with its parent.
 
     PR_SET_PDEATHSIG is immediate but fires when the parent *thread* that forked the worker ends (the
     pools live inside one call, so that thread outlives them); the watcher thread also catches the
-    cases the kernel does not cover (a parent that died before the prctl, a non-Linux system)."""
+    cases the kernel does not cover (a parent that died before the prctl, a non-Linux system).
+
+    ``owner``: the process that made the pool, when it is not the parent (``forkserver``). Its workers
+    are children of the fork server, and they hold the server's liveness pipe (multiprocessing passes it
+    to each), so the server does not exit while they live, nor they while it lives: killed owner, orphans
+    for ever, holding the owner's stdout (found by a ``kill -9`` test whose ``subprocess.run`` then waited
+    for the pipe's end). Each worker therefore also watches the owner itself."""
     parent = os.getppid() if parent is None else parent
     _set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before the prctl took effect
         os._exit(1)
     threading.Thread(target=_watch_parent, args=(parent,), name="kho-watch-parent", daemon=True).start()
+    if owner is not None and owner != parent:
+        threading.Thread(target=_watch_owner, args=(owner,), name="kho-watch-owner", daemon=True).start()
 
 
 def worker_pool_kwargs(method: str) -> dict[str, Any]:
     """``mp_context``, ``initializer`` for a ``ProcessPoolExecutor`` whose workers die with this process.
 
-    With ``fork`` the workers' parent is this process; with ``forkserver`` it is the fork server (which
-    itself exits when this process does), so each worker watches the PID it actually has as parent."""
+    With ``fork`` the workers' parent is this process; with ``forkserver`` (or ``spawn``) it is another
+    process, so each worker watches the PID it actually has as parent and this process as its owner."""
     import multiprocessing
 
     return {
         "mp_context": multiprocessing.get_context(method),
         "initializer": pool_worker_init,
-        "initargs": (os.getpid(),) if method == "fork" else (),
+        "initargs": (os.getpid(),) if method == "fork" else (None, os.getpid()),
     }

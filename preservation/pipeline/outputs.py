@@ -17,8 +17,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from format_registry.identification import FormatIdentification
 from preservation.workspace import Workspace, read_lines, write_lines_atomic
@@ -239,6 +240,17 @@ def as_output(value: Any) -> dict[str, Any]:
     return dataclasses.asdict(value)
 
 
+_T = TypeVar("_T")
+
+
+def in_batches(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    """``items`` as lists of at most ``size`` (``itertools.batched`` arrives with Python 3.12): a step works
+    through a stream a batch at a time, so that only one batch is in memory."""
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
 __all__ = [
     "OUTPUT_VERSION",
     "FormatValidation",
@@ -253,6 +265,7 @@ __all__ = [
     "format_validation",
     "identification_map",
     "identifications",
+    "in_batches",
     "normalisation",
     "read_package",
     "read_stored",
