@@ -38,7 +38,7 @@ from format_registry.signatures.model import (
 )
 from format_registry.signatures.pdf import validate_pdf
 from format_registry.signatures.report import failure_report
-from format_registry.signatures.trust import TrustAnchors, anchors_from_certificates, load_trust_anchors
+from format_registry.signatures.trust import TrustAnchors, anchors_from_certificates, check_moment, load_trust_anchors
 from format_registry.signatures.xml import DS, validate_xml
 
 __all__ = [
@@ -120,8 +120,10 @@ def validate_file(path: str | os.PathLike[str], anchors: TrustAnchors | str | os
     ``anchors`` is a :class:`TrustAnchors` (load it once per run with :func:`load_trust_anchors`) or the
     folder to load it from. ``allow_fetch`` lets the validators fetch OCSP responses and CRLs the file does
     not carry (``KHO_REVOCATION_FETCH=on``); when ``False`` nothing touches the network. ``at`` (aware)
-    validates at that moment instead of now. Never raises for a file's content."""
+    validates at that moment instead of now (a naive one raises ``ValueError``). Never raises for a file's
+    content."""
     name = os.fspath(path)
+    check_moment(at)
     if not isinstance(anchors, TrustAnchors):
         anchors = load_trust_anchors(anchors)
     reports: list[SignatureReport] = []

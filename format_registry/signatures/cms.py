@@ -24,6 +24,7 @@ from format_registry.signatures.trust import (
     KEY_USAGE,
     RevocationMaterial,
     TrustAnchors,
+    check_moment,
     fetched_material,
     run_sync,
     validation_context,
@@ -55,6 +56,7 @@ def validate_detached(data_path: str | os.PathLike[str], signature_path: str | o
                       max_signers: int = MAX_SIGNERS) -> list[SignatureReport]:
     """One report per signer of the CMS signature at ``signature_path`` over the file ``data_path``."""
     data_name, sig_name = os.fspath(data_path), os.fspath(signature_path)
+    check_moment(at)
     try:
         signed_data = read_signed_data(sig_name)
     except Exception as exc:  # an unreadable signature file is a verdict

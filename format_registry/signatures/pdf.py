@@ -39,6 +39,7 @@ from format_registry.signatures.trust import (
     KEY_USAGE,
     RevocationMaterial,
     TrustAnchors,
+    check_moment,
     fetched_material,
     run_sync,
     validation_context,
@@ -69,6 +70,7 @@ def validate_pdf(path: str | os.PathLike[str], anchors: TrustAnchors, *, allow_f
     An unreadable or encrypted PDF gives one report saying so; past ``max_signatures`` one more report
     says the rest were not checked."""
     name = os.fspath(path)
+    check_moment(at)
     try:
         with open(name, "rb") as handle:
             return run_sync(_validate(handle, name, anchors, allow_fetch, at, max_signatures))

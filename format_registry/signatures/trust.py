@@ -214,6 +214,12 @@ def _sha(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+def check_moment(at: datetime | None) -> None:
+    """Refuse a naive validation time before any work: a caller's mistake, not a property of a file."""
+    if at is not None and at.utcoffset() is None:
+        raise ValueError("the validation time must be timezone-aware")
+
+
 def validation_context(anchors: TrustAnchors, material: RevocationMaterial, *, allow_fetch: bool = False,
                        at: datetime | None = None) -> ValidationContext:
     """A pyhanko-certvalidator context: the archive's anchors only, revocation data required, the embedded
@@ -221,8 +227,7 @@ def validation_context(anchors: TrustAnchors, material: RevocationMaterial, *, a
 
     ``at`` validates at that moment (timezone-aware) instead of now: a later re-check with the stored
     evidence uses the moment of the first validation, when that evidence was fresh."""
-    if at is not None and at.utcoffset() is None:
-        raise ValueError("the validation time must be timezone-aware")
+    check_moment(at)
     return ValidationContext(
         trust_roots=list(anchors.certificates),  # a list, even empty: None would mean the system's TLS roots
         other_certs=list(material.certificates.values()),

@@ -39,6 +39,7 @@ from format_registry.signatures.trust import (
     RevocationMaterial,
     TrustAnchors,
     certificate_info,
+    check_moment,
     fetched_material,
     run_sync,
     signer_of,
@@ -57,6 +58,7 @@ def validate_xml(path: str | os.PathLike[str], anchors: TrustAnchors, *, allow_f
                  at: datetime | None = None, max_signatures: int = MAX_SIGNATURES) -> list[SignatureReport]:
     """One report per ``ds:Signature`` of the XML document at ``path`` (the first validated), never an exception."""
     name = os.fspath(path)
+    check_moment(at)
     try:
         with open(name, "rb") as handle:
             data = handle.read(MAX_XML_BYTES + 1)

@@ -11,8 +11,10 @@ that fails the test if anything opens a network connection. Each case asserts th
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -87,7 +89,8 @@ def _name(common_name: str, organisation: str) -> x509.Name:
 
 
 def _issue(common_name: str, organisation: str, issuer: Identity | None, *, ca: bool,
-           not_before: datetime = NOW - YEAR, not_after: datetime = NOW + 20 * YEAR) -> Identity:
+           not_before: datetime = NOW - YEAR, not_after: datetime = NOW + 20 * YEAR,
+           crl_url: str | None = None) -> Identity:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = _name(common_name, organisation)
     builder = (x509.CertificateBuilder()
@@ -104,6 +107,9 @@ def _issue(common_name: str, organisation: str, issuer: Identity | None, *, ca: 
     usage = dict(digital_signature=not ca, content_commitment=not ca, key_encipherment=False, data_encipherment=False,
                  key_agreement=False, key_cert_sign=ca, crl_sign=ca, encipher_only=False, decipher_only=False)
     builder = builder.add_extension(x509.KeyUsage(**usage), critical=True)
+    if crl_url is not None:
+        point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
+        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
     cert = builder.sign(issuer.key if issuer else key, hashes.SHA256())
     return Identity(key, cert)
 
@@ -130,6 +136,7 @@ class Pki:
     expired: Identity
     other_root: Identity
     stranger: Identity
+    online: Identity  # its certificate names a CRL distribution point (a server on 127.0.0.1)
     crls: list[bytes]
     anchors_dir: Path
 
@@ -138,7 +145,7 @@ class Pki:
         return load_trust_anchors(self.anchors_dir)
 
 
-def _make_pki(folder: Path) -> Pki:
+def _make_pki(folder: Path, crl_url: str) -> Pki:
     root = _issue("Root CA Chuyên dùng Chính phủ (thử nghiệm)", "Ban Cơ yếu Chính phủ", None, ca=True,
                   not_after=NOW + 30 * YEAR)
     intermediate = _issue("CA Bộ Nội vụ (thử nghiệm)", "Bộ Nội vụ", root, ca=True)
@@ -150,12 +157,14 @@ def _make_pki(folder: Path) -> Pki:
                      not_before=NOW - 3 * YEAR, not_after=NOW - YEAR)
     other_root = _issue("Root CA không tin cậy", "Tổ chức lạ", None, ca=True)
     stranger = _issue("Phạm Văn Dũng", "Tổ chức lạ", other_root, ca=False)
+    online = _issue("Hoàng Thị Giang", "Sở Tài nguyên và Môi trường", intermediate, ca=False, crl_url=crl_url)
     crls = [_crl(root, []), _crl(intermediate, [(revoked, NOW - timedelta(days=1))])]
     anchors_dir = folder / "anchors"
     anchors_dir.mkdir()
     (anchors_dir / "root.pem").write_bytes(root.pem)  # the archive trusts the government root only
     (anchors_dir / "README.txt").write_text("not a certificate")
-    return Pki(root, intermediate, signer, organisation, revoked, expired, other_root, stranger, crls, anchors_dir)
+    return Pki(root, intermediate, signer, organisation, revoked, expired, other_root, stranger, online, crls,
+               anchors_dir)
 
 
 # ---------------------------------------------------------------- signing
@@ -256,12 +265,47 @@ def _sign_xml(who: Identity, issuer: Identity, crls: list[bytes]) -> bytes:
 class Samples:
     pki: Pki
     files: dict[str, Path]
+    crl_requests: list[str]
+
+
+class _CrlServer(http.server.ThreadingHTTPServer):
+    crl: bytes = b""
+    requests: list[str]
+
+
+class _CrlHandler(http.server.BaseHTTPRequestHandler):
+    server: _CrlServer
+
+    def do_GET(self) -> None:  # the intermediate CA's CRL distribution point
+        self.server.requests.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/pkix-crl")
+        self.send_header("Content-Length", str(len(self.server.crl)))
+        self.end_headers()
+        self.wfile.write(self.server.crl)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 @pytest.fixture(scope="session")
-def samples(tmp_path_factory: pytest.TempPathFactory) -> Samples:
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Samples]:
     folder = tmp_path_factory.mktemp("signatures")
-    pki = _make_pki(folder)
+    server = _CrlServer(("127.0.0.1", 0), _CrlHandler)
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield _make_samples(folder, server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def _make_samples(folder: Path, server: _CrlServer) -> Samples:
+    pki = _make_pki(folder, f"http://127.0.0.1:{server.server_address[1]}/intermediate.crl")
+    server.crl = pki.crls[1]
     files: dict[str, Path] = {}
 
     def put(name: str, data: bytes) -> Path:
@@ -301,6 +345,8 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> Samples:
     put("stranger.txt", record)
     put("stranger.txt.p7s", _sign_cms(record, _signer(pki.stranger, pki, pki.other_root), []))
     put("orphan.txt.p7s", _sign_cms(record, signer, pki.crls))
+    put("online.txt", record)  # carries the root's CRL; the intermediate's is on the CRL server
+    put("online.txt.p7s", _sign_cms(record, _signer(pki.online, pki, pki.intermediate), pki.crls[:1]))
     put("garbage.txt", record)
     put("garbage.txt.p7s", b"\x30\x82\xff\xff not a signature")
 
@@ -312,7 +358,7 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> Samples:
     put("plain.xml", EDXML.encode())
     put("entities.xml", b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
         b'<d xmlns:ds="http://www.w3.org/2000/09/xmldsig#">&b;<ds:Signature/></d>')
-    return Samples(pki, files)
+    return Samples(pki, files, server.requests)
 
 
 @pytest.fixture
@@ -501,3 +547,40 @@ def test_validation_at_a_given_time(samples: Samples, no_network: list[object]) 
     report = _only(validate_file(samples.files["record.txt"], samples.pki.anchors, at=NOW + timedelta(minutes=5)))
     assert (report.status, report.reason) == (SignatureStatus.VALID, Reason.OK)
     assert report.validation_time == NOW + timedelta(minutes=5)
+
+
+# ---------------------------------------------------------------- revocation fetched, work bounded
+
+
+def test_revocation_is_fetched_only_when_allowed(samples: Samples, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signer's certificate names a CRL on 127.0.0.1: without allow_fetch nothing connects and the
+    verdict says revocation data is missing; with it the CRL is fetched and returned as evidence."""
+    attempts: list[object] = []
+    real_connect = socket.socket.connect
+
+    def recording_connect(self: socket.socket, address: object) -> None:
+        attempts.append(address)
+        real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", recording_connect)
+    offline = _only(validate_file(samples.files["online.txt"], samples.pki.anchors))
+    assert (offline.status, offline.reason) == (SignatureStatus.INDETERMINATE, Reason.NO_REVOCATION_DATA)
+    assert attempts == [] and samples.crl_requests == []
+
+    online = _only(validate_file(samples.files["online.txt"], samples.pki.anchors, allow_fetch=True))
+    assert (online.status, online.reason) == (SignatureStatus.VALID, Reason.OK), online.detail
+    assert samples.crl_requests == ["/intermediate.crl"]
+    assert attempts, "the guard saw the connection: it would have seen one in the offline run too"
+    assert samples.pki.crls[1] in online.evidence.crls
+
+
+def test_signatures_per_file_are_capped(samples: Samples, no_network: list[object]) -> None:
+    from format_registry.signatures.pdf import validate_pdf
+
+    reports = validate_pdf(samples.files["two.pdf"], samples.pki.anchors, max_signatures=1)
+    assert _verdicts(reports) == [("valid", "ok"), ("indeterminate", "too_many_signatures")]
+
+
+def test_a_naive_validation_time_is_a_caller_error(samples: Samples) -> None:
+    with pytest.raises(ValueError, match="timezone"):
+        validate_file(samples.files["record.txt"], samples.pki.anchors, at=datetime(2026, 1, 1))
