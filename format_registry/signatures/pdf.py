@@ -13,15 +13,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import datetime
-from typing import IO
+from typing import IO, Any
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509
+from pyhanko.pdf_utils.crypt import AuthStatus
 from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel as PyhankoModificationLevel
-from pyhanko.sign.validation import EmbeddedPdfSignature, async_validate_pdf_signature
+from pyhanko.sign.validation import DocumentSecurityStore, EmbeddedPdfSignature, async_validate_pdf_signature
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
@@ -81,9 +82,9 @@ def validate_pdf(path: str | os.PathLike[str], anchors: TrustAnchors, *, allow_f
 async def _validate(handle: IO[bytes], name: str, anchors: TrustAnchors, allow_fetch: bool,
                     at: datetime | None, max_signatures: int) -> list[SignatureReport]:
     reader = PdfFileReader(handle, strict=False)
-    if reader.encrypted:
+    if reader.encrypted and not _open_with_empty_password(reader):
         return [SignatureReport(kind=SignatureKind.PADES, path=name, index=0, status=SignatureStatus.INDETERMINATE,
-                                reason=Reason.ENCRYPTED, detail="the PDF is encrypted")]
+                                reason=Reason.ENCRYPTED, detail="the PDF is encrypted with a user password")]
     try:
         signatures = list(reader.embedded_regular_signatures)
     except Exception as exc:
@@ -134,29 +135,37 @@ async def _validate_one(embedded: EmbeddedPdfSignature, index: int, name: str, a
     )
 
 
+def _open_with_empty_password(reader: PdfFileReader) -> bool:
+    """Whether an encrypted PDF opens without a password: permission-restricted PDFs (an owner password
+    only, common among issued documents) do, and their signatures can be checked."""
+    try:
+        return reader.decrypt(b"").status != AuthStatus.FAILED
+    except Exception:
+        return False
+
+
 def _dss_material(reader: PdfFileReader) -> RevocationMaterial:
     """The certificates, OCSP responses and CRLs of the document security store (PAdES-LT), if any.
 
-    A damaged DSS is ignored (its signatures then lack revocation data and say so)."""
+    Read through pyHanko's ``DocumentSecurityStore`` (which also resolves an encrypted file's objects);
+    an unreadable entry, or a damaged DSS, is skipped: its signatures then say revocation data is missing."""
     material = RevocationMaterial()
     try:
-        dss = reader.root.get("/DSS")
-        if dss is None:
-            return material
-        dss = dss.get_object()
-        loaders: list[tuple[str, DecodePurpose, Callable[[bytes], None]]] = [
-            ("/Certs", DecodePurpose.CERTIFICATE, lambda der: material.add_certificate(x509.Certificate.load(der))),
-            ("/OCSPs", DecodePurpose.OCSP_RESPONSE, lambda der: material.add_ocsp(asn1_ocsp.OCSPResponse.load(der))),
-            ("/CRLs", DecodePurpose.CRL, lambda der: material.add_crl(asn1_crl.CertificateList.load(der))),
-        ]
-        for key, purpose, add in loaders:
-            for ref in list(dss.get(key, []))[:10_000]:
-                try:
-                    add(ref.get_object().read_data(purpose))
-                except Exception:  # noqa: S112  (one unreadable entry does not spoil the others)
-                    continue
-    except Exception:  # noqa: S110  (a damaged DSS: its signatures then say revocation data is missing)
-        pass
+        dss = DocumentSecurityStore.read_dss(reader)
+    except Exception:  # no DSS (NoDSSFoundError), or one pyHanko cannot read
+        return material
+    loaders: list[tuple[list[Any], DecodePurpose, Callable[[bytes], None]]] = [
+        (list(dss.certs.values()), DecodePurpose.CERTIFICATE,
+         lambda der: material.add_certificate(x509.Certificate.load(der))),
+        (list(dss.ocsps), DecodePurpose.OCSP_RESPONSE, lambda der: material.add_ocsp(asn1_ocsp.OCSPResponse.load(der))),
+        (list(dss.crls), DecodePurpose.CRL, lambda der: material.add_crl(asn1_crl.CertificateList.load(der))),
+    ]
+    for refs, purpose, add in loaders:
+        for ref in refs[:10_000]:
+            try:
+                add(ref.get_object().read_data(purpose))
+            except Exception:  # noqa: S112  (one unreadable entry does not spoil the others)
+                continue
     return material
 
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 
+import pikepdf
 import pytest
 from asn1crypto import cms as asn1_cms
 from asn1crypto import crl as asn1_crl
@@ -203,12 +204,21 @@ def _signer(who: Identity, pki: Pki, issuer: Identity) -> signers.SimpleSigner:
 
 
 def _sign_pdf(data: bytes, signer: signers.SimpleSigner, field: str, pki: Pki, *,
-              subfilter: SigSeedSubFilter = SigSeedSubFilter.PADES) -> bytes:
+              subfilter: SigSeedSubFilter = SigSeedSubFilter.PADES, owner_password: str | None = None) -> bytes:
     context = ValidationContext(trust_roots=[pki.root.asn1], crls=pki.crls, allow_fetching=False)
     meta = signers.PdfSignatureMetadata(field_name=field, subfilter=subfilter, embed_validation_info=True,
                                         validation_context=context, md_algorithm="sha256")
     writer = IncrementalPdfFileWriter(BytesIO(data))
+    if owner_password is not None:
+        writer.encrypt(owner_password)
     out = signers.sign_pdf(writer, meta, signer=signer)
+    return out.getvalue()
+
+
+def _encrypted(data: bytes, user_password: str) -> bytes:
+    pdf = pikepdf.open(BytesIO(data))
+    out = BytesIO()
+    pdf.save(out, encryption=pikepdf.Encryption(owner="chu-so-huu", user=user_password, aes=True, R=6))
     return out.getvalue()
 
 
@@ -326,6 +336,9 @@ def _make_samples(folder: Path, server: _CrlServer) -> Samples:
     at = adobe.index(b"Hello, Kho")
     put("flipped.pdf", adobe[:at] + b"J" + adobe[at + 1:])
     put("unsigned.pdf", base)
+    for label, user_password in (("restricted", ""), ("locked", "mat-khau")):  # owner password only / both
+        put(f"{label}.pdf", _sign_pdf(_encrypted(base, user_password), signer, "NguoiKy", pki,
+                                      owner_password="chu-so-huu"))
     put("truncated.pdf", one[: one.index(b"/ByteRange") + 100])  # cut short inside the signature revision
 
     record = "Biên bản giao nộp hồ sơ\n".encode() * 100
@@ -445,6 +458,13 @@ def test_untrusted_when_the_archive_trusts_another_root(samples: Samples, no_net
     report = _only(validate_file(samples.files["one.pdf"], load_trust_anchors(tmp_path)))
     assert (report.status, report.reason) == (SignatureStatus.INDETERMINATE, Reason.UNTRUSTED)
     assert report.reason_vi == "chứng thư số của người ký không thuộc chuỗi tin cậy của cơ quan lưu trữ"
+
+
+def test_encrypted_pdfs(samples: Samples, no_network: list[object]) -> None:
+    """A permission-restricted PDF (no user password) is checked; one that needs a password cannot be."""
+    assert _verdicts(validate_file(samples.files["restricted.pdf"], samples.pki.anchors)) == [("valid", "ok")]
+    assert _verdicts(validate_file(samples.files["locked.pdf"], samples.pki.anchors)) == [
+        ("indeterminate", "encrypted")]
 
 
 def test_unsigned_and_damaged_pdfs(samples: Samples, no_network: list[object]) -> None:
