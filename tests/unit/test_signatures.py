@@ -36,6 +36,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
+from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from signxml import XMLSigner
@@ -91,7 +92,7 @@ def _name(common_name: str, organisation: str) -> x509.Name:
 
 def _issue(common_name: str, organisation: str, issuer: Identity | None, *, ca: bool,
            not_before: datetime = NOW - YEAR, not_after: datetime = NOW + 20 * YEAR,
-           crl_url: str | None = None) -> Identity:
+           crl_url: str | None = None, time_stamping: bool = False) -> Identity:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = _name(common_name, organisation)
     builder = (x509.CertificateBuilder()
@@ -108,6 +109,9 @@ def _issue(common_name: str, organisation: str, issuer: Identity | None, *, ca: 
     usage = dict(digital_signature=not ca, content_commitment=not ca, key_encipherment=False, data_encipherment=False,
                  key_agreement=False, key_cert_sign=ca, crl_sign=ca, encipher_only=False, decipher_only=False)
     builder = builder.add_extension(x509.KeyUsage(**usage), critical=True)
+    if time_stamping:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.TIME_STAMPING]),
+                                        critical=True)
     if crl_url is not None:
         point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
         builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
@@ -138,6 +142,7 @@ class Pki:
     other_root: Identity
     stranger: Identity
     online: Identity  # its certificate names a CRL distribution point (a server on 127.0.0.1)
+    tsa: Identity
     crls: list[bytes]
     anchors_dir: Path
 
@@ -159,13 +164,15 @@ def _make_pki(folder: Path, crl_url: str) -> Pki:
     other_root = _issue("Root CA không tin cậy", "Tổ chức lạ", None, ca=True)
     stranger = _issue("Phạm Văn Dũng", "Tổ chức lạ", other_root, ca=False)
     online = _issue("Hoàng Thị Giang", "Sở Tài nguyên và Môi trường", intermediate, ca=False, crl_url=crl_url)
+    tsa = _issue("Dịch vụ cấp dấu thời gian (thử nghiệm)", "Ban Cơ yếu Chính phủ", intermediate, ca=False,
+                 time_stamping=True)
     crls = [_crl(root, []), _crl(intermediate, [(revoked, NOW - timedelta(days=1))])]
     anchors_dir = folder / "anchors"
     anchors_dir.mkdir()
     (anchors_dir / "root.pem").write_bytes(root.pem)  # the archive trusts the government root only
     (anchors_dir / "README.txt").write_text("not a certificate")
-    return Pki(root, intermediate, signer, organisation, revoked, expired, other_root, stranger, online, crls,
-               anchors_dir)
+    return Pki(root, intermediate, signer, organisation, revoked, expired, other_root, stranger, online, tsa,
+               crls, anchors_dir)
 
 
 # ---------------------------------------------------------------- signing
@@ -195,23 +202,32 @@ def _minimal_pdf(text: str) -> bytes:
     return bytes(out)
 
 
-def _signer(who: Identity, pki: Pki, issuer: Identity) -> signers.SimpleSigner:
-    key = asn1_keys.PrivateKeyInfo.load(who.key.private_bytes(
+def _private_key(who: Identity) -> asn1_keys.PrivateKeyInfo:
+    return asn1_keys.PrivateKeyInfo.load(who.key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+
+def _signer(who: Identity, pki: Pki, issuer: Identity) -> signers.SimpleSigner:
+    key = _private_key(who)
     chain = [issuer.asn1] if issuer is not who else []
     return signers.SimpleSigner(signing_cert=who.asn1, signing_key=key,
                                 cert_registry=SimpleCertificateStore.from_certs(chain))
 
 
 def _sign_pdf(data: bytes, signer: signers.SimpleSigner, field: str, pki: Pki, *,
-              subfilter: SigSeedSubFilter = SigSeedSubFilter.PADES, owner_password: str | None = None) -> bytes:
+              subfilter: SigSeedSubFilter = SigSeedSubFilter.PADES, owner_password: str | None = None,
+              timestamped: bool = False) -> bytes:
     context = ValidationContext(trust_roots=[pki.root.asn1], crls=pki.crls, allow_fetching=False)
     meta = signers.PdfSignatureMetadata(field_name=field, subfilter=subfilter, embed_validation_info=True,
                                         validation_context=context, md_algorithm="sha256")
     writer = IncrementalPdfFileWriter(BytesIO(data))
     if owner_password is not None:
         writer.encrypt(owner_password)
-    out = signers.sign_pdf(writer, meta, signer=signer)
+    timestamper = None
+    if timestamped:  # pyHanko's in-process TSA: a real RFC 3161 token, no server
+        timestamper = DummyTimeStamper(tsa_cert=pki.tsa.asn1, tsa_key=_private_key(pki.tsa),
+                                       certs_to_embed=SimpleCertificateStore.from_certs([pki.intermediate.asn1]))
+    out = signers.sign_pdf(writer, meta, signer=signer, timestamper=timestamper)
     return out.getvalue()
 
 
@@ -335,6 +351,7 @@ def _make_samples(folder: Path, server: _CrlServer) -> Samples:
     adobe = (folder / "adobe.pdf").read_bytes()
     at = adobe.index(b"Hello, Kho")
     put("flipped.pdf", adobe[:at] + b"J" + adobe[at + 1:])
+    put("timestamped.pdf", _sign_pdf(base, signer, "NguoiKy", pki, timestamped=True))
     put("unsigned.pdf", base)
     for label, user_password in (("restricted", ""), ("locked", "mat-khau")):  # owner password only / both
         put(f"{label}.pdf", _sign_pdf(_encrypted(base, user_password), signer, "NguoiKy", pki,
@@ -427,6 +444,12 @@ def test_revocation_data_in_the_signature_attribute(samples: Samples, no_network
     assert (report.status, report.reason) == (SignatureStatus.VALID, Reason.OK)
     assert (report.coverage, report.modification) == (Coverage.ENTIRE_FILE, ModificationLevel.NONE)
     assert set(samples.pki.crls) <= set(report.evidence.crls)
+
+
+def test_timestamped_signature(samples: Samples, no_network: list[object]) -> None:
+    report = _only(validate_file(samples.files["timestamped.pdf"], samples.pki.anchors))
+    assert (report.status, report.reason) == (SignatureStatus.VALID, Reason.OK), report.detail
+    assert report.timestamp_time is not None and abs(report.timestamp_time - NOW) < timedelta(minutes=10)
 
 
 def test_two_signatures_with_an_incremental_update(samples: Samples, no_network: list[object]) -> None:
@@ -604,3 +627,24 @@ def test_signatures_per_file_are_capped(samples: Samples, no_network: list[objec
 def test_a_naive_validation_time_is_a_caller_error(samples: Samples) -> None:
     with pytest.raises(ValueError, match="timezone"):
         validate_file(samples.files["record.txt"], samples.pki.anchors, at=datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize("name", ["one.pdf", "record.txt.p7s", "valid.xml"])
+def test_damaged_files_give_a_verdict_not_an_exception(samples: Samples, no_network: list[object], tmp_path: Path,
+                                                       name: str) -> None:
+    """Bytes overwritten across the file (deterministically): every signature found still gets a report."""
+    original = samples.files[name].read_bytes()
+    for step in range(12):
+        at = (len(original) * (2 * step + 1)) // 24
+        damaged = original[:at] + bytes(b ^ 0x5A for b in original[at:at + 16]) + original[at + 16:]
+        if name.endswith(".p7s"):
+            (tmp_path / "record.txt").write_bytes(samples.files["record.txt"].read_bytes())
+            (tmp_path / "record.txt.p7s").write_bytes(damaged)
+            target = tmp_path / "record.txt"
+        else:
+            target = tmp_path / name
+            target.write_bytes(damaged)
+        for report in validate_file(target, samples.pki.anchors):
+            assert report.status in SignatureStatus
+            assert report.reason_en and report.reason_vi
+            SignatureReport.from_dict(json.loads(json.dumps(report.to_dict())))
