@@ -128,7 +128,8 @@ def _signing_time(signature: Any) -> datetime | None:
 def _signxml_verdict(exc: Exception) -> Verdict:
     detail = str(exc)[:2000]
     if isinstance(exc, InvalidDigest):
-        if "certificate" in detail.lower():  # XAdES: the signed properties name another certificate
+        if detail.startswith(("Digest mismatch for certificate digest", "Digest mismatch for signing certificate")):
+            # XAdES: the signed properties name another certificate than the one that signed
             return Verdict(SignatureStatus.INVALID, Reason.SIGNATURE_MISMATCH, detail)
         return Verdict(SignatureStatus.INVALID, Reason.DIGEST_MISMATCH, detail)
     if isinstance(exc, InvalidCertificate):

@@ -40,6 +40,7 @@ from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from signxml import XMLSigner
+from signxml.xades import XAdESSigner
 
 from format_registry.signatures import (
     Coverage,
@@ -271,16 +272,26 @@ EDXML = """<?xml version="1.0" encoding="UTF-8"?>
 </MessageHeader></edXMLHeader></edXMLEnvelope>"""
 
 
-def _sign_xml(who: Identity, issuer: Identity, crls: list[bytes]) -> bytes:
+def _sign_xml(who: Identity, issuer: Identity, crls: list[bytes], *, xades: bool = False) -> bytes:
     root = etree.fromstring(EDXML.encode())
-    signed = XMLSigner(signature_algorithm="rsa-sha256", digest_algorithm="sha256").sign(
+    signer_class = XAdESSigner if xades else XMLSigner
+    signed = signer_class(signature_algorithm="rsa-sha256", digest_algorithm="sha256").sign(
         root, key=who.key_pem, cert=[who.pem.decode(), issuer.pem.decode()])
-    x509_data = signed.find(".//{http://www.w3.org/2000/09/xmldsig#}X509Data")
     import base64
 
-    for der in crls:  # KeyInfo is outside what the enveloped signature signs: adding CRLs keeps it valid
-        node = etree.SubElement(x509_data, "{http://www.w3.org/2000/09/xmldsig#}X509CRL")
-        node.text = base64.b64encode(der).decode()
+    if xades:  # XAdES signs KeyInfo too: the CRLs go in the unsigned properties (XAdES-X-L RevocationValues)
+        ns = "{http://uri.etsi.org/01903/v1.3.2#}"
+        qualifying = signed.find(f".//{ns}QualifyingProperties")
+        values = etree.SubElement(etree.SubElement(etree.SubElement(etree.SubElement(
+            qualifying, f"{ns}UnsignedProperties"), f"{ns}UnsignedSignatureProperties"), f"{ns}RevocationValues"),
+            f"{ns}CRLValues")
+        for der in crls:
+            etree.SubElement(values, f"{ns}EncapsulatedCRLValue").text = base64.b64encode(der).decode()
+    else:  # KeyInfo is outside what this enveloped signature signs: adding CRLs keeps it valid
+        x509_data = signed.find(".//{http://www.w3.org/2000/09/xmldsig#}X509Data")
+        for der in crls:
+            etree.SubElement(x509_data, "{http://www.w3.org/2000/09/xmldsig#}X509CRL").text = (
+                base64.b64encode(der).decode())
     return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
 
 
@@ -384,6 +395,10 @@ def _make_samples(folder: Path, server: _CrlServer) -> Samples:
     tampered = (folder / "valid.xml").read_bytes().replace("phê duyệt".encode(), "hủy bỏ".encode())
     put("tampered.xml", tampered)
     put("untrusted.xml", _sign_xml(pki.stranger, pki.other_root, []))
+    put("xades.xml", _sign_xml(pki.signer, pki.intermediate, pki.crls, xades=True))
+    put("revoked.xml", _sign_xml(pki.revoked, pki.intermediate, pki.crls))
+    put("expired.xml", _sign_xml(pki.expired, pki.intermediate, pki.crls))
+    put("norevinfo.xml", _sign_xml(pki.signer, pki.intermediate, []))
     put("broken.xml", tampered[: len(tampered) - 200])
     put("plain.xml", EDXML.encode())
     put("entities.xml", b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
@@ -539,6 +554,10 @@ def test_revoked_report_names_the_signer(samples: Samples, no_network: list[obje
     ("valid.xml", "valid", "ok"),
     ("tampered.xml", "invalid", "digest_mismatch"),
     ("untrusted.xml", "indeterminate", "untrusted"),
+    ("xades.xml", "valid", "ok"),
+    ("revoked.xml", "indeterminate", "revoked"),
+    ("expired.xml", "indeterminate", "expired"),
+    ("norevinfo.xml", "indeterminate", "no_revocation_data"),
     ("entities.xml", "indeterminate", "no_signer_certificate"),  # parsed, not expanded, nothing to check
     ("broken.xml", "invalid", "malformed"),
 ])
@@ -554,6 +573,11 @@ def test_valid_xml_report(samples: Samples, no_network: list[object]) -> None:
     assert len(report.chain) == 3 and "Root CA Chuyên dùng Chính phủ (thử nghiệm)" in report.chain[-1].subject
     assert set(samples.pki.crls) <= set(report.evidence.crls)
     assert report.signature_algorithm == "rsa-sha256"
+
+
+def test_xades_signing_time(samples: Samples, no_network: list[object]) -> None:
+    report = _only(validate_file(samples.files["xades.xml"], samples.pki.anchors))
+    assert report.signing_time is not None and abs(report.signing_time - NOW) < timedelta(minutes=10)
 
 
 def test_unsigned_xml(samples: Samples) -> None:
