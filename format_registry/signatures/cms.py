@@ -91,7 +91,12 @@ def read_signed_data(signature_path: str) -> cms.SignedData:
     if info["content_type"].native != "signed_data":
         raise ValueError(f"not a CMS SignedData but {info['content_type'].native}")
     signed_data = info["content"]
-    signed_data.native  # noqa: B018  (asn1crypto parses lazily: a damaged structure fails here, not later)
+    # asn1crypto parses lazily: make a damaged outer structure fail here. Not ``.native`` of the whole:
+    # attributes asn1crypto does not know (CAdES ones) would fail it though pyHanko reads them well.
+    for name in ("version", "digest_algorithms", "encap_content_info"):
+        signed_data[name].native  # noqa: B018
+    for signer_info in signed_data["signer_infos"]:
+        signer_info["sid"].native  # noqa: B018
     return signed_data
 
 

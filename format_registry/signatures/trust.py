@@ -153,7 +153,10 @@ class RevocationMaterial:
                 if attrs is core.VOID or not attrs:
                     continue
                 for attr in attrs:
-                    self._add_attribute(attr)
+                    try:
+                        self._add_attribute(attr)
+                    except (ValueError, TypeError, KeyError):  # a damaged attribute adds nothing
+                        continue
 
     def _add_attribute(self, attr: cms.CMSAttribute) -> None:
         oid = attr["type"].dotted

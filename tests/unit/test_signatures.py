@@ -24,6 +24,7 @@ from pathlib import Path
 import pikepdf
 import pytest
 from asn1crypto import cms as asn1_cms
+from asn1crypto import core as asn1_core
 from asn1crypto import crl as asn1_crl
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -54,6 +55,7 @@ from format_registry.signatures import (
     load_trust_anchors,
     validate_file,
 )
+from format_registry.signatures.trust import CADES_REVOCATION_VALUES_OID, RevocationValues
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 YEAR = timedelta(days=365)
@@ -251,9 +253,14 @@ def _change_page(data: bytes, text: str) -> bytes:
     return out.getvalue()
 
 
-def _sign_cms(data: bytes, signer: signers.SimpleSigner, crls: list[bytes], *, pem: bool = False) -> bytes:
+def _sign_cms(data: bytes, signer: signers.SimpleSigner, crls: list[bytes], *, pem: bool = False,
+              cades_revocation_values: bool = False) -> bytes:
     info = asyncio.run(signer.async_sign_general_data(data, "sha256", detached=True))
-    if crls:
+    if cades_revocation_values:  # CAdES-X-L: the CRLs in the signer's unsigned revocation-values attribute
+        values = RevocationValues({"crl_vals": [asn1_crl.CertificateList.load(c) for c in crls]})
+        info["content"]["signer_infos"][0]["unsigned_attrs"] = asn1_cms.CMSAttributes([asn1_cms.CMSAttribute(
+            {"type": CADES_REVOCATION_VALUES_OID, "values": [asn1_core.Any.load(values.dump())]})])
+    elif crls:
         info["content"]["crls"] = asn1_cms.RevocationInfoChoices(
             [asn1_cms.RevocationInfoChoice(name="crl", value=asn1_crl.CertificateList.load(c)) for c in crls])
     der = info.dump(force=True)
@@ -381,6 +388,8 @@ def _make_samples(folder: Path, server: _CrlServer) -> Samples:
     put("revoked.txt.p7s", _sign_cms(record, _signer(pki.revoked, pki, pki.intermediate), pki.crls))
     put("expired.txt", record)
     put("expired.txt.p7s", _sign_cms(record, _signer(pki.expired, pki, pki.intermediate), pki.crls))
+    put("cades.txt", record)
+    put("cades.txt.p7s", _sign_cms(record, signer, pki.crls, cades_revocation_values=True))
     put("norevinfo.txt", record)
     put("norevinfo.txt.p7s", _sign_cms(record, signer, []))
     put("stranger.txt", record)
@@ -519,6 +528,7 @@ def test_unsigned_and_damaged_pdfs(samples: Samples, no_network: list[object]) -
 @pytest.mark.parametrize(("name", "status", "reason"), [
     ("record.txt", "valid", "ok"),
     ("pem.txt", "valid", "ok"),
+    ("cades.txt", "valid", "ok"),
     ("changed.txt", "invalid", "digest_mismatch"),
     ("revoked.txt", "indeterminate", "revoked"),
     ("expired.txt", "indeterminate", "expired"),
