@@ -168,7 +168,7 @@ def _accepted_token(body: bytes, tsa_url: str, nonce: int, algorithm: str, diges
                              "lời không phải là dấu thời gian RFC 3161") from exc
     if info["nonce"].native != nonce:
         raise TimestampError(f"the TSA at {tsa_url} answered another request (nonce {info['nonce'].native}, "
-                             f"sent {nonce}) / mã nonce không khớp")
+                             f"sent {nonce}) / câu trả lời dành cho yêu cầu khác (mã nonce không khớp)")
     imprint = info["message_imprint"]
     if imprint["hash_algorithm"]["algorithm"].native != algorithm or imprint["hashed_message"].native != digest_value:
         raise TimestampError(f"the TSA at {tsa_url} stamped another digest than the one sent / dấu thời gian "
