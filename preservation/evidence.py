@@ -357,7 +357,9 @@ def _token_fields(token: bytes, info: TimestampInfo) -> dict[str, Any]:
 # gets the same stamp (and the same event) as the first, not a second request to the TSA.
 _RECENT: OrderedDict[tuple[str, str], tuple[Stamp, bytes | None]] = OrderedDict()
 # Events of stamps made at publication, until the caller that has a catalog takes them (``take_events``).
-_PENDING: dict[str, list[dict[str, Any]]] = {}
+# Bounded: a long-running process whose caller never takes them (the ingest's store step, for now) must not
+# grow; nothing is lost, the events are in the evidence records and ``renew`` records them.
+_PENDING: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
 
 
 def _environment_settings() -> Settings | None:
@@ -414,6 +416,8 @@ def _publish_stamp(settings: Settings, location: StorageLocation, aip_id: str, v
         while len(_RECENT) > RECENT_LIMIT:
             _RECENT.popitem(last=False)
         _PENDING.setdefault(aip_id, []).append(cached[0].event)
+        while len(_PENDING) > RECENT_LIMIT:
+            _PENDING.popitem(last=False)
         if cached[0].outcome != "success":
             log.warning("AIP %s: version %s not timestamped: %s", aip_id, version, cached[0].outcome_detail)
     stamp, token = cached
