@@ -159,7 +159,11 @@ def stage_version(
 def publish_version(
     location: StorageLocation, aip_id: str, inventory: Inventory, scratch: Path, retain_until: datetime | None = None
 ) -> None:
-    """The commit: the object's root ``inventory.json``, then its sidecar (each read back). Idempotent."""
+    """The commit: the object's root ``inventory.json``, then its sidecar (each read back). Idempotent.
+
+    Every version of every AIP is published here (ingest, migration, storage upgrade), so this is where
+    the committed inventory is time-stamped when ``KHO_TSA_URL`` is set (``preservation.evidence``,
+    decision 0024): after the commit, and never failing it."""
     root = ocfl.object_root(aip_id)
     raw = inventory.to_json()
     storage = ReplicatedStorage([location])
@@ -167,6 +171,9 @@ def publish_version(
         (f"{root}/{ocfl.INVENTORY}", raw), (f"{root}/{ocfl.SIDECAR}", ocfl.sidecar(raw))])
     storage.store(*inventory_item, retain_until=retain_until)
     storage.store(*sidecar_item, retain_until=retain_until)
+    from preservation import evidence  # here: the evidence record is read and written through this module
+
+    evidence.after_publish(location, aip_id, inventory.head, raw, scratch, retain_until)
 
 
 def discard_staged(location: StorageLocation, aip_id: str, version: str) -> int:

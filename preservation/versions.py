@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from packages import ocfl
 from packages.ocfl import Inventory, InventoryError
-from preservation import ocfl_store
+from preservation import evidence, ocfl_store
 from preservation.catalog import Aip, Catalog, StorageCopy
 from preservation.faults import checkpoint
 from storage_adapters.base import StorageError, StorageLocation
@@ -163,4 +163,17 @@ def publish_pending(catalog: Catalog, aip_id: str | None = None) -> list[str]:
                 row.ocfl_head = aip.ocfl_head
         done.append(f"{aip.id} at {url}")
         checkpoint(f"version:after-publish:{len(done)}")
+    for published in dict.fromkeys(aip.id for aip, _copy_id, _url in pending):
+        _record_timestamp_events(catalog, published)
     return done
+
+
+def _record_timestamp_events(catalog: Catalog, aip_id: str) -> None:
+    """The PREMIS events of the time-stamps made while publishing (``preservation.evidence``), into the
+    catalog. A failure here loses nothing: the events are in the evidence record, and
+    ``kho authenticity renew`` adds them."""
+    try:
+        evidence.record_events(catalog, aip_id, scan=False)
+    except Exception as exc:  # the versions are published; the events wait in storage
+        log.warning("AIP %s: timestamp events not recorded yet (%s); `kho authenticity renew %s` adds them / "
+                    "chưa ghi được sự kiện đóng dấu thời gian", aip_id, exc, aip_id)
