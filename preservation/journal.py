@@ -421,6 +421,8 @@ def flush(settings: Settings, catalog: Catalog) -> FlushResult:
     with _flush_lock(catalog), _scratch(settings) as scratch:
         declared = False
         while True:
+            with catalog.session(readonly=True) as session:
+                start = journal_mark(session)
             pending, last = _collect(settings, catalog, scratch)
             if not pending:
                 return result
@@ -433,6 +435,12 @@ def flush(settings: Settings, catalog: Catalog) -> FlushResult:
                 item.path.unlink()
                 result.files.append(item.key)
                 result.events += item.events
+            # the round's checkpoint (decision 0023), before the mark moves: one that could not be written is
+            # written by the next flush. Imported here: the checkpoints module imports this one.
+            from preservation import checkpoints
+
+            checkpoints.after_journal_round(settings, catalog, start=start, last=last,
+                                            aip_ids=[item.aip_id for item in pending if item.aip_id])
             with catalog.session() as session:
                 mark = session.get(JournalMark, 1)
                 if mark is None:
