@@ -220,8 +220,8 @@ def after_journal_round(settings: Settings, catalog: Catalog, *, start: int, las
         for aip_id, urls in objects.items():
             for file, content in files:
                 _store(scratch, object_prefix(aip_id) + file, content, urls)
-    return Written(f"{ROOT_DIR}/{name}", last, SIGNATURE in "".join(companions), TIMESTAMP in "".join(companions),
-                   bool(body["full"]), len(body["aips"]))
+    return Written(f"{ROOT_DIR}/{name}", last, any(k.endswith(SIGNATURE) for k in companions),
+                   any(k.endswith(TIMESTAMP) for k in companions), bool(body["full"]), len(body["aips"]))
 
 
 def _read_previous(settings: Settings, start: int) -> dict[str, Any] | None:
@@ -305,7 +305,8 @@ def _store(scratch: Path, key: str, data: bytes, urls: list[str]) -> None:
 class Checkpoint:
     key: str
     body: dict[str, Any]
-    signer: str | None = None  # the subject of a good signature
+    signer: str | None = None  # the subject of a signature that matches the bytes
+    trusted: bool = False  # and whose certificate is the archive's own or issued under a trust anchor
 
     @property
     def seq(self) -> int:
@@ -336,7 +337,7 @@ class TrailReport:
         newest = self.newest
         return {"ok": self.ok, "checkpoints": len(self.checkpoints), "problems": self.problems, "notes": self.notes,
                 "newest": None if newest is None else {"seq": newest.seq, "written_at": newest.body.get("written_at"),
-                                                       "signed_by": newest.signer}}
+                                                       "signed_by": newest.signer, "signer_trusted": newest.trusted}}
 
 
 def trusted_certificates(settings: Settings) -> list[x509.Certificate]:
@@ -381,7 +382,7 @@ def read_checkpoints(settings: Settings, report: TrailReport) -> None:
             except (StorageError, CheckpointError) as exc:
                 report.problems.append(f"checkpoint {where}: {exc} / điểm neo bị hỏng hoặc bị sửa")
                 continue
-            signer = None
+            checkpoint = Checkpoint(key, body)
             if signature is not None:
                 verdict = verify_detached(raw, signature, trusted)
                 if not verdict.intact:
@@ -391,14 +392,17 @@ def read_checkpoints(settings: Settings, report: TrailReport) -> None:
                 if trusted and not verdict.trusted:
                     report.problems.append(f"checkpoint {where}: {verdict.reason}")
                     continue
-                signer = verdict.signer
-            good.append(Checkpoint(key, body, signer))
+                checkpoint.signer, checkpoint.trusted = verdict.signer, verdict.trusted
+            good.append(checkpoint)
         if not good:
             continue
-        chosen = next((g for g in good if g.signer), good[0])
-        if any(g.body != chosen.body for g in good if g.signer or not chosen.signer):
-            report.problems.append(f"checkpoint {key}: the copies at the locations differ / các bản sao điểm neo "
-                                   "tại các vị trí lưu trữ khác nhau")
+        chosen = next((g for g in good if g.trusted), next((g for g in good if g.signer), good[0]))
+        if any(g.body != chosen.body for g in good):
+            if all(g.trusted for g in good):  # both signed by the archive: one rewritten after a crashed flush
+                report.notes.append(f"checkpoint {key}: the locations hold two signed versions; the first is used")
+            else:
+                report.problems.append(f"checkpoint {key}: the copies at the locations differ / các bản sao điểm "
+                                       "neo tại các vị trí lưu trữ khác nhau")
         report.checkpoints.append(chosen)
     report.checkpoints.sort(key=lambda c: c.seq)
     signed = [c for c in report.checkpoints if c.signer]

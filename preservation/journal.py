@@ -413,8 +413,9 @@ def _scratch(settings: Settings) -> Iterator[Path]:
 
 
 def flush(settings: Settings, catalog: Catalog) -> FlushResult:
-    """Write every event past the journal mark, with the state it changed, then move the mark. Raises
-    StorageError when a location refuses a file: the mark stays, the next flush writes them again."""
+    """Write every event past the journal mark, with the state it changed, and each round's signed
+    checkpoint (``preservation.checkpoints``), then move the mark. Raises StorageError when a location
+    refuses a file: the mark stays, the next flush writes them again."""
     result = FlushResult()
     if failing("journal:refused"):
         raise StorageError("the storage journal could not be written (KHO_FAULT=journal:refused)")

@@ -173,7 +173,8 @@ def events_verify(settings: Settings, as_json: Json = False) -> int:
     print(f"event chain intact / chuỗi sự kiện nguyên vẹn ({opened.event_count()} events)")
     newest = trail.newest
     if newest is not None:
-        signed = f", signed by {newest.signer}" if newest.signer else ", not signed"
+        signed = ", not signed" if not newest.signer else f", signed by {newest.signer}" + (
+            "" if newest.trusted else " (certificate not checked: set KHO_SIGNING_KEY or KHO_TRUST_ANCHORS)")
         print(f"anchored / đã neo: {len(trail.checkpoints)} checkpoints in storage agree, the newest #{newest.seq} of "
               f"{newest.when} UTC{signed}")
     for note in trail.notes:

@@ -4,6 +4,7 @@ storage; Kho's own changes are not; a tampered checkpoint file is reported."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import uuid
@@ -201,3 +202,92 @@ def test_events_not_yet_anchored_are_a_note_not_a_failure(kho_home: Path, two_ai
     run_kho("aip", "list", check=True)  # the next command writes the journal and the checkpoint
     code, out, _err = verify()
     assert code == 0 and "not anchored yet" not in out
+
+
+# -- the same attacks on a PostgreSQL catalog ------------------------------------------------------------
+
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def pg_url(kho_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    from sqlalchemy import create_engine, text
+
+    schema = f"kho_trail_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_SERVER)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # the server is part of this machine kind; say clearly when it is not there
+        pytest.fail(f"PostgreSQL at {PG_SERVER} is not reachable: {exc}")
+    url = f"{PG_SERVER}?options=-csearch_path%3D{schema}"
+    monkeypatch.setenv("KHO_DATABASE_URL", url)
+    yield url
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.mark.postgres
+def test_the_attacks_on_a_postgresql_catalog_are_caught(pg_url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    aip_id = json.loads(run_kho("ingest", str(FIXTURE_SIPS / "hoso-2023-sotnmt-02"), "--json",
+                                check=True).stdout)["aip_id"]
+    assert verify()[0] == 0
+    engine = create_engine(pg_url)
+    try:
+        with engine.begin() as conn:  # edit an event and recompute the chain from it
+            conn.execute(text("UPDATE events SET outcome_detail = 'no virus found' WHERE seq = 4"))
+            previous = conn.execute(text("SELECT hash FROM events WHERE seq = 3")).scalar_one()
+            rows = conn.execute(text("SELECT * FROM events WHERE seq >= 4 ORDER BY seq")).mappings().all()
+            for row in rows:
+                digest = event_hash(dict(row), previous)
+                conn.execute(text("UPDATE events SET prev_hash = :p, hash = :h WHERE seq = :s"),
+                             {"p": previous, "h": digest, "s": row["seq"]})
+                previous = digest
+            conn.execute(text("UPDATE event_chain_head SET last_hash = :h"), {"h": previous})
+        assert_caught("edited, inserted or deleted and the chain recomputed")
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE aips SET access_mode = 'public' WHERE id = :a"), {"a": aip_id})
+        assert_caught(f"AIP {aip_id}", "access")
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM events"))
+            conn.execute(text("DELETE FROM event_chain_head"))
+            conn.execute(text("DELETE FROM journal_mark"))
+        assert_caught("truncated")
+    finally:
+        engine.dispose()
+
+
+class FakeTsa:
+    """Stands in for part C's RFC 3161 client: what the timestamp hook is given and where its token goes."""
+
+    def __init__(self) -> None:
+        self.seen: list[bytes] = []
+
+    def timestamp(self, data: bytes) -> bytes:
+        self.seen.append(data)
+        return b"token over " + hashlib.sha256(data).hexdigest().encode()
+
+
+def test_the_timestamp_hook_gets_the_checkpoint_bytes(kho_home: Path, two_aips: list[str]) -> None:
+    from preservation import checkpoints
+    from preservation.catalog import Catalog
+    from preservation.config import load_settings
+
+    settings = load_settings()
+    catalog = Catalog(settings.database_url)
+    try:
+        last = max(e.seq for e in catalog.events())
+        tsa = FakeTsa()
+        written = checkpoints.after_journal_round(settings, catalog, start=last, last=last,
+                                                  aip_ids=[two_aips[1]], timestamper=tsa)
+    finally:
+        catalog.close()
+    assert written.timestamped and not written.signed and written.aips == 1
+    stored = kho_home / "storage" / written.key
+    assert tsa.seen == [stored.read_bytes()]
+    token = stored.with_name(stored.name + ".tsr").read_bytes()
+    assert token == b"token over " + hashlib.sha256(stored.read_bytes()).hexdigest().encode()
+    assert run_kho("events", "verify").returncode == 0
