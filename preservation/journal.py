@@ -413,14 +413,17 @@ def _scratch(settings: Settings) -> Iterator[Path]:
 
 
 def flush(settings: Settings, catalog: Catalog) -> FlushResult:
-    """Write every event past the journal mark, with the state it changed, then move the mark. Raises
-    StorageError when a location refuses a file: the mark stays, the next flush writes them again."""
+    """Write every event past the journal mark, with the state it changed, and each round's signed
+    checkpoint (``preservation.checkpoints``), then move the mark. Raises StorageError when a location
+    refuses a file: the mark stays, the next flush writes them again."""
     result = FlushResult()
     if failing("journal:refused"):
         raise StorageError("the storage journal could not be written (KHO_FAULT=journal:refused)")
     with _flush_lock(catalog), _scratch(settings) as scratch:
         declared = False
         while True:
+            with catalog.session(readonly=True) as session:
+                start = journal_mark(session)
             pending, last = _collect(settings, catalog, scratch)
             if not pending:
                 return result
@@ -433,6 +436,12 @@ def flush(settings: Settings, catalog: Catalog) -> FlushResult:
                 item.path.unlink()
                 result.files.append(item.key)
                 result.events += item.events
+            # the round's checkpoint (decision 0023), before the mark moves: one that could not be written is
+            # written by the next flush. Imported here: the checkpoints module imports this one.
+            from preservation import checkpoints
+
+            checkpoints.after_journal_round(settings, catalog, start=start, last=last,
+                                            aip_ids=[item.aip_id for item in pending if item.aip_id])
             with catalog.session() as session:
                 mark = session.get(JournalMark, 1)
                 if mark is None:

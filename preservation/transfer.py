@@ -3,7 +3,11 @@ PREMIS history, receive them elsewhere keeping that history, and close the loop 
 
 The sender records a PREMIS ``transfer`` event at export but marks an AIP *transferred* only when the
 receiver's receipt is imported and checks out: every package's SHA-256 matches what was sent, and the
-receipt's HMAC-SHA256 (key ``KHO_TRANSFER_KEY``, shared by the two archives) is valid.
+receipt is signed by the receiving archive: a detached CMS signature with its X.509 key (``KHO_SIGNING_KEY``,
+``preservation.signing``) over the receipt's canonical JSON, checked against the receiver's certificate the
+sender was given (``kho transfer receipt --receiver-cert``). Why not the HMAC of before: a key both archives
+share lets either one make the other's receipt, so it proves nothing to an auditor (decision 0023). Receipts
+of that kind are still read when ``KHO_TRANSFER_KEY`` is set, and marked ``legacy``.
 
 :func:`hand_over_list` is the one list of permanent records and their hand-over deadlines: ``kho transfer
 list`` and the daily ``transfer`` DAG both show it.
@@ -15,6 +19,8 @@ E-ARK check and to E-ARK's own validator (decision 0015).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import hashlib
 import hmac
@@ -29,6 +35,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from pydantic import SecretStr
 
 from format_registry import toolrun
@@ -42,6 +49,15 @@ from preservation.config import load_settings
 from preservation.migrate import catalog_agents, catalog_events, catalog_objects
 from preservation.retention import Deadlines, deadlines
 from preservation.retrieval import RetrievalError, fetch_object
+from preservation.signing import (
+    Signer,
+    SigningError,
+    certificate_pem,
+    fingerprint,
+    parse_certificates,
+    signer_from_settings,
+    verify_detached,
+)
 
 MANIFEST = "transfer-manifest.json"
 PDF_TIMEOUT = 300
@@ -54,8 +70,12 @@ class TransferError(RuntimeError):
 Key = SecretStr | str | None  # the transfer_key setting (KHO_TRANSFER_KEY)
 
 
+SIGNATURE_FORMAT = "cms-detached-sha256"  # the receipt's ``signature.format``: CMS SignedData, content detached
+MAX_SIGNATURE_CHARS = 256 * 1024
+
+
 def _key(key: Key) -> bytes:
-    """The receipt key: ``key``, else the installation's ``transfer_key`` setting."""
+    """The legacy receipt key: ``key``, else the installation's ``transfer_key`` setting."""
     if key is None:
         key = load_settings().transfer_key
     value = key.get_secret_value() if isinstance(key, SecretStr) else key
@@ -66,9 +86,95 @@ def _key(key: Key) -> bytes:
 
 
 def sign(document: dict[str, Any], key: Key = None) -> str:
-    """The HMAC-SHA256 of ``document`` (without its signature) under ``key`` (default: the setting)."""
+    """The legacy HMAC-SHA256 of ``document`` (without its signature) under ``key`` (default: the setting):
+    how receipts were signed before X.509 signatures; kept to read those."""
     body = json.dumps({k: v for k, v in document.items() if k != "signature"}, sort_keys=True, ensure_ascii=False)
     return hmac.new(_key(key), body.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def receipt_bytes(receipt: dict[str, Any]) -> bytes:
+    """What the receiver signs: the receipt without its signature, as canonical JSON (sorted keys, compact,
+    UTF-8), so that the layout a file is written in does not matter and any other tool can rebuild it."""
+    body = {k: v for k, v in receipt.items() if k != "signature"}
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _receipt_signer(signer: Signer | None) -> Signer:
+    if signer is not None:
+        return signer
+    try:
+        found = signer_from_settings(load_settings())
+    except SigningError as exc:
+        raise TransferError(f"{exc}: the receipt cannot be signed / không ký được biên bản giao nhận") from exc
+    if found is None:
+        raise TransferError("KHO_SIGNING_KEY is not set: the receipt cannot be signed with the archive's certificate "
+                            "/ chưa đặt KHO_SIGNING_KEY: không ký được biên bản giao nhận bằng chứng thư số của cơ "
+                            "quan")
+    return found
+
+
+@dataclass(frozen=True)
+class ReceiptCheck:
+    """Who signed a receipt that verified, and how."""
+
+    legacy: bool  # a shared-key HMAC receipt (before X.509 signatures): anyone holding the key could make it
+    signer: str  # the certificate's subject; "" for a legacy receipt
+    certificate_sha256: str = ""
+
+    def describe(self) -> str:
+        if self.legacy:
+            return ("legacy receipt signed with the shared key (HMAC), not with the receiver's certificate / biên bản "
+                    "kiểu cũ ký bằng khóa dùng chung")
+        return f"signed by {self.signer} (certificate sha256:{self.certificate_sha256})"
+
+
+def check_receipt(receipt: dict[str, Any], receiver_certificates: list[x509.Certificate] | None, *,
+                  key: Key = None) -> ReceiptCheck:
+    """The receipt's signature, checked: X.509 against the receiver's certificates the sender was given (the
+    signer's own certificate, or a CA certificate above it); a legacy HMAC one with ``key`` or
+    ``KHO_TRANSFER_KEY``. TransferError, in English and Vietnamese, when it does not verify."""
+    signature = receipt.get("signature")
+    if isinstance(signature, str):
+        if not hmac.compare_digest(signature, sign(receipt, key)):
+            raise TransferError("the receipt's signature does not verify (wrong key or altered receipt)"
+                                " / chữ ký biên bản không hợp lệ")
+        return ReceiptCheck(legacy=True, signer="")
+    if not isinstance(signature, dict) or signature.get("format") != SIGNATURE_FORMAT:
+        raise TransferError("the receipt carries no signature Kho knows / chữ ký biên bản không hợp lệ "
+                            "(không có chữ ký hoặc không đúng định dạng)")
+    if not receiver_certificates:
+        raise TransferError("the receiver's certificate is needed to check the receipt (--receiver-cert PEM) / cần "
+                            "chứng thư số của bên nhận để kiểm tra biên bản")
+    cms = signature.get("cms")
+    try:
+        if not isinstance(cms, str) or len(cms) > MAX_SIGNATURE_CHARS:
+            raise ValueError("no CMS signature")
+        der = base64.b64decode(cms, validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise TransferError(f"the receipt's signature cannot be read ({exc}) / chữ ký biên bản không hợp lệ") from exc
+    verdict = verify_detached(receipt_bytes(receipt), der, receiver_certificates)
+    if not verdict.ok or verdict.certificate is None:
+        raise TransferError(f"the receipt's signature does not verify: {verdict.reason} / chữ ký biên bản không "
+                            "hợp lệ: không phải do bên nhận ký hoặc biên bản đã bị sửa")
+    # the readable copies beside the CMS must say what it says: a receipt is not shown with another signer
+    try:
+        shown = parse_certificates(str(signature.get("certificate", "")).encode())
+    except ValueError:
+        shown = []
+    if shown[:1] != [verdict.certificate] or signature.get("signer") != verdict.signer:
+        raise TransferError("the receipt's signature does not verify: the certificate or signer it shows is not the "
+                            "one that signed / chữ ký biên bản không hợp lệ: chứng thư số ghi kèm không phải của "
+                            "người ký")
+    return ReceiptCheck(legacy=False, signer=verdict.signer, certificate_sha256=fingerprint(verdict.certificate))
+
+
+def load_receiver_certificates(path: Path) -> list[x509.Certificate]:
+    """The receiver's certificate(s) from a PEM (or DER) file; TransferError when it holds none."""
+    try:
+        return parse_certificates(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise TransferError(f"{path}: no certificate could be read ({exc}) / không đọc được chứng thư số của bên "
+                            "nhận") from exc
 
 
 # -- what is due ----------------------------------------------------------------------------------------
@@ -263,21 +369,39 @@ def _pdf_from_html(out_dir: Path, rows: list[tuple[Aip, dict[str, Any]]], sender
         return target
 
 
-def make_receipt(received: list[dict[str, Any]], *, receiver: str, sender: str, key: Key = None) -> dict[str, Any]:
-    """The signed receipt (``key``: the ``transfer_key`` setting, read from settings when not given)."""
-    receipt = {"receipt": str(uuid.uuid4()), "receiver": receiver, "sender": sender,
-               "received_at": premis.now_iso(), "packages": received}
-    receipt["signature"] = sign(receipt, key)
+def make_receipt(received: list[dict[str, Any]], *, receiver: str, sender: str, signer: Signer | None = None
+                 ) -> dict[str, Any]:
+    """The receipt, signed by the receiving archive (``signer``, default its ``KHO_SIGNING_KEY``): a detached CMS
+    signature over ``receipt_bytes`` and the signer's certificate travel in ``signature``."""
+    signer = _receipt_signer(signer)
+    receipt: dict[str, Any] = {"receipt": str(uuid.uuid4()), "receiver": receiver, "sender": sender,
+                               "received_at": premis.now_iso(), "packages": received}
+    receipt["signature"] = {
+        "format": SIGNATURE_FORMAT,
+        "signer": signer.name,
+        "certificate": certificate_pem(signer.certificate),
+        "cms": base64.b64encode(signer.sign(receipt_bytes(receipt))).decode("ascii"),
+    }
     return receipt
 
 
-def import_receipt(catalog: Catalog, receipt: dict[str, Any], manifest: dict[str, Any], *, key: Key = None
-                   ) -> list[str]:
-    """Check the receipt against what was sent; mark those AIPs transferred. Returns their ids."""
-    expected = receipt.get("signature", "")
-    if not hmac.compare_digest(expected, sign(receipt, key)):
-        raise TransferError("the receipt's signature does not verify (wrong key or altered receipt)"
-                            " / chữ ký biên bản không hợp lệ")
+@dataclass
+class ReceiptResult:
+    """What importing a receipt did: the AIPs marked transferred, and how the receipt was signed."""
+
+    aip_ids: list[str]
+    check: ReceiptCheck
+
+    @property
+    def legacy(self) -> bool:
+        return self.check.legacy
+
+
+def import_receipt(catalog: Catalog, receipt: dict[str, Any], manifest: dict[str, Any], *,
+                   receiver_certificates: list[x509.Certificate] | None = None, key: Key = None) -> ReceiptResult:
+    """Check the receipt's signature (``check_receipt``) and its packages against what was sent; mark those
+    AIPs transferred, all or none."""
+    check = check_receipt(receipt, receiver_certificates, key=key)
     sent = {p["sha256"]: p for p in manifest["packages"]}
     done = []
     events = []
@@ -286,12 +410,13 @@ def import_receipt(catalog: Catalog, receipt: dict[str, Any], manifest: dict[str
             continue
         original = sent.get(package.get("sha256", ""))
         if original is None:
-            raise TransferError(f"{package.get('package')}: the receiver's SHA-256 matches no package sent")
+            raise TransferError(f"{package.get('package')}: the receiver's SHA-256 matches no package sent"
+                                " / mã SHA-256 của bên nhận không khớp gói nào đã gửi")
         done.append(original["aip_id"])
         events.append(premis.new_event(
             "transfer", "success", aip_id=original["aip_id"], object_ids=[original["aip_id"]],
             agents=[agents.link(agents.kho(), "executing program")],
-            detail=f"custody transferred to {receipt['receiver']} (receipt {receipt['receipt']})",
+            detail=f"custody transferred to {receipt['receiver']} (receipt {receipt['receipt']}, {check.describe()})",
             outcome_detail=f"received as AIP {package.get('new_aip_id')}; sha256:{package['sha256']}"))
     now = datetime.now(UTC)
     with catalog.session() as session:
@@ -300,4 +425,4 @@ def import_receipt(catalog: Catalog, receipt: dict[str, Any], manifest: dict[str
             if row is not None:
                 row.transferred_at = now
         catalog.append_events(session, events)
-    return done
+    return ReceiptResult(done, check)

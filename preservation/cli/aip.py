@@ -147,15 +147,39 @@ def events_export(
     return EXIT_OK
 
 
-@command(events_app, "verify", help="walk the event hash chain; name the first edited/deleted/moved event")
-def events_verify(settings: Settings) -> int:
+@command(events_app, "verify", help="walk the event hash chain and compare it, and the AIP rows, with the signed "
+         "checkpoints in storage; name what was edited, deleted, inserted, truncated or changed")
+def events_verify(settings: Settings, as_json: Json = False) -> int:
+    """The chain alone cannot tell a rewritten trail from the real one (whoever edits the database can
+    recompute it): the checkpoints in storage are the anchor (``preservation.checkpoints``)."""
+    from preservation.checkpoints import verify
+
     opened = catalog(settings)
     problem = opened.verify_chain()
-    if problem is None:
-        print(f"event chain intact / chuỗi sự kiện nguyên vẹn ({opened.event_count()} events)")
-        return EXIT_OK
-    print(f"event chain broken / chuỗi sự kiện bị phá vỡ: {problem}", file=sys.stderr)
-    return EXIT_REJECTED
+    trail = verify(settings, opened)
+    if as_json:
+        print_json({"chain": problem, "events": opened.event_count(), **trail.to_dict(),
+                    "ok": problem is None and trail.ok})
+        return EXIT_OK if problem is None and trail.ok else EXIT_REJECTED
+    if problem is not None:
+        print(f"event chain broken / chuỗi sự kiện bị phá vỡ: {problem}", file=sys.stderr)
+    if not trail.ok:
+        print("the event trail does not match its checkpoints in storage / nhật ký sự kiện không khớp với các điểm "
+              "neo trong kho lưu trữ:", file=sys.stderr)
+        for line in trail.problems:
+            print(f"  - {line}", file=sys.stderr)
+    if problem is not None or not trail.ok:
+        return EXIT_REJECTED
+    print(f"event chain intact / chuỗi sự kiện nguyên vẹn ({opened.event_count()} events)")
+    newest = trail.newest
+    if newest is not None:
+        signed = ", not signed" if not newest.signer else f", signed by {newest.signer}" + (
+            "" if newest.trusted else " (certificate not checked: set KHO_SIGNING_KEY or KHO_TRUST_ANCHORS)")
+        print(f"anchored / đã neo: {len(trail.checkpoints)} checkpoints in storage agree, the newest #{newest.seq} of "
+              f"{newest.when} UTC{signed}")
+    for note in trail.notes:
+        print(f"note / ghi chú: {note}")
+    return EXIT_OK
 
 
 @command(app, "dip", help="build a dissemination package (DIP) within the requester's rights")

@@ -87,9 +87,19 @@ def transfer_receive(
     receipt: Annotated[str, typer.Option("--receipt", help="where to write the signed receipt (JSON)")],
 ) -> int:
     from preservation.pipeline import Context, IngestError, ingest_path
+    from preservation.signing import SigningError, signer_from_settings
     from preservation.transfer import TransferError, make_receipt
     from preservation.workspace import WorkspaceBusy
 
+    try:  # before anything is ingested: a receipt that cannot be signed is a configuration error
+        signer = signer_from_settings(settings)
+    except SigningError as exc:
+        print(f"kho transfer receive: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if signer is None:
+        print("kho transfer receive: KHO_SIGNING_KEY is not set: the receipt cannot be signed with the archive's "
+              "certificate / chưa đặt KHO_SIGNING_KEY: không ký được biên bản giao nhận", file=sys.stderr)
+        return EXIT_USAGE
     ctx = Context(settings)
     received: list[dict[str, Any]] = []
     status = EXIT_OK
@@ -115,14 +125,14 @@ def transfer_receive(
             print(f"{path.name}: {result.status} {result.aip_id}")
             if result.status != "stored":
                 status = EXIT_REJECTED
-        signed = make_receipt(received, receiver=settings.organization, sender=sender)
+        signed = make_receipt(received, receiver=settings.organization, sender=sender, signer=signer)
     except TransferError as exc:
         print(f"kho transfer receive: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:
         ctx.close()
     Path(receipt).write_text(json.dumps(signed, ensure_ascii=False, indent=1), encoding="utf-8")
-    print(f"receipt / biên bản giao nhận: {receipt}")
+    print(f"receipt / biên bản giao nhận: {receipt} (signed by {signer.name})")
     return status
 
 
@@ -131,18 +141,26 @@ def transfer_receipt(
     settings: Settings,
     receipt: Annotated[str, typer.Argument(metavar="RECEIPT")],
     export_dir: Annotated[str, typer.Option("--export-dir", help="the folder `kho transfer export` wrote")],
+    receiver_cert: Annotated[str | None, typer.Option(
+        "--receiver-cert", metavar="PEM", help="the receiving archive's certificate (PEM or DER; or the CA "
+        "certificate it is issued under) that the receipt must be signed with")] = None,
 ) -> int:
-    from preservation.transfer import MANIFEST, TransferError, import_receipt
+    from preservation.transfer import MANIFEST, TransferError, import_receipt, load_receiver_certificates
 
     try:
+        certificates = load_receiver_certificates(Path(receiver_cert)) if receiver_cert else None
         signed = json.loads(Path(receipt).read_text(encoding="utf-8"))
         manifest = json.loads((Path(export_dir) / MANIFEST).read_text(encoding="utf-8"))
-        done = import_receipt(catalog(settings), signed, manifest)
-    except (OSError, ValueError, KeyError, TransferError) as exc:
+        if not isinstance(signed, dict):
+            raise ValueError("not a receipt (a JSON object)")
+        done = import_receipt(catalog(settings), signed, manifest, receiver_certificates=certificates,
+                              key=settings.transfer_key)
+    except (OSError, ValueError, KeyError, TypeError, TransferError) as exc:
         print(f"kho transfer receipt: {exc}", file=sys.stderr)
         return EXIT_REJECTED
-    for aip_id in done:
-        print(f"{aip_id}: transferred / đã nộp lưu")
+    print(f"receipt {done.check.describe()}")
+    for aip_id in done.aip_ids:
+        print(f"{aip_id}: transferred / đã nộp lưu" + (" (legacy receipt / biên bản kiểu cũ)" if done.legacy else ""))
     return EXIT_OK
 
 
