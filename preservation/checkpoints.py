@@ -103,10 +103,21 @@ class Timestamper(Protocol):
     def timestamp(self, data: bytes) -> bytes: ...
 
 
+@dataclass(frozen=True)
+class TsaTimestamper:
+    """Checkpoints time-stamped by the archive's RFC 3161 TSA (``KHO_TSA_URL``; decision 0024)."""
+
+    tsa_url: str
+
+    def timestamp(self, data: bytes) -> bytes:
+        from preservation import timestamps
+
+        return timestamps.request_timestamp(hashlib.sha256(data).digest(), "sha256", self.tsa_url)
+
+
 def timestamper_for(settings: Settings) -> Timestamper | None:
-    """The hook for RFC 3161 timestamps (issue #18, part C): return a ``Timestamper`` for
-    ``settings.tsa_url`` here. None: checkpoints are not timestamped."""
-    return None
+    """The TSA that timestamps checkpoints: ``settings.tsa_url``'s; None (not timestamped) when unset."""
+    return TsaTimestamper(settings.tsa_url) if settings.tsa_url else None
 
 
 # -- digests -------------------------------------------------------------------------------------------

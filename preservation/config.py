@@ -515,19 +515,24 @@ def _explain(exc: ValidationError, environ: Mapping[str, str], file_values: dict
     return ConfigError("; ".join(lines))
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """The settings of the installation ``environ`` (default ``os.environ``) describes: the environment wins
     over the TOML file (``KHO_CONFIG``, or ``$KHO_HOME/kho.toml`` when present), which wins over defaults.
-
-    Also hands ``format_registry`` its part (:meth:`Settings.tool_settings`): loading settings is where a
-    process learns which JHOVE, veraPDF, ffprobe, policy and ICC profile its installation uses."""
+    Nothing else happens: for code that needs a setting it was not handed (the storage layer's hooks)."""
     env = dict(os.environ if environ is None else environ)
     file_values, path = _file_values(env)
     try:
         with _reading(env, file_values, path):
-            settings = Settings()
+            return Settings()
     except ValidationError as exc:
         raise _explain(exc, env, file_values, path) from None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """:func:`read_settings`, and ``format_registry`` handed its part (:meth:`Settings.tool_settings`):
+    loading settings is where a process learns which JHOVE, veraPDF, ffprobe, policy and ICC profile its
+    installation uses."""
+    settings = read_settings(environ)
     registry_settings.configure(settings.tool_settings())
     return settings
 

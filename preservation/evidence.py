@@ -47,7 +47,7 @@ from asn1crypto import x509
 from packages import agents, ocfl, premis
 from preservation import ocfl_store, timestamps
 from preservation.catalog import Aip, Catalog
-from preservation.config import Settings
+from preservation.config import Settings, read_settings
 from preservation.timestamps import TimestampError, TimestampInfo
 from storage_adapters.base import StorageError, StorageLocation, redact_url
 from storage_adapters.registry import open_location
@@ -363,11 +363,11 @@ _PENDING: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
 
 
 def _environment_settings() -> Settings | None:
-    """This process's settings, for the publication hook, which is handed none (it runs inside the storage
-    layer). Built directly rather than through ``load_settings``, which would also reconfigure
-    ``format_registry`` behind the caller's back."""
+    """This process's settings, for the publication hook when its caller has none to hand (a migration's or
+    an audit's late publication). ``read_settings``: the environment and ``kho.toml``, without
+    reconfiguring ``format_registry`` behind the caller's back as ``load_settings`` would."""
     try:
-        return Settings()
+        return read_settings()
     except Exception as exc:  # a configuration the command itself loaded cannot fail here; say so if it does
         log.warning("timestamps: settings could not be read (%s); version not timestamped / không đọc được cấu "
                     "hình, phiên bản chưa được đóng dấu thời gian", exc)
@@ -375,12 +375,12 @@ def _environment_settings() -> Settings | None:
 
 
 def after_publish(location: StorageLocation, aip_id: str, version: str, raw_inventory: bytes, scratch: Path,
-                  retain_until: datetime | None = None) -> Stamp | None:
+                  retain_until: datetime | None = None, settings: Settings | None = None) -> Stamp | None:
     """The publication hook (``ocfl_store.publish_version``): when ``KHO_TSA_URL`` is set, stamp the new
     inventory's digest and add the stamp to the AIP's evidence record at ``location``. Never raises: the
     version is committed already, and a stamp that could not be made or written is added by
     ``kho authenticity renew`` later (a failed attempt is recorded as a ``warning``)."""
-    settings = _environment_settings()
+    settings = settings or _environment_settings()
     if settings is None or not settings.tsa_url:
         return None
     try:

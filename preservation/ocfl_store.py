@@ -15,12 +15,15 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from packages import ocfl
 from packages.ocfl import Inventory, InventoryError
 from storage_adapters.base import StorageError, StorageLocation, StoreItem, failure_kind
 from storage_adapters.replicated import ReplicatedStorage
+
+if TYPE_CHECKING:
+    from preservation.config import Settings
 
 MAX_INVENTORY_BYTES = 1024 * 1024 * 1024  # an inventory of a million files is ~300 MB; more is not ours
 _OBJECT_KEY = re.compile(r"^[0-9a-f]{3}/[0-9a-f]{3}/[0-9a-f]{3}/urn%3auuid%3a([0-9a-f-]{36})/")
@@ -157,13 +160,14 @@ def stage_version(
 
 
 def publish_version(
-    location: StorageLocation, aip_id: str, inventory: Inventory, scratch: Path, retain_until: datetime | None = None
+    location: StorageLocation, aip_id: str, inventory: Inventory, scratch: Path, retain_until: datetime | None = None,
+    settings: Settings | None = None,
 ) -> None:
     """The commit: the object's root ``inventory.json``, then its sidecar (each read back). Idempotent.
 
     Every version of every AIP is published here (ingest, migration, storage upgrade), so this is where
     the committed inventory is time-stamped when ``KHO_TSA_URL`` is set (``preservation.evidence``,
-    decision 0024): after the commit, and never failing it."""
+    decision 0024): after the commit, and never failing it. ``settings``: the caller's (else read afresh)."""
     root = ocfl.object_root(aip_id)
     raw = inventory.to_json()
     storage = ReplicatedStorage([location])
@@ -173,7 +177,7 @@ def publish_version(
     storage.store(*sidecar_item, retain_until=retain_until)
     from preservation import evidence  # here: the evidence record is read and written through this module
 
-    evidence.after_publish(location, aip_id, inventory.head, raw, scratch, retain_until)
+    evidence.after_publish(location, aip_id, inventory.head, raw, scratch, retain_until, settings)
 
 
 def discard_staged(location: StorageLocation, aip_id: str, version: str) -> int:

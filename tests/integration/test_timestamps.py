@@ -217,3 +217,21 @@ def test_without_a_tsa_nothing_is_stamped_and_the_commands_say_so(kho_home: Path
     assert done.returncode == 2 and "KHO_TSA_URL" in done.stderr
     code, report = checked(aip_id, {})
     assert code == 1 and report["status"] == "indeterminate" and "no evidence record" in report["reason"]
+
+
+def test_the_ingest_records_its_stamp_at_once_and_checkpoints_are_stamped(
+    kho_home: Path, tsa: TsaServer, anchors: Path,
+) -> None:
+    from preservation.timestamps import verify_timestamp
+
+    aip_id = ingest(env_for(tsa, anchors))
+    assert len(stamp_events(aip_id)) == 1, "the store step hands the version's stamp event to the catalog"
+    checkpoints = kho_home / "storage" / "extensions" / "kho-checkpoints"
+    stamped = sorted(checkpoints.glob("*.json.tsr"))
+    assert stamped, f"no checkpoint was time-stamped: {sorted(p.name for p in checkpoints.iterdir())}"
+    for token in stamped:
+        body = token.with_suffix("").read_bytes()  # <seq>.json beside <seq>.json.tsr
+        info = verify_timestamp(token.read_bytes(), hashlib.sha256(body).digest(), load_anchors(anchors))
+        assert info.status == "valid", info
+        tampered = verify_timestamp(token.read_bytes(), hashlib.sha256(body + b" ").digest(), load_anchors(anchors))
+        assert tampered.status == "invalid"

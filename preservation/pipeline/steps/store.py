@@ -5,11 +5,11 @@ from __future__ import annotations
 from packages import agents, ocfl, premis
 from packages.checksums import hash_file
 from packages.sip import Problem, SipReport
-from preservation import ocfl_store
+from preservation import evidence, ocfl_store
 from preservation.faults import checkpoint
 from preservation.pipeline.context import Context
 from preservation.pipeline.outputs import PackagedFile, Stored, StoredCopy, as_output, read_package, sip_validation
-from preservation.pipeline.recording import EventRecorder, log
+from preservation.pipeline.recording import EventRecorder, log, register_agents
 from preservation.pipeline.reject import reject
 from preservation.pipeline.results import IngestError
 from preservation.retention import lock_until
@@ -60,7 +60,8 @@ def step_store(ctx: Context, ws: Workspace) -> None:
                 on_stored=lambda number: checkpoint(f"store:after-put:{number}"),
             )  # a batch: one flush to disk, parallel read-back, where the location can
             checkpoint("store:before-commit")
-            ocfl_store.publish_version(location, aip_id, inventory, ws.work_dir / "ocfl", retain_until)
+            ocfl_store.publish_version(location, aip_id, inventory, ws.work_dir / "ocfl", retain_until,
+                                       ctx.settings)
         except StorageError as exc:
             if location is not None:
                 ocfl_store.discard_staged(location, aip_id, inventory.head)  # e.g. a full disk gets its space back
@@ -98,6 +99,10 @@ def step_store(ctx: Context, ws: Workspace) -> None:
             outcome_detail=f"{len(manifest)} objects match",
         )
         stored.append(StoredCopy(location=url, verified_at=verified_at))
+    for event in evidence.take_events(aip_id):  # the version's RFC 3161 timestamp (decision 0024), if any
+        events.add(event)
+    if ctx.settings.tsa_url:
+        register_agents(ws, evidence.tsa_agent(ctx.settings.tsa_url))
     output = Stored(copies=stored, ocfl_head=inventory.head, content_paths=placed, inventory=inventory.digests())
     ws.complete_step("store", events, as_output(output))
     log.info(
