@@ -17,6 +17,8 @@ DOCUMENTATION_DIR = "documentation"  # CSIPSTR16
 DC_PATH = f"{DESCRIPTIVE_DIR}/dc.xml"
 REPRESENTATION_DATA = re.compile(r"^representations/[^/]+/data/")
 PREMIS_PATH = f"{PRESERVATION_DIR}/premis.xml"
+# the validation reports and evidence (certificates, CRLs, OCSP responses) of the originals' digital signatures
+SIGNATURES_DIR = f"{PRESERVATION_DIR}/signatures"
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 

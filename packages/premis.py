@@ -37,6 +37,7 @@ EVENT_TYPES = {
     "deletion",
     "transfer",
     "metadata modification",
+    "digital signature validation",
 }
 OUTCOMES = ("success", "failure", "warning", "not performed")
 

@@ -103,6 +103,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "checksum-mismatch": ("checksum mismatch", "sai giá trị băm"),
     "unreadable": ("file cannot be read", "không đọc được tệp"),
     "virus-found": ("virus found by the virus scanner", "phát hiện virus"),
+    "signature-not-valid": (
+        "a digital signature is invalid or cannot be confirmed, and the archive's policy refuses such records",
+        "chữ ký số không hợp lệ hoặc không xác nhận được; chính sách của cơ quan lưu trữ không tiếp nhận hồ sơ này",
+    ),
     "empty-payload": ("the bag has no payload files", "gói không có tệp dữ liệu"),
     "zero-byte": ("zero-byte file", "tệp rỗng (0 byte)"),
     "metadata-missing": ("required metadata field missing", "thiếu trường dữ liệu đặc tả bắt buộc"),

@@ -62,10 +62,24 @@ class TrustAnchors:
     certificates: tuple[x509.Certificate, ...]
     folder: str | None = None
     skipped: tuple[tuple[str, str], ...] = ()  # (file name, why)
+    # validation material kept from an earlier validation (the evidence stored with an AIP): intermediate
+    # certificates, CRLs and OCSP responses offered to every validation besides what the file carries
+    stored: Evidence | None = None
 
     @property
     def fingerprints(self) -> tuple[str, ...]:
         return tuple(c.sha256.hex() for c in self.certificates)
+
+    def with_evidence(self, *evidence: Evidence) -> TrustAnchors:
+        """These anchors plus stored ``evidence``: how a later re-check validates without the network what
+        was validated (with fetched revocation data, perhaps) at ingest. Evidence never adds a trust anchor:
+        a root certificate in it is only an intermediate candidate, trusted only if it is an anchor."""
+        merged = Evidence(
+            certificates=tuple(dict.fromkeys(c for e in (self.stored, *evidence) if e for c in e.certificates)),
+            ocsp_responses=tuple(dict.fromkeys(o for e in (self.stored, *evidence) if e for o in e.ocsp_responses)),
+            crls=tuple(dict.fromkeys(c for e in (self.stored, *evidence) if e for c in e.crls)),
+        )
+        return TrustAnchors(self.certificates, self.folder, self.skipped, merged)
 
 
 def load_trust_anchors(folder: str | os.PathLike[str]) -> TrustAnchors:
@@ -231,6 +245,14 @@ def validation_context(anchors: TrustAnchors, material: RevocationMaterial, *, a
     ``at`` validates at that moment (timezone-aware) instead of now: a later re-check with the stored
     evidence uses the moment of the first validation, when that evidence was fresh."""
     check_moment(at)
+    if anchors.stored is not None:
+        material = RevocationMaterial(dict(material.certificates), dict(material.crls), dict(material.ocsps))
+        for der in anchors.stored.certificates:
+            material.add_certificate(x509.Certificate.load(der))
+        for der in anchors.stored.crls:
+            material.add_crl(crl.CertificateList.load(der))
+        for der in anchors.stored.ocsp_responses:
+            material.add_ocsp(ocsp.OCSPResponse.load(der))
     return ValidationContext(
         trust_roots=list(anchors.certificates),  # a list, even empty: None would mean the system's TLS roots
         other_certs=list(material.certificates.values()),

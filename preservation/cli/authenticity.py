@@ -1,5 +1,7 @@
 """``kho authenticity``: the evidence that a stored record is what was received, for its whole retention period.
 
+``verify`` re-validates every digital signature of an AIP from the evidence stored in it, offline, and
+``report`` gives auditors the same as HTML or JSON (docs/decisions/0022-signature-validation.md);
 ``renew`` keeps each AIP's chain of RFC 3161 time-stamps alive (a new stamp before the TSA's certificate
 expires, where one is missing, or with a hash that replaces a retired one); ``timestamps`` lists an AIP's
 evidence record and checks every stamp (docs/decisions/0024-timestamps-and-evidence-records.md).
@@ -100,3 +102,77 @@ def timestamps(
             print("  (KHO_TSA_URL is not set: new versions are not timestamped / chưa cấu hình máy chủ cấp dấu thời "
                   "gian)")
     return EXIT_OK if report.status == "valid" else EXIT_REJECTED
+
+
+class ReportFormat(StrEnum):
+    html = "html"
+    json = "json"
+
+
+@command(authenticity_app, "verify",
+         help="re-validate every digital signature of an AIP from the evidence stored in it (no network)")
+def verify(
+    settings: Settings,
+    aip_id: Annotated[str, typer.Argument(help="the AIP")],
+    as_json: Json = False,
+) -> int:
+    from preservation import authenticity
+
+    try:
+        report = authenticity.verify(settings, catalog(settings), aip_id)
+    except authenticity.AuthenticityError as exc:
+        print(f"kho: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if as_json:
+        for check in report.signatures:
+            print_json({"path": check.path, "format": check.format, "signer": check.signer,
+                        "signing_time": check.signing_time, "status": check.status, "reason": check.reason,
+                        "reason_vi": check.reason_vi, "stored_status": check.stored_status})
+        for problem in report.evidence_problems:
+            print_json({"path": problem.path, "evidence_problem": problem.problem})
+    else:
+        for check in report.signatures:
+            changed = "" if check.agrees else f" (at ingest: {check.stored_status})"
+            print(f"{check.status}{changed}\t{check.format}\t{check.path}\t{check.signer or '?'}\t"
+                  f"{check.signing_time or '-'}\t{check.reason} / {check.reason_vi}")
+        for problem in report.evidence_problems:
+            print(f"EVIDENCE\t{problem.path}\t{problem.problem}")
+        if not report.signatures and not report.evidence_problems:
+            print(f"AIP {aip_id}: no digital signature / không có chữ ký số")
+    return EXIT_OK if report.intact else EXIT_REJECTED
+
+
+@command(authenticity_app, "report", help="an auditor's report of an AIP's signatures (HTML or JSON)")
+def report(
+    settings: Settings,
+    aip_id: Annotated[str, typer.Argument(help="the AIP")],
+    output_format: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.html,
+    output: Annotated[str | None, typer.Option("-o", "--output", help="write here instead of stdout")] = None,
+) -> int:
+    from pathlib import Path
+
+    from preservation import authenticity
+    from preservation.authenticity_report import render_html
+
+    try:
+        checked = authenticity.verify(settings, catalog(settings), aip_id)
+    except authenticity.AuthenticityError as exc:
+        print(f"kho: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if output_format is ReportFormat.json:
+        import json
+
+        text = json.dumps(checked.to_dict(), ensure_ascii=False, indent=1) + "\n"
+    else:
+        text = render_html(checked, organization=settings.organization)
+    if output:
+        import os
+
+        from storage_adapters.local import create_file
+
+        fd = create_file(Path(output), exclusive=False)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode())
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK if checked.intact else EXIT_REJECTED

@@ -121,6 +121,30 @@ def identification_map(ws: Workspace) -> dict[str, FormatIdentification]:
     return dict(identifications(ws))
 
 
+# -- validate_signatures --------------------------------------------------------------------------
+
+
+@dataclass
+class SignatureValidation:
+    """What the signature step found: counts, the review notes of signatures not valid, and the evidence
+    files it wrote under ``metadata/preservation/signatures`` (AIP-relative paths)."""
+
+    signed_files: int = 0
+    signatures: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    review: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+    version: int = OUTPUT_VERSION
+
+
+def signature_validation(ws: Workspace) -> SignatureValidation:
+    """The step's output; an empty one for a workspace begun before the step existed."""
+    if "validate_signatures" not in ws.state().get("done", []):
+        return SignatureValidation()
+    data = dict(ws.output("validate_signatures"))
+    return SignatureValidation(**{k: v for k, v in data.items() if k in SignatureValidation.__dataclass_fields__})
+
+
 # -- validate_formats -----------------------------------------------------------------------------
 
 
@@ -257,6 +281,7 @@ __all__ = [
     "Normalisation",
     "Package",
     "PackagedFile",
+    "SignatureValidation",
     "SipFile",
     "SipValidation",
     "Stored",
@@ -272,6 +297,7 @@ __all__ = [
     "save_identifications",
     "save_sip_files",
     "save_verdicts",
+    "signature_validation",
     "sip_files",
     "sip_validation",
     "verdicts",

@@ -17,6 +17,7 @@ from preservation.pipeline.steps.package import step_package
 from preservation.pipeline.steps.receive import step_receive
 from preservation.pipeline.steps.store import step_store
 from preservation.pipeline.steps.validate_formats import step_validate_formats
+from preservation.pipeline.steps.validate_signatures import step_validate_signatures
 from preservation.pipeline.steps.validate_sip import step_validate_sip
 from preservation.pipeline.steps.virus_check import step_virus_check
 from preservation.workspace import Workspace
@@ -26,6 +27,7 @@ STEP_FUNCTIONS: dict[str, Callable[[Context, Workspace], None]] = {
     "validate_sip": step_validate_sip,
     "virus_check": step_virus_check,
     "identify": step_identify,
+    "validate_signatures": step_validate_signatures,
     "validate_formats": step_validate_formats,
     "normalise": step_normalise,
     "fixity": step_fixity,

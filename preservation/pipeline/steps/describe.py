@@ -15,7 +15,14 @@ from packages.checksums import hash_file
 from packages.mets import MetsFile
 from preservation.pipeline.content import iter_file_objects, mtime_iso
 from preservation.pipeline.context import Context
-from preservation.pipeline.outputs import SipValidation, normalisation, sip_files, sip_validation, verdicts
+from preservation.pipeline.outputs import (
+    SipValidation,
+    normalisation,
+    signature_validation,
+    sip_files,
+    sip_validation,
+    verdicts,
+)
 from preservation.pipeline.recording import agents_of, log
 from preservation.workspace import (
     Workspace,
@@ -34,6 +41,9 @@ def _metadata_file(ws: Workspace, relpath: str, mime: str) -> MetsFile:
     )
 
 
+# the signature step's evidence files (metadata/preservation/signatures/), by suffix
+EVIDENCE_MIME = {"json": "application/json", "xml": "text/xml", "cer": "application/pkix-cert",
+                 "crl": "application/pkix-crl", "ocsp": "application/ocsp-response"}
 PREMIS_ELEMENTS_IN_MEMORY = 60_000  # files + events; beyond this PREMIS elements are built per document
 EVENTS_PER_FILE = 6  # an original has 4 events (identification, validation, digest, normalisation) and more
 
@@ -88,7 +98,9 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
                 _metadata_file(ws, path, "text/xml" if path.endswith((".xml", ".xsd")) else "application/json")
                 for path in descriptive_extra
             ]
-            + [_metadata_file(ws, f"{aip_layout.OTHER_DIR}/{n}", "text/plain") for n in other_names],
+            + [_metadata_file(ws, f"{aip_layout.OTHER_DIR}/{n}", "text/plain") for n in other_names]
+            + [_metadata_file(ws, path, EVIDENCE_MIME[path.rsplit(".", 1)[-1]])
+               for path in signature_validation(ws).evidence],
             technical={f"file-{f.id}": verdict
                        for f, (_path, verdict) in zip(sip_files(ws), verdicts(ws), strict=True)},
             alt_record_ids=_alt_record_ids(ctx, validation.bag_info),

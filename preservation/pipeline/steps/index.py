@@ -22,6 +22,7 @@ from preservation.pipeline.outputs import (
     normalisation,
     read_package,
     read_stored,
+    signature_validation,
     sip_files,
     sip_validation,
     verdicts,
@@ -69,7 +70,7 @@ def step_index(ctx: Context, ws: Workspace) -> None:
         original_count, original_bytes = len(originals), sum(f.size for f in originals)
         names = {f.id: f.path for f in originals}  # a derivative inherits its source's access rule
         del originals
-        review = formats.review + normalisation(ws).review
+        review = signature_validation(ws).review + formats.review + normalisation(ws).review
         dossier_access = validation.dossier_access or {}
         file_access = validation.file_access or {}
         now = datetime.now(UTC)
