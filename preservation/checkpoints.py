@@ -318,6 +318,7 @@ class Checkpoint:
     body: dict[str, Any]
     signer: str | None = None  # the subject of a signature that matches the bytes
     trusted: bool = False  # and whose certificate is the archive's own or issued under a trust anchor
+    timestamped: str | None = None  # the time an RFC 3161 timestamp over the bytes gives, when it checks
 
     @property
     def seq(self) -> int:
@@ -348,7 +349,8 @@ class TrailReport:
         newest = self.newest
         return {"ok": self.ok, "checkpoints": len(self.checkpoints), "problems": self.problems, "notes": self.notes,
                 "newest": None if newest is None else {"seq": newest.seq, "written_at": newest.body.get("written_at"),
-                                                       "signed_by": newest.signer, "signer_trusted": newest.trusted}}
+                                                       "signed_by": newest.signer, "signer_trusted": newest.trusted,
+                                                       "timestamped": newest.timestamped}}
 
 
 def trusted_certificates(settings: Settings) -> list[x509.Certificate]:
@@ -367,6 +369,9 @@ def read_checkpoints(settings: Settings, report: TrailReport) -> None:
     """Every checkpoint at every location, each copy checked (digest, signature); ``report.checkpoints``
     gets one good copy per seq, in order."""
     trusted = trusted_certificates(settings)
+    from preservation.timestamps import load_anchors
+
+    tsa_anchors = load_anchors(settings.trust_anchors) if settings.trust_anchors else []
     holders: dict[str, list[StorageLocation]] = {}
     present: dict[str, set[str]] = {}  # key -> urls (companions too)
     for url in settings.storage:
@@ -404,6 +409,11 @@ def read_checkpoints(settings: Settings, report: TrailReport) -> None:
                     report.problems.append(f"checkpoint {where}: {verdict.reason}")
                     continue
                 checkpoint.signer, checkpoint.trusted = verdict.signer, verdict.trusted
+            if location.url in present.get(key + TIMESTAMP, ()):
+                problem = _check_timestamp(location, key, raw, tsa_anchors, checkpoint, report)
+                if problem:
+                    report.problems.append(f"checkpoint {where}: {problem}")
+                    continue
             good.append(checkpoint)
         if not good:
             continue
@@ -423,6 +433,31 @@ def read_checkpoints(settings: Settings, report: TrailReport) -> None:
             report.problems.append(
                 f"checkpoint(s) #{', #'.join(map(str, unsigned[:10]))} are not signed although earlier ones are "
                 "(signature removed, or the key failed: see the log) / điểm neo không có chữ ký dù các điểm trước có")
+
+
+def _check_timestamp(location: StorageLocation, key: str, raw: bytes, anchors: list[Any], checkpoint: Checkpoint,
+                     report: TrailReport) -> str | None:
+    """A checkpoint's RFC 3161 token (``<seq>.json.tsr``): a token that does not stamp these bytes is a
+    problem (the checkpoint or the token was replaced); one whose TSA is not trusted is a note."""
+    from preservation.timestamps import TimestampError, verify_timestamp
+
+    try:
+        token = ocfl_store.read_small(location, key + TIMESTAMP, 1024 * 1024)
+    except StorageError as exc:
+        return f"its timestamp could not be read ({exc}) / không đọc được dấu thời gian"
+    if token is None:
+        return None
+    try:
+        info = verify_timestamp(token, hashlib.sha256(raw).digest(), anchors)
+    except TimestampError as exc:
+        return f"its timestamp is not a valid token ({exc}) / dấu thời gian không hợp lệ"
+    if info.status == "invalid":
+        return f"its timestamp does not stamp these bytes ({info.reason}) / dấu thời gian không khớp tệp điểm neo"
+    if info.status == "valid":
+        checkpoint.timestamped = info.gen_time.isoformat() if info.gen_time else "valid"
+    else:
+        report.notes.append(f"checkpoint {key}: timestamp {info.status} ({info.reason})")
+    return None
 
 
 def verify(settings: Settings, catalog: Catalog) -> TrailReport:

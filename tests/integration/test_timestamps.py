@@ -235,3 +235,14 @@ def test_the_ingest_records_its_stamp_at_once_and_checkpoints_are_stamped(
         assert info.status == "valid", info
         tampered = verify_timestamp(token.read_bytes(), hashlib.sha256(body + b" ").digest(), load_anchors(anchors))
         assert tampered.status == "invalid"
+
+    env = env_for(tsa, anchors)
+    checked_trail = run_kho("events", "verify", "--json", env=env)
+    assert checked_trail.returncode == 0, checked_trail.stdout + checked_trail.stderr
+    assert json.loads(checked_trail.stdout)["newest"]["timestamped"], "events verify checks the checkpoint's token"
+    run_kho("fixity", "--json", env=env, check=True)  # more events: a later checkpoint, stamped too
+    stamped = sorted(checkpoints.glob("*.json.tsr"))
+    assert len(stamped) >= 2, [p.name for p in stamped]
+    stamped[-1].write_bytes(stamped[0].read_bytes())  # a token moved onto another checkpoint
+    moved = run_kho("events", "verify", "--json", env=env)
+    assert moved.returncode == 1 and "does not stamp these bytes" in moved.stdout, moved.stdout
