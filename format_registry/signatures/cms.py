@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from pathlib import Path
 
 from asn1crypto import cms, core, pem
 from pyhanko.sign.validation import async_validate_detached_cms
@@ -18,6 +17,7 @@ from pyhanko.sign.validation.generic_cms import async_validate_cms_signature
 from pyhanko.sign.validation.status import StandardCMSSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 
+from format_registry.signatures.detect import SIGNATURE_SUFFIXES, signature_files_for, signed_file_for  # noqa: F401
 from format_registry.signatures.model import Reason, SignatureKind, SignatureReport, SignatureStatus
 from format_registry.signatures.report import failure_report, report_from_status, too_many_report
 from format_registry.signatures.trust import (
@@ -31,24 +31,8 @@ from format_registry.signatures.trust import (
 )
 from format_registry.signatures.verdict import cms_verdict
 
-SIGNATURE_SUFFIXES = (".p7s", ".sig")
 MAX_SIGNATURE_BYTES = 32 << 20  # a CMS signature with its chain and revocation data is kilobytes
 MAX_SIGNERS = 100
-
-
-def signature_files_for(path: str | os.PathLike[str]) -> list[Path]:
-    """The detached signatures beside ``path``: ``path.p7s`` and ``path.sig`` that exist."""
-    data = Path(path)
-    return [candidate for suffix in SIGNATURE_SUFFIXES
-            if (candidate := data.with_name(data.name + suffix)).is_file()]
-
-
-def signed_file_for(signature_path: str | os.PathLike[str]) -> Path | None:
-    """The file a ``.p7s``/``.sig`` file signs (its name without that suffix), or ``None`` if not one."""
-    sig = Path(signature_path)
-    if sig.suffix.lower() not in SIGNATURE_SUFFIXES or not sig.stem:
-        return None
-    return sig.with_name(sig.stem)
 
 
 def validate_detached(data_path: str | os.PathLike[str], signature_path: str | os.PathLike[str],

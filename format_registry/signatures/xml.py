@@ -32,6 +32,7 @@ from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, 
 from signxml.xades import XAdESSignatureConfiguration, XAdESVerifier
 
 from format_registry import safexml
+from format_registry.signatures.detect import DS
 from format_registry.signatures.model import Reason, SignatureKind, SignatureReport, SignatureStatus
 from format_registry.signatures.report import failure_report, too_many_report
 from format_registry.signatures.trust import (
@@ -47,7 +48,6 @@ from format_registry.signatures.trust import (
 )
 from format_registry.signatures.verdict import Verdict, from_chain_error
 
-DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES = "http://uri.etsi.org/01903/v1.3.2#"
 NS = {"ds": DS, "xades": XADES}
 MAX_XML_BYTES = 256 << 20

@@ -17,18 +17,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from format_registry.signatures import (
-    SignatureReport,
-    SignatureStatus,
-    TrustAnchors,
-    find_signatures,
-    load_trust_anchors,
-    validate_file,
-)
+from format_registry.signatures import SignatureReport, SignatureStatus, find_signatures
 from packages import agents
 from packages import aip as aip_layout
 from packages.sip import Problem, SipReport
@@ -38,6 +31,9 @@ from preservation.pipeline.recording import EventRecorder, log, register_agents
 from preservation.pipeline.reject import reject
 from preservation.pipeline.results import IngestError
 from preservation.workspace import Workspace, write_bytes_atomic
+
+if TYPE_CHECKING:
+    from format_registry.signatures import TrustAnchors
 
 EVENT_TYPE = "digital signature validation"  # the Library of Congress PREMIS event type vocabulary
 OUTCOME = {SignatureStatus.VALID: "success", SignatureStatus.INVALID: "failure",
@@ -56,6 +52,8 @@ def _version(package: str) -> str:
 def trust_anchors(ctx: Context) -> TrustAnchors:
     """The archive's anchors (``KHO_TRUST_ANCHORS``); none configured: nothing is trusted, and every
     signature is at best ``indeterminate`` (said in each event, never taken for valid)."""
+    from format_registry.signatures import TrustAnchors, load_trust_anchors
+
     folder = ctx.settings.trust_anchors
     if folder is None:
         return TrustAnchors(())
@@ -68,7 +66,8 @@ def trust_anchors(ctx: Context) -> TrustAnchors:
 
 def step_validate_signatures(ctx: Context, ws: Workspace) -> None:
     aip_id = ws.aip_id
-    anchors = trust_anchors(ctx)
+    signed = [item for item in sip_files(ws) if find_signatures(ws.sip_dir / item.path)]  # looking only
+    anchors = trust_anchors(ctx) if signed else None  # the validators are loaded only for signed files
     folder = ws.aip_dir / aip_layout.SIGNATURES_DIR
     shutil.rmtree(folder, ignore_errors=True)  # a re-run writes the same evidence again
     events = EventRecorder(ws, "validate_signatures", aip_id)
@@ -77,11 +76,11 @@ def step_validate_signatures(ctx: Context, ws: Workspace) -> None:
     output = SignatureValidation()
     statuses: Counter[str] = Counter()
     problems: list[Problem] = []
-    for item in sip_files(ws):
-        path = ws.sip_dir / item.path
-        if not find_signatures(path):
-            continue
-        reports = validate_file(path, anchors, allow_fetch=ctx.settings.revocation_fetch)
+    for item in signed:
+        assert anchors is not None
+        from format_registry.signatures import validate_file
+
+        reports = validate_file(ws.sip_dir / item.path, anchors, allow_fetch=ctx.settings.revocation_fetch)
         if not reports:
             continue
         output.signed_files += 1
