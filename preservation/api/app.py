@@ -15,12 +15,12 @@ from fastapi import APIRouter, FastAPI
 from packages.agents import KHO_VERSION
 from preservation.api.auth import BodyGuard, Tokens, check_entry, configured_tokens
 from preservation.api.errors import register_handlers
-from preservation.api.routes import aips, dips, events, service
+from preservation.api.routes import aips, dips, events, oai, service
 from preservation.config import Settings, load_settings
 from preservation.service import Service
 
 # in this order in the OpenAPI document
-ROUTERS: tuple[APIRouter, ...] = (service.router, aips.router, dips.router, events.router)
+ROUTERS: tuple[APIRouter, ...] = (service.router, aips.router, dips.router, events.router, oai.router)
 
 DESCRIPTION = ("Search archival packages (AIPs), request dissemination packages (DIPs) within your access "
                "rights, and export the PREMIS event trail. Authenticate with `Authorization: Bearer <token>`.")
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, tokens: Tokens | None = None) -
     app.state.settings = settings
     app.state.tokens = tokens
     app.add_middleware(BodyGuard, tokens=tokens, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(oai.FormPost)  # outside BodyGuard: an anonymous OAI-PMH POST becomes a GET (routes/oai.py)
     register_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
