@@ -62,7 +62,7 @@ def digitise(
     except (UsageError, ToolsMissing) as exc:
         print(f"kho: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (BuildError, OcrError) as exc:
+    except (BuildError, OcrError, OSError) as exc:  # OSError: a full disk, a folder that went away
         print(f"kho: digitisation failed, nothing written / số hóa không thành công, không ghi gì: {exc}",
               file=sys.stderr)
         return EXIT_REJECTED

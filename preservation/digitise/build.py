@@ -224,6 +224,12 @@ def plan(scans: Path, metadata: Path, rules: Rules) -> tuple[dict[str, Any], lis
                               rules.profile_for(type_name), rules, _page_count(record.get("numberOfPage")))
         findings.extend(scan.findings)
         plans.append(DocumentPlan(index=index, label=label, name=name, scan=scan, record=record))
+    used = {p.scan.folder.relative_to(scans).parts[0] for p in plans}
+    for entry in sorted(scans.iterdir(), key=lambda e: e.name):
+        if entry.name not in used and not entry.name.startswith("."):
+            findings.append(Finding(WARNING, METADATA_NAME, f"{entry.name} in SCANS_DIR is not the folder of any "
+                                    "document: left out", f"{entry.name} trong SCANS_DIR không thuộc tài liệu nào "
+                                    "trong hoso.json: bỏ qua"))
     for p in plans:
         p.record["file"] = p.pdf
         if not p.scan.undecodable and p.scan.pages:
@@ -287,7 +293,7 @@ def digitise(scans: Path, metadata: Path, output: Path, rules: Rules, *, options
     ``BuildError`` or ``ocr.OcrError``."""
     from preservation.digitise.ocr import check_tools
 
-    scans, metadata, output = Path(scans), Path(metadata), Path(output)
+    scans, metadata, output = Path(scans), Path(metadata), Path(os.path.abspath(output))  # "." has a name too
     if not scans.is_dir():
         raise UsageError(f"{scans}: not a folder / không phải thư mục")
     _check_output(scans, output)

@@ -120,12 +120,14 @@ def test_scans_become_a_sip_that_ingest_stores_with_a_vietnamese_text_layer(
         kho_home: Path, tmp_path: Path, scans: Path) -> None:
     metadata = write_metadata(tmp_path / "hoso.json", [document("qd-01", 1),
                                                        document("to-trinh 02", 2, numberOfPage="2")])
+    (scans / "chua-mo-ta").mkdir()  # a folder no document names: a warning, left out of the SIP
     sip = tmp_path / "sip"
     result = run_kho("digitise", str(scans), "--metadata", str(metadata), "-o", str(sip), timeout=600)
     assert result.returncode == 0, result.stderr
     # the blank verso is reported, naming the document, the page and the file, and kept
     assert "warning / cảnh báo: H40.2024.01-VP.0000002 (to-trinh 02), page 2 / trang 2 (to-trinh 02/trang2.jpg)" \
         in result.stderr and "blank" in result.stderr and "trống" in result.stderr
+    assert "chua-mo-ta in SCANS_DIR is not the folder of any document" in result.stderr
 
     written = json.loads((sip / "metadata" / "hoso.json").read_text(encoding="utf-8"))
     docs = written["documents"]
@@ -206,6 +208,22 @@ def test_bad_scans_are_refused_with_their_reason_and_nothing_is_written(
         assert text in result.stderr, result.stderr
     assert "H40.2024.01-VP.0000001 (bad)" in result.stderr
     assert not sip.exists() and not list(tmp_path.glob(".sip.partial-*"))
+
+
+@needs_font
+def test_metadata_is_checked_as_it_will_be_written_before_any_ocr(kho_home: Path, tmp_path: Path) -> None:
+    """A digitised hồ sơ must name its paper original (TT 05: paperFileCode when confidenceLevel is 02)."""
+    (tmp_path / "scans" / "qd").mkdir(parents=True)
+    page([SENTENCE]).save(tmp_path / "scans" / "qd" / "p1.png", dpi=(300, 300))
+    data = hoso([document("qd", 1, confidenceLevel="01")])
+    del data["hoso"]["paperFileCode"]
+    (tmp_path / "hoso.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    result = run_kho("digitise", str(tmp_path / "scans"), "--metadata", str(tmp_path / "hoso.json"),
+                     "-o", str(tmp_path / "sip"))
+    assert result.returncode == 1, result.stderr
+    assert "hoso.json#/hoso" in result.stderr and "paperFileCode" in result.stderr
+    assert 'confidenceLevel "01" replaced by "02"' in result.stderr  # a warning beside the refusal
+    assert not (tmp_path / "sip").exists()
 
 
 def test_usage_errors_exit_2(kho_home: Path, tmp_path: Path) -> None:
