@@ -219,6 +219,11 @@ def plan(scans: Path, metadata: Path, rules: Rules) -> tuple[dict[str, Any], lis
         if problem is not None or folder is None:
             findings.append(problem or _error(label, "no folder", "không có thư mục"))
             continue
+        twin = next((p for p in plans if p.scan.folder.resolve() == folder.resolve()), None)
+        if twin is not None:
+            findings.append(_error(label, f"the same folder as {twin.label}: each document needs its own",
+                                   f"trùng thư mục với {twin.label}: mỗi tài liệu cần thư mục riêng"))
+            continue
         type_name = record.get("typeName") if isinstance(record.get("typeName"), str) else None
         scan = check_document(folder, label, PurePosixPath(*folder.relative_to(scans).parts).as_posix(),
                               rules.profile_for(type_name), rules, _page_count(record.get("numberOfPage")))
