@@ -1,0 +1,277 @@
+"""``kho digitise``: scanned pages -> BagIt SIP with a Vietnamese two-layer PDF/A -> ``kho ingest``.
+
+The page images are generated here (Pillow + DejaVu, a known Vietnamese sentence at 300 dpi), so the
+corpus is a few small pages and the expected text is known. Bad scans are refused before any OCR runs,
+each with its reason and page; a blank page is a warning only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from tests.conftest import run_kho
+from tests.stored import stored_files
+
+SENTENCE = "Ủy ban nhân dân tỉnh Thừa Thiên Huế quyết định khánh thành công trình"
+SECOND = "Cộng hòa xã hội chủ nghĩa Việt Nam độc lập tự do hạnh phúc"
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf")
+
+
+
+def _has_vietnamese_ocr() -> bool:
+    if shutil.which("tesseract") is None:
+        return False
+    listed = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True, timeout=30)
+    return "vie" in listed.stdout.split()
+
+
+needs_ocr = pytest.mark.skipif(not _has_vietnamese_ocr(),
+                               reason="Tesseract with the Vietnamese model (tesseract-ocr-vie) is not installed")
+needs_font = pytest.mark.skipif(not FONT.is_file(), reason="fonts-dejavu-core is not installed")
+
+
+def page(lines: list[str], *, dpi: int = 300, mode: str = "RGB", size: tuple[int, int] = (2480, 900)) -> Image.Image:
+    """A half-height A4-wide page at ``dpi`` with ``lines`` in 12 pt DejaVu Serif (50 px at 300 dpi)."""
+    scale = dpi / 300
+    width, height = int(size[0] * scale), int(size[1] * scale)
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(str(FONT), max(8, int(50 * scale)))
+    for number, text in enumerate(lines):
+        draw.text((int(150 * scale), int((150 + number * 110) * scale)), text, font=font, fill="black")
+    return image.convert(mode) if mode != "RGB" else image
+
+
+def blank(dpi: int = 300) -> Image.Image:
+    return Image.new("RGB", (2480 * dpi // 300, 900 * dpi // 300), "white")
+
+
+def hoso(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "hoso": {
+            "fileCode": "H40.2024.01-VP", "title": "Hồ sơ về việc khánh thành công trình", "maintenance": "01",
+            "mode": "01", "language": "01", "startDate": "02/01/2024", "endDate": "28/12/2024",
+            "totalDoc": str(len(documents)), "numberOfPaper": "2", "paperFileCode": "TTLT-HT.K02-G15-H03.125",
+            "riskRecovery": "0", "description": "Số hóa từ bản giấy lưu tại hộp H03.",
+        },
+        "documents": documents,
+    }
+
+
+def document(folder: str, number: int, **fields: str) -> dict[str, Any]:
+    return {
+        "file": folder, "docId": f"H40.2024.01-VP.{number}", "docCode": f"H40.2024.01-VP.{number:07d}",
+        "maintenance": "01", "typeName": "02", "issuedDate": "15/01/2024",
+        "organName": "Ủy ban nhân dân tỉnh Thừa Thiên Huế", "subject": "Quyết định về việc khánh thành công trình",
+        "language": "01", "mode": "01", "riskRecovery": "0", **fields,
+    }
+
+
+def write_metadata(path: Path, documents: list[dict[str, Any]]) -> Path:
+    path.write_text(json.dumps(hoso(documents), ensure_ascii=False, indent=2), encoding="utf-8")
+    return path
+
+
+def words(text: str) -> list[str]:
+    return unicodedata.normalize("NFC", text).lower().split()
+
+
+def found_share(expected: str, text: str) -> float:
+    got = set(words(text))
+    wanted = words(expected)
+    return sum(w in got for w in wanted) / len(wanted)
+
+
+def pdf_text(pdf: Path) -> str:
+    if shutil.which("pdftotext"):
+        return subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True,
+                              timeout=60, check=True).stdout
+    from pypdf import PdfReader  # pragma: no cover - poppler-utils is in the Makefile's test packages
+
+    return "\n".join(p.extract_text() or "" for p in PdfReader(str(pdf)).pages)
+
+
+@pytest.fixture
+def scans(tmp_path: Path) -> Path:
+    """Two documents: a 2-page multi-page TIFF; a PNG page with text and a blank JPEG verso."""
+    root = tmp_path / "scans"
+    (root / "qd-01").mkdir(parents=True)
+    first, second = page([SENTENCE, SECOND]), page([SECOND, SENTENCE])
+    first.save(root / "qd-01" / "scan.tif", dpi=(300, 300), compression="tiff_lzw", save_all=True,
+               append_images=[second], tiffinfo={271: "Fujitsu", 272: "fi-7160", 305: "PaperStream Capture"})
+    (root / "to-trinh 02").mkdir()
+    page([SENTENCE]).save(root / "to-trinh 02" / "trang1.png", dpi=(300, 300))
+    blank().save(root / "to-trinh 02" / "trang2.jpg", dpi=(300, 300), quality=90)
+    return root
+
+
+@needs_ocr
+@needs_font
+def test_scans_become_a_sip_that_ingest_stores_with_a_vietnamese_text_layer(
+        kho_home: Path, tmp_path: Path, scans: Path) -> None:
+    metadata = write_metadata(tmp_path / "hoso.json", [document("qd-01", 1),
+                                                       document("to-trinh 02", 2, numberOfPage="2")])
+    (scans / "chua-mo-ta").mkdir()  # a folder no document names: a warning, left out of the SIP
+    sip = tmp_path / "sip"
+    result = run_kho("digitise", str(scans), "--metadata", str(metadata), "-o", str(sip), timeout=600)
+    assert result.returncode == 0, result.stderr
+    # the blank verso is reported, naming the document, the page and the file, and kept
+    assert "warning / cảnh báo: H40.2024.01-VP.0000002 (to-trinh 02), page 2 / trang 2 (to-trinh 02/trang2.jpg)" \
+        in result.stderr and "blank" in result.stderr and "trống" in result.stderr
+    assert "chua-mo-ta in SCANS_DIR is not the folder of any document" in result.stderr
+
+    written = json.loads((sip / "metadata" / "hoso.json").read_text(encoding="utf-8"))
+    docs = written["documents"]
+    assert [d["file"] for d in docs] == ["data/H40.2024.01-VP.0000001/H40.2024.01-VP.0000001.pdf",
+                                         "data/H40.2024.01-VP.0000002/H40.2024.01-VP.0000002.pdf"]
+    assert [d["numberOfPage"] for d in docs] == ["2", "2"]
+    assert {d["confidenceLevel"] for d in docs} == {"02"} and written["hoso"]["confidenceLevel"] == "02"
+    assert written["hoso"]["numberOfPage"] == "4"
+    first = sip / "data" / "H40.2024.01-VP.0000001"
+    assert sorted(p.name for p in (first / "masters").iterdir()) == ["scan.tif"]
+    assert (first / "masters" / "scan.tif").read_bytes() == (scans / "qd-01" / "scan.tif").read_bytes()
+    masters2 = sip / "data" / "H40.2024.01-VP.0000002" / "masters"
+    assert sorted(p.name for p in masters2.iterdir()) == ["trang1.png", "trang2.jpg"]  # kept as submitted
+    text = (first / "H40.2024.01-VP.0000001.txt").read_text(encoding="utf-8")
+    assert text == unicodedata.normalize("NFC", text)
+    assert found_share(SENTENCE + " " + SECOND, text) >= 0.8, text
+    report = json.loads((sip / "metadata" / "digitisation.json").read_text(encoding="utf-8"))
+    assert report["documents"][0]["pages"][0]["dpi"] == [300, 300]
+    assert report["documents"][0]["pages"][0]["capture"] == {"make": "Fujitsu", "model": "fi-7160",
+                                                             "software": "PaperStream Capture"}
+    assert [p["source"] for p in report["documents"][0]["pages"]] == ["qd-01/scan.tif#1", "qd-01/scan.tif#2"]
+    assert report["documents"][0]["ocr"]["language"] == "vie"
+
+    out = run_kho("ingest", str(sip), "--json", timeout=600)
+    assert out.returncode == 0, out.stderr + out.stdout
+    stored = json.loads(out.stdout)
+    aip_id = str(stored["aip_id"])
+    files = stored_files(kho_home / "storage", aip_id)
+    pdfs = [path for logical, path in files.items() if logical.endswith("H40.2024.01-VP.0000001.pdf")]
+    assert pdfs, sorted(files)
+    for pdf in pdfs:
+        assert pdf.read_bytes()[:5] == b"%PDF-"
+        assert found_share(SENTENCE + " " + SECOND, pdf_text(pdf)) >= 0.8
+    shown = json.loads(run_kho("aip", "show", aip_id, "--json", check=True).stdout)
+    assert shown["bag_info"]["confidenceLevel"] == "02"
+
+
+BAD_CASES = {
+    # name: (files to write {relname: (image, save options)}, document fields, expected text in the refusal)
+    "low-resolution": ({"p1.tif": ("text100", {"dpi": (100, 100), "compression": "tiff_lzw"})}, {},
+                       ["page 1 / trang 1 (bad/p1.tif)", "resolution 100 dpi is below the minimum of 200 dpi",
+                        "độ phân giải 100 dpi thấp hơn mức tối thiểu 200 dpi"]),
+    "truncated-jpeg": ({"p1.jpg": ("truncated", {"dpi": (300, 300), "quality": 90})}, {},
+                       ["page 1 / trang 1 (bad/p1.jpg)", "unreadable or truncated", "bị cụt"]),
+    "page-count": ({"p1.png": ("text", {"dpi": (300, 300)}), "p2.png": ("text", {"dpi": (300, 300)})},
+                   {"numberOfPage": "3"},
+                   ["numberOfPage is 3 but bad/ holds 2 pages", "numberOfPage là 3 nhưng bad/ có 2 trang"]),
+    "grey-page": ({"p1.png": ("grey", {"dpi": (300, 300)})}, {},
+                  ["colour mode L (8 bits a pixel) is not allowed", "chế độ màu L"]),
+    "map-at-200-dpi": ({"p1.tif": ("text200", {"dpi": (200, 200)})}, {"typeName": "30"},
+                       ["below the minimum of 300 dpi", "maps and technical drawings"]),
+}
+
+
+@needs_font
+@pytest.mark.parametrize("case", sorted(BAD_CASES))
+def test_bad_scans_are_refused_with_their_reason_and_nothing_is_written(
+        kho_home: Path, tmp_path: Path, case: str) -> None:
+    files, fields, expected = BAD_CASES[case]
+    folder = tmp_path / "scans" / "bad"
+    folder.mkdir(parents=True)
+    for name, (kind, options) in files.items():
+        target = folder / name
+        if kind == "grey":
+            page([SENTENCE], mode="L").save(target, **options)
+        elif kind.startswith("text") and kind[4:]:
+            page([SENTENCE], dpi=int(kind[4:])).save(target, **options)
+        else:
+            page([SENTENCE]).save(target, **options)
+        if kind == "truncated":
+            data = target.read_bytes()
+            target.write_bytes(data[: len(data) * 2 // 3])
+    metadata = write_metadata(tmp_path / "hoso.json", [document("bad", 1, **fields)])
+    sip = tmp_path / "sip"
+    result = run_kho("digitise", str(tmp_path / "scans"), "--metadata", str(metadata), "-o", str(sip))
+    assert result.returncode == 1, result.stderr
+    for text in expected:
+        assert text in result.stderr, result.stderr
+    assert "H40.2024.01-VP.0000001 (bad)" in result.stderr
+    assert not sip.exists() and not list(tmp_path.glob(".sip.partial-*"))
+
+
+@needs_font
+def test_metadata_is_checked_as_it_will_be_written_before_any_ocr(kho_home: Path, tmp_path: Path) -> None:
+    """A digitised hồ sơ must name its paper original (TT 05: paperFileCode when confidenceLevel is 02)."""
+    (tmp_path / "scans" / "qd").mkdir(parents=True)
+    page([SENTENCE]).save(tmp_path / "scans" / "qd" / "p1.png", dpi=(300, 300))
+    data = hoso([document("qd", 1, confidenceLevel="01")])
+    del data["hoso"]["paperFileCode"]
+    (tmp_path / "hoso.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    result = run_kho("digitise", str(tmp_path / "scans"), "--metadata", str(tmp_path / "hoso.json"),
+                     "-o", str(tmp_path / "sip"))
+    assert result.returncode == 1, result.stderr
+    assert "hoso.json#/hoso" in result.stderr and "paperFileCode" in result.stderr
+    assert 'confidenceLevel "01" replaced by "02"' in result.stderr  # a warning beside the refusal
+    assert not (tmp_path / "sip").exists()
+
+
+def test_usage_errors_exit_2(kho_home: Path, tmp_path: Path) -> None:
+    metadata = write_metadata(tmp_path / "hoso.json", [document("missing", 1)])
+    assert run_kho("digitise", str(tmp_path / "nowhere"), "--metadata", str(metadata), "-o",
+                   str(tmp_path / "sip")).returncode == 2
+    (tmp_path / "scans").mkdir()
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "x").write_text("x")
+    result = run_kho("digitise", str(tmp_path / "scans"), "--metadata", str(metadata), "-o", str(taken))
+    assert result.returncode == 2 and "not an empty folder" in result.stderr
+    bad_rules = tmp_path / "rules.yaml"
+    bad_rules.write_text("version: 1\nformats: [GIF]\n", encoding="utf-8")
+    result = run_kho("digitise", str(tmp_path / "scans"), "--metadata", str(metadata), "-o", str(tmp_path / "sip"),
+                     "--quality", str(bad_rules))
+    assert result.returncode == 2 and "rules.yaml" in result.stderr
+
+
+def test_a_document_folder_outside_the_scans_is_refused(kho_home: Path, tmp_path: Path) -> None:
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "outside").mkdir()
+    metadata = write_metadata(tmp_path / "hoso.json", [document("../outside", 1)])
+    result = run_kho("digitise", str(tmp_path / "scans"), "--metadata", str(metadata), "-o", str(tmp_path / "sip"))
+    assert result.returncode == 1 and "relative path inside SCANS_DIR" in result.stderr
+    assert not (tmp_path / "sip").exists()
+
+
+def test_the_default_rules_follow_tt05() -> None:
+    from preservation.digitise.rules import load_rules
+
+    rules = load_rules()
+    assert rules.profile_for("02").min_dpi == 200 and rules.profile_for(None).min_bits_per_pixel == 24
+    assert rules.profile_for("30").min_dpi == 300 and rules.profile_for("31").min_dpi == 300
+    assert not rules.ocr.deskew and not rules.ocr.clean and rules.ocr.language == "vie"
+
+
+@needs_ocr
+@needs_font
+def test_ocr_that_takes_too_long_is_stopped(tmp_path: Path) -> None:
+    """OCRmyPDF runs in a worker of its own: past its time, the whole process group is killed."""
+    from preservation.digitise.ocr import OcrError, images_to_pdf, run_ocr
+    from preservation.digitise.rules import load_rules
+
+    source = tmp_path / "p1.png"
+    page([SENTENCE]).save(source, dpi=(300, 300))
+    images_to_pdf([source], tmp_path / "pages.pdf")
+    options = dataclasses.replace(load_rules().ocr, timeout_seconds=0.2, timeout_seconds_per_page=0.01)
+    with pytest.raises(OcrError, match="took longer than"):
+        run_ocr(tmp_path / "pages.pdf", tmp_path / "out.pdf", tmp_path / "out.txt", options, 1, tmp_path / "work")
+    assert not (tmp_path / "out.txt").exists()
