@@ -205,10 +205,17 @@ class Settings(BaseSettings):
         "and empty: no tokens).",
         shown_default="unset", kind="secret")
     transfer_key: SecretStr | None = _setting(
-        None, "The key (shared by the two archives) that signs and checks hand-over receipts (HMAC-SHA256).",
+        None, "The key (shared by the two archives) of hand-over receipts made before they were X.509-signed "
+        "(HMAC-SHA256): only read, to check such legacy receipts.",
         shown_default="unset", kind="secret")
     fixity_cycle_days: int = _setting(
         30, "The daily `fixity_audit` DAG re-reads every copy once per this many days.")
+    # -- publication (issue #20; docs/decisions/0025-oai-pmh-provider.md)
+    oai_repository_identifier: str = _setting(
+        "", "The OAI-PMH repositoryIdentifier (a domain-like name; records are `oai:<it>:<aip id>`); empty: the "
+        "archive code, else the organisation, as a slug with `.kho` after it.")
+    oai_admin_email: str = _setting(
+        "", "The e-mail address OAI-PMH `Identify` gives harvesters; empty: `admin@<repositoryIdentifier>`.")
     # -- authenticity (issue #18; docs/decisions/0022-signature-validation.md)
     trust_anchors: Path | None = _setting(
         None, "A folder of the archive's trusted root certificates (PEM or DER) that digital signatures are "

@@ -35,11 +35,11 @@ def _base_url(request: Request) -> str:
 @router.get(PATH, response_class=Response, include_in_schema=False)
 def oai(request: Request, catalog: CatalogDep, settings: SettingsDep) -> Response:
     """Every verb, by GET or (turned into GET by :class:`FormPost`) by POST."""
+    identifier = settings.oai_repository_identifier or repository_identifier(settings.archive_code,
+                                                                              settings.organization)
     repo = Repository(
-        catalog=catalog, home=settings.home, name=settings.organization,
-        identifier=repository_identifier(settings.archive_code, settings.organization),
-        admin_email=f"admin@{repository_identifier(settings.archive_code, settings.organization)}",
-        archive_code=settings.archive_code)
+        catalog=catalog, home=settings.home, name=settings.organization, identifier=identifier,
+        admin_email=settings.oai_admin_email or f"admin@{identifier}", archive_code=settings.archive_code)
     body = respond(repo, request.query_params.multi_items(), _base_url(request))
     return Response(body, media_type="text/xml; charset=utf-8")
 
