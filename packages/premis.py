@@ -38,6 +38,7 @@ EVENT_TYPES = {
     "transfer",
     "metadata modification",
     "digital signature validation",
+    "imaging",  # LoC: producing an image of an analog object (a paper record's digitisation)
 }
 OUTCOMES = ("success", "failure", "warning", "not performed")
 

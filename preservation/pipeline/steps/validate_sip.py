@@ -12,6 +12,7 @@ from packages import aip as aip_layout
 from packages.submission import BAGIT, EARK, read_submission
 from preservation.pipeline.context import Context
 from preservation.pipeline.outputs import SipFile, SipValidation, as_output, save_sip_files
+from preservation.pipeline.provenance import digitisation_agents, digitisation_events
 from preservation.pipeline.recording import EventRecorder, log, register_agents
 from preservation.pipeline.reject import reject
 from preservation.workspace import Workspace
@@ -88,6 +89,11 @@ def step_validate_sip(ctx: Context, ws: Workspace) -> None:
             detail="TT 02/2019 metadata converted to the TT 05/2025 form (kept as submitted in metadata/other)",
             outcome_detail="; ".join(report.tt05_notes)[:8000],
         )
+    digitised = list(digitisation_events(ws.sip_dir, new_ids, aip_id))  # a `kho digitise` SIP's capture and OCR
+    if digitised:
+        register_agents(ws, *digitisation_agents(ws.sip_dir))
+        for event in digitised:
+            events.add(event)
     save_sip_files(ws, (SipFile(new_ids[f.path], f.path, f.size, f.digests) for f in report.files))
     log.info(
         "AIP %s validate_sip: valid %s package: %d files, %d bytes, %d checksums (%s) match%s%s",
