@@ -214,6 +214,10 @@ class Settings(BaseSettings):
     oai_repository_identifier: str = _setting(
         "", "The OAI-PMH repositoryIdentifier (a domain-like name; records are `oai:<it>:<aip id>`); empty: the "
         "archive code, else the organisation, as a slug with `.kho` after it.")
+    public_rate_per_second: float = _setting(
+        10.0, "Requests a second one client address may make to the public endpoints (OAI-PMH) on average; "
+        "beyond it HTTP 503 with Retry-After. 0: no limit.")
+    public_rate_burst: int = _setting(60, "Requests one client may make at once before the rate applies.")
     oai_admin_email: str = _setting(
         "", "The e-mail address OAI-PMH `Identify` gives harvesters; empty: `admin@<repositoryIdentifier>`.")
     # -- authenticity (issue #18; docs/decisions/0022-signature-validation.md)

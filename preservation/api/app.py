@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 from packages.agents import KHO_VERSION
 from preservation.api.auth import BodyGuard, Tokens, check_entry, configured_tokens
 from preservation.api.errors import register_handlers
+from preservation.api.ratelimit import PublicRateLimit
 from preservation.api.routes import aips, dips, events, oai, service
 from preservation.config import Settings, load_settings
 from preservation.service import Service
@@ -50,6 +51,9 @@ def create_app(settings: Settings | None = None, tokens: Tokens | None = None) -
     app.state.tokens = tokens
     app.add_middleware(BodyGuard, tokens=tokens, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(oai.FormPost)  # outside BodyGuard: an anonymous OAI-PMH POST becomes a GET (routes/oai.py)
+    # outermost: a client past its share of the public endpoints is answered before anything else runs
+    app.add_middleware(PublicRateLimit, prefixes=(oai.PATH,), rate=settings.public_rate_per_second,
+                       burst=settings.public_rate_burst)
     register_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

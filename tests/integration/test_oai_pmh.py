@@ -98,7 +98,8 @@ def _free_port() -> int:
 
 
 def start(archive: Archive) -> None:
-    env = {**os.environ, "KHO_HOME": str(archive.home)}
+    # a harvesting test, not a rate-limit one (tests/unit/test_ratelimit.py): no client here is ever held back
+    env = {**os.environ, "KHO_HOME": str(archive.home), "KHO_PUBLIC_RATE_BURST": "1000000"}
     archive.server = subprocess.Popen([str(BIN / "kho"), "serve", "--host", "127.0.0.1", "--port", str(archive.port)],
                                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
