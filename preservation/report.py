@@ -57,9 +57,29 @@ def _field(aip: Aip, name: str) -> str:
     return next((v.strip() for k, v in (aip.bag_info or {}).items() if k.lower() == name.lower()), "")
 
 
+def digitised_aips(catalog: Catalog, aips: list[Aip]) -> set[str]:
+    """AIPs whose record is a digitised copy of paper: a PREMIS ``imaging`` event (``kho digitise`` SIPs:
+    the capture is recorded at ingest) or a dossier declaring TT 05 confidenceLevel 02. Computed from what
+    the AIPs hold, never entered by hand (issue #19 E)."""
+    from sqlalchemy import select
+
+    from preservation.catalog import Event
+
+    found = {a.id for a in aips if _field(a, "confidenceLevel") == "02"}
+    ids = [a.id for a in aips]
+    with catalog.session(readonly=True) as session:
+        for start in range(0, len(ids), 500):
+            found.update(session.scalars(select(Event.aip_id).where(
+                Event.event_type == "imaging", Event.aip_id.in_(ids[start:start + 500])).distinct()))
+    return found
+
+
 def indicators_for(catalog: Catalog, aips: list[Aip], now: datetime) -> list[Indicator]:
     confidence = [_field(a, "confidenceLevel") for a in aips]
-    known = [c for c in confidence if c in ("01", "02", "03")]
+    digitised = digitised_aips(catalog, aips)
+    # a digitised copy counts as 02 whatever its dossier declares; the others by their declared level
+    levels = ["02" if a.id in digitised else c for a, c in zip(aips, confidence, strict=True)]
+    known = [c for c in levels if c in ("01", "02", "03")]
     permanent = [a for a in aips if _field(a, "maintenance") == "01"]
     due = [(a, deadlines(a.bag_info, a.stored_at)) for a in permanent]
     due = [(a, d) for a, d in due if d.d458_due is not None]
