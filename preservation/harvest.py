@@ -243,6 +243,8 @@ def parse_page(body: bytes, verb: str = "ListRecords") -> Page:
     records = []
     for record in listing.iterfind(f"{OAI_NS}record"):
         header = record.find(f"{OAI_NS}header")
+        if header is None:
+            raise HarvestError("biểu ghi thiếu phần header / a record without a header")
         identifier, datestamp = _text(header.find(f"{OAI_NS}identifier")), _text(header.find(f"{OAI_NS}datestamp"))
         if not identifier or len(identifier) > 500 or not _DATE.match(datestamp):
             raise HarvestError(f"biểu ghi thiếu định danh hoặc ngày / a record without a valid identifier or "

@@ -172,6 +172,7 @@ HOSTILE = {
     "html": (b"<html><body>502 Bad Gateway</body></html>", "not OAI-PMH"),
     "not xml": (b"\x00\xff garbage", "not well-formed"),
     "no datestamp": (ONE_RECORD.replace(b"<datestamp>2025-06-01T00:00:00Z</datestamp>", b""), "datestamp"),
+    "no header": (ONE_RECORD.replace(b"<header>", b"<heading>").replace(b"</header>", b"</heading>"), "header"),
     "oai error": (b"""<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><responseDate>2026-01-03T00:00:00Z
 </responseDate><error code="badArgument">nope</error></OAI-PMH>""".replace(b"\n", b""), "badArgument"),
 }
