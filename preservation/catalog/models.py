@@ -158,3 +158,54 @@ class JournalMark(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class HarvestSource(Base):
+    """A repository ``kho harvest`` pulls from (decision 0028): where the next incremental harvest starts.
+
+    One row a (base URL, set, metadataPrefix): harvesting one agency's set and later the whole repository are
+    two lists with two positions. ``resumption_token`` is saved with every page written, so a harvest that
+    was interrupted (killed, the network gone) asks for the next page instead of starting again; ``list_from``
+    and ``list_started`` are the ``from`` of that list and the ``responseDate`` of its first page, which
+    becomes ``last_response_date`` (the next ``from``) once the list is complete."""
+
+    __tablename__ = "harvest_sources"
+    __table_args__ = (UniqueConstraint("url", "set_spec", "metadata_prefix"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(1000))  # the OAI-PMH base URL
+    set_spec: Mapped[str] = mapped_column(String(255), default="")  # "": the whole repository
+    metadata_prefix: Mapped[str] = mapped_column(String(100), default="oai_dc")
+    repository_name: Mapped[str | None] = mapped_column(Text)  # from Identify
+    granularity: Mapped[str | None] = mapped_column(String(30))  # from Identify: how ``from`` must be written
+    last_response_date: Mapped[str | None] = mapped_column(String(30))  # the next harvest's ``from``
+    resumption_token: Mapped[str | None] = mapped_column(Text)  # a list in progress
+    list_from: Mapped[str | None] = mapped_column(String(30))
+    list_started: Mapped[str | None] = mapped_column(String(30))
+    last_harvest_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class HarvestedRecord(Base):
+    """A record of another repository, as its OAI-PMH provider published it: the union catalogue (decision
+    0028). Not an AIP and never edited here; a record deleted at the source stays as a tombstone
+    (``deleted``), its last known description kept, as the source's own ``deletedRecord=persistent`` does."""
+
+    __tablename__ = "harvested_records"
+    __table_args__ = (UniqueConstraint("source", "identifier"), Index("ix_harvested_records_folded", "folded"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(1000), index=True)  # the base URL it was harvested from
+    identifier: Mapped[str] = mapped_column(String(500))  # the OAI identifier
+    datestamp: Mapped[str] = mapped_column(String(30))  # as the source wrote it (its granularity)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    sets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    metadata_prefix: Mapped[str] = mapped_column(String(100))
+    metadata_xml: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    creator: Mapped[str | None] = mapped_column(Text)  # dc:creator, else dc:publisher
+    date: Mapped[str | None] = mapped_column(String(100))
+    dc_identifier: Mapped[str | None] = mapped_column(Text)
+    type: Mapped[str | None] = mapped_column(String(255))
+    folded: Mapped[str | None] = mapped_column(Text)  # title and creator, accents folded, for kho union search
+    harvested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
