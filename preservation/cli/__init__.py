@@ -25,7 +25,7 @@ from typing import Any
 import typer
 
 from preservation import progress
-from preservation.cli import admin, aip, authenticity, digitise, formats, preserve, records, sip  # noqa: F401  (register the commands)
+from preservation.cli import admin, aip, authenticity, digitise, formats, preserve, records, search, sip  # noqa: F401  (register the commands)
 from preservation.cli.base import EXIT_BUSY, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, app
 
 __all__ = ["EXIT_BUSY", "EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE", "app", "main"]
