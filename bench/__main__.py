@@ -26,6 +26,7 @@ BENCHMARKS = {
     "storage": "S3Storage on a local moto endpoint vs boto3 upload_file/download_file; tar vs objects; RSS",
     "normalise": "DOCX -> PDF/A-2b documents/min: one LibreOffice per document vs one warm LibreOffice",
     "signatures": "kho ingest of signed PDFs vs the same PDFs unsigned; validate_file ms per signed PDF",
+    "search": "full-text index at 100,000 records: build time, query p50/p95 (20 queries) vs the old scan",
     "cluster": "make cluster (CeleryExecutor): SIPs/h for 20 mixed SIPs with 2 workers vs 1; what limits it",
 }
 

@@ -165,19 +165,50 @@ def _summary_fields(aip: Aip, counted: tuple[int, int]) -> dict[str, Any]:
 
 
 def find_aips(catalog: Catalog, role: str, query: str | None, on: date) -> list[Aip]:
-    """The AIPs ``role`` may see whose readable fields hold every word of ``query``, oldest first."""
-    terms = fold(query).split() if query else []
-    return [a for a in catalog.list_aips() if visible(role, a, on) and matches(terms, role, a)]
+    """The AIPs ``role`` may see whose searchable fields match ``query`` (every AIP without one), oldest first.
+
+    A query goes through the search index (``preservation.search``, decision 0027): accent-insensitive words,
+    "phrases" and ``field:value``, matched only in fields ``role`` may read. The index filters by access
+    itself; each AIP found is judged again here with :func:`visible`, the rule every other view uses."""
+    if not query or not query.strip():
+        return [a for a in catalog.list_aips() if visible(role, a, on)]
+    return _load_visible(catalog, role, _search_ids(catalog, role, query, on), on)
+
+
+def _search_ids(catalog: Catalog, role: str, query: str, on: date) -> list[str]:
+    from preservation.search import QueryError, open_index, parse
+
+    try:
+        parsed = parse(query)
+    except QueryError:  # a malformed year or too many words: the API answers "nothing found", the CLI says why
+        return []
+    if parsed.empty:  # only punctuation: nothing to match on, so no AIP matches (as no word occurred)
+        return []
+    return open_index(catalog).matching_ids(parsed, role=role, on=on)
+
+
+def _load_visible(catalog: Catalog, role: str, ids: Sequence[str], on: date) -> list[Aip]:
+    """The catalog rows of ``ids``, in that order, that ``role`` may see (a stale index entry is dropped)."""
+    rows: dict[str, Aip] = {}
+    with catalog.session(readonly=True) as session:
+        for start in range(0, len(ids), 500):
+            rows.update((a.id, a) for a in session.scalars(select(Aip).where(Aip.id.in_(ids[start:start + 500]))))
+    return [rows[i] for i in ids if i in rows and rows[i].deleted_at is None and visible(role, rows[i], on)]
 
 
 def aip_page(catalog: Catalog, role: str, *, query: str | None = None, limit: int = 50, offset: int = 0,
              on: date | None = None) -> AipPage:
-    """``GET /aips``: one page of :func:`find_aips`, each AIP counted as ``role`` may receive it."""
+    """``GET /aips``: one page of :func:`find_aips`, each AIP counted as ``role`` may receive it. With a
+    query only the page's rows are loaded: the index gives the matching ids and their total."""
     on = on or today()
-    found = find_aips(catalog, role, query, on)
-    page = found[offset:offset + limit]
+    if query and query.strip():
+        ids = _search_ids(catalog, role, query, on)
+        total, page = len(ids), _load_visible(catalog, role, ids[offset:offset + limit], on)
+    else:
+        found = find_aips(catalog, role, query, on)
+        total, page = len(found), found[offset:offset + limit]
     counted = receivable(catalog, role, page, on)
-    return AipPage(total=len(found), limit=limit, offset=offset,
+    return AipPage(total=total, limit=limit, offset=offset,
                    items=[AipSummary(**_summary_fields(a, counted[a.id])) for a in page])
 
 

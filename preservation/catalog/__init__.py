@@ -107,6 +107,9 @@ class Catalog:
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # the search index follows every Aip row the ORM adds, changes or deletes (ingest, migration,
+        # disposal…), in the same transaction: decision 0027
+        event.listen(self._sessions, "after_flush", _index_changed_aips)
         # Told after every committed transaction that appended events: ``open_catalog`` installs the
         # storage journal here, so every path that adds history (CLI, DAG tasks, the API) writes it to
         # storage without each having to remember (decision 0018). None: a catalog opened directly.
@@ -362,6 +365,17 @@ class Catalog:
     def agents(self) -> list[Agent]:
         with self.session(readonly=True) as session:
             return list(session.scalars(select(Agent).order_by(Agent.id)))
+
+
+def _index_changed_aips(session: Session, _context: Any) -> None:
+    """After a flush, still inside its transaction: (re)index the AIPs it wrote, drop those it deleted or
+    that were disposed of. Rows written with Core (``kho catalog rebuild``) are indexed by ``kho search reindex``."""
+    changed = [o for o in (*session.new, *session.dirty) if isinstance(o, Aip) and session.is_modified(o)]
+    removed = [o.id for o in session.deleted if isinstance(o, Aip)]
+    if changed or removed:
+        from preservation.search.index import index_changes  # only when an AIP changed: keeps `kho` quick
+
+        index_changes(session.connection(), changed, removed)
 
 
 def _create_private(database: Path) -> None:

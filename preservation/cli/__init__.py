@@ -25,7 +25,18 @@ from typing import Any
 import typer
 
 from preservation import progress
-from preservation.cli import admin, aip, authenticity, digitise, formats, harvest, preserve, records, sip  # noqa: F401  (register the commands)
+from preservation.cli import (  # noqa: F401  (register the commands)
+    admin,
+    aip,
+    authenticity,
+    digitise,
+    formats,
+    harvest,
+    preserve,
+    records,
+    search,
+    sip,
+)
 from preservation.cli.base import EXIT_BUSY, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, app
 
 __all__ = ["EXIT_BUSY", "EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE", "app", "main"]

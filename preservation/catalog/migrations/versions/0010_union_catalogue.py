@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"  # re-point to "0009" when the search-index migration lands
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
