@@ -582,6 +582,9 @@ def rebuild(settings: Settings) -> RebuildReport:
         report.aips, report.files, report.copies = len(rows.aips), len(rows.files), len(rows.copies)
         report.events, report.agents = len(read.events), len(catalog.agents())
         report.chain = catalog.verify_chain()
+        from preservation.search import index as search_index
+
+        search_index.reindex(catalog)  # rows were inserted directly, past the index's ORM listener
         try:
             journal.flush(settings, catalog)  # the recovered events, and the file rows described anew
         except (StorageError, OSError, journal.JournalError) as exc:

@@ -143,6 +143,8 @@ def test_rebuild_restores_what_the_catalog_said(backend: Backend, kho_home: Path
 
     audit_after = json.loads(kho(backend, "fixity", "--json").stdout)
     assert not differences(audit_before, audit_after), differences(audit_before, audit_after)
+    found = kho(backend, "search", "khai thac cat", "--json").stdout  # the rebuilt catalog is searchable at once
+    assert kept in found and disposed not in found, found
     assert_valid_ocfl(kho_home / "storage")  # the journal lives in the object's logs/, which no version holds
     refused = kho(backend, "catalog", "rebuild", check=False)
     assert refused.returncode == 1 and "not empty" in refused.stderr, refused.stderr
