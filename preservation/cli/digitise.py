@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from preservation.cli.base import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, Json, app, command, print_json
 from preservation.config import Settings
+
+if TYPE_CHECKING:
+    from preservation.digitise import CopySigning
 
 
 @command(app, "digitise",
@@ -56,9 +59,14 @@ def digitise(
                                   clean=rules.ocr.clean if clean is None else clean, jobs=jobs or rules.ocr.jobs)
     settings.adopt_scratch_dir()  # OCRmyPDF's work files go inside KHO_HOME, never the system's /tmp
     try:
+        signing = _copy_signing(settings)
+    except ValueError as exc:  # SigningError: the key is configured but cannot be used
+        print(f"kho: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         result = run(scans_dir, metadata, output, rules, options=options, scratch_dir=settings.scratch_dir,
                      source_organization=source_organization, keep_digests=tuple(settings.digests),
-                     sip_limits=settings.sip_limits())
+                     sip_limits=settings.sip_limits(), signing=signing)
     except (UsageError, ToolsMissing) as exc:
         print(f"kho: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -80,3 +88,23 @@ def digitise(
         print(f"{output}: SIP written / đã tạo gói SIP ({len(result.documents)} documents, {pages} pages); "
               f"next / tiếp theo: kho ingest {output}")
     return EXIT_OK
+
+
+def _copy_signing(settings: Settings) -> CopySigning | None:
+    """The archive's key (``KHO_SIGNING_KEY``) to sign each digitised copy with, or None when none is set.
+
+    The certificate chain is validated against the PKCS#12's own root and ``KHO_TRUST_ANCHORS``, and its
+    revocation data fetched only when ``KHO_REVOCATION_FETCH`` is on (else the copy is PAdES-B-B)."""
+    from preservation.digitise import CopySigning
+    from preservation.signing import load_certificates, signer_from_settings
+
+    signer = signer_from_settings(settings)
+    if signer is None:
+        return None
+    roots = load_certificates([settings.trust_anchors]) if settings.trust_anchors is not None else []
+    from cryptography.x509.oid import NameOID
+
+    named = signer.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    organisation = str(named[0].value) if named else settings.organization  # the name the certificate vouches for
+    return CopySigning(signer=signer, organisation=organisation, trust_roots=tuple(roots),
+                       allow_fetch=settings.revocation_fetch)

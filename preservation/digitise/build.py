@@ -9,6 +9,10 @@ Order matters, and is why this is more than a loop over OCRmyPDF:
 2. only then is each document built in a staging folder beside ``SIP_DIR``: the masters copied as
    submitted, the pages made into a two-layer PDF/A-2b (``preservation.digitise.ocr``), checked with Kho's
    PDF/A checks (veraPDF where installed), and the recognised text written as UTF-8 NFC;
+   When the archive's signing key is configured (``KHO_SIGNING_KEY``) each PDF/A is then signed as the
+   organisation's digitised copy (``preservation.digitise.sign``: PAdES, visible at the top right, an
+   incremental update) and checked again; without a key ``metadata/digitisation.json`` says the copy is
+   unsigned, so an AIP never looks authenticated when it is not;
 3. the staging folder is made a bag (the ``bagit`` library), ``metadata/hoso.json`` and
    ``metadata/digitisation.json`` (capture and OCR facts, per page) added as tag files, and the bag
    validated by the very code ``kho ingest`` uses (``packages.sip.validate_sip``) before it is renamed to
@@ -43,10 +47,12 @@ from typing import Any
 from packages import tt05
 from preservation.digitise.quality import ERROR, WARNING, DocumentScan, Finding, check_document
 from preservation.digitise.rules import OcrOptions, Rules
+from preservation.digitise.sign import CopySigning, SignedCopy, unsigned
 
 log = logging.getLogger("kho.digitise")
 METADATA_NAME = "hoso.json"
 REPORT_TAG = "metadata/digitisation.json"
+NO_KEY = "no signing key configured (KHO_SIGNING_KEY) / chưa cấu hình khóa ký số của cơ quan (KHO_SIGNING_KEY)"
 DIGITISED = "02"  # TT 05 confidenceLevel: số hóa (digitised copy)
 
 
@@ -258,8 +264,39 @@ def _check_output(scans: Path, output: Path) -> None:
                          "hoặc chứa SCANS_DIR")
 
 
-def _build_document(p: DocumentPlan, staging: Path, scratch: Path, options: OcrOptions) -> dict[str, Any]:
+def _sign_and_check(pdf: Path, work: Path, signing: CopySigning | None, label: str) -> tuple[Any, dict[str, Any]]:
+    """The PDF/A signed (when a key is configured) and checked: the check's result and the signature record.
+
+    Signed first, checked after: the file the archive keeps is the signed one. Should a visible signature
+    ever fail the PDF/A checks, the copy is signed again, invisibly, from the unsigned file, and the
+    record says so: a valid PDF/A with an invisible signature beats a signed file that is not PDF/A."""
+    import dataclasses
+
     from format_registry.validators.pdfa import accepted, check_pdfa
+    from preservation.digitise.sign import SigningFailed, sign_copy
+
+    if signing is None:
+        return check_pdfa(pdf, "2", "b"), unsigned(NO_KEY)
+    original = work / "unsigned.pdf"
+    shutil.copyfile(pdf, original)
+    try:
+        signed: SignedCopy = sign_copy(pdf, signing)
+        check = check_pdfa(pdf, "2", "b")
+        if not accepted(check) and signing.visible:
+            reasons = "; ".join(m.text for m in check.errors()[:3]) or check.status
+            shutil.copyfile(original, pdf)
+            signed = sign_copy(pdf, dataclasses.replace(signing, visible=False))
+            signed.notes.append(f"the visible signature failed the PDF/A checks ({reasons}): signed invisibly / "
+                                "chữ ký hiển thị làm hỏng PDF/A: đã ký ẩn")
+            check = check_pdfa(pdf, "2", "b")
+    except SigningFailed as exc:
+        raise BuildError(f"{label}: {exc}") from exc
+    return check, signed.to_dict()
+
+
+def _build_document(p: DocumentPlan, staging: Path, scratch: Path, options: OcrOptions,
+                    signing: CopySigning | None = None) -> dict[str, Any]:
+    from format_registry.validators.pdfa import accepted
     from preservation.digitise.ocr import images_to_pdf, run_ocr
 
     folder = staging / p.name
@@ -272,7 +309,7 @@ def _build_document(p: DocumentPlan, staging: Path, scratch: Path, options: OcrO
     images_to_pdf(p.scan.files, source_pdf)
     pdf, text = folder / f"{p.name}.pdf", folder / f"{p.name}.txt"
     result = run_ocr(source_pdf, pdf, text, options, len(p.scan.pages), work / "ocr")
-    check = check_pdfa(pdf, "2", "b")
+    check, signature = _sign_and_check(pdf, work, signing, p.label)
     if not accepted(check):
         reasons = "; ".join(m.text for m in check.errors()[:5]) or check.status
         raise BuildError(f"{p.label}: the PDF/A made by OCRmyPDF fails the PDF/A-2b checks ({check.validator}): "
@@ -287,15 +324,17 @@ def _build_document(p: DocumentPlan, staging: Path, scratch: Path, options: OcrO
         "pdfa_check": {"validator": check.validator, "status": check.status,
                        "note": "; ".join(m.text for m in check.messages[:3])},
         "characters_recognised": len(text.read_text(encoding="utf-8").strip()),
+        "signature": signature,
     }
 
 
 def digitise(scans: Path, metadata: Path, output: Path, rules: Rules, *, options: OcrOptions | None = None,
              scratch_dir: Path | None = None, source_organization: str | None = None,
-             keep_digests: tuple[str, ...] = ("sha256",), sip_limits: dict[str, int] | None = None) -> DigitiseResult:
+             keep_digests: tuple[str, ...] = ("sha256",), sip_limits: dict[str, int] | None = None,
+             signing: CopySigning | None = None) -> DigitiseResult:
     """Check, then build the SIP at ``output``. Refusals come back as findings (``result.refused``), with
     nothing written; usage problems raise UsageError, missing tools ``ocr.ToolsMissing``, a failed build
-    ``BuildError`` or ``ocr.OcrError``."""
+    ``BuildError`` or ``ocr.OcrError``. With ``signing`` every PDF/A is signed as the organisation's copy."""
     from preservation.digitise.ocr import check_tools
 
     scans, metadata, output = Path(scans), Path(metadata), Path(os.path.abspath(output))  # "." has a name too
@@ -312,7 +351,7 @@ def digitise(scans: Path, metadata: Path, output: Path, rules: Rules, *, options
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
     scratch = Path(tempfile.mkdtemp(prefix="kho-digitise-", dir=scratch_dir))
     try:
-        documents = [_build_document(p, staging, scratch, options) for p in plans]
+        documents = [_build_document(p, staging, scratch, options, signing) for p in plans]
         _make_bag(staging, hoso, plans, documents, result.findings, source_organization)
         _validate_bag(staging, keep_digests, sip_limits or {})
         if output.exists():
