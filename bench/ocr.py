@@ -192,6 +192,7 @@ def run(runs: int = 3, seed: int = 1, keep: bool = False, **_: Any) -> Result:
         speeds: dict[str, list[float]] = {name: [] for name, _, _ in CONDITIONS}
         mapped: list[float] = []
         samples: dict[str, str] = {}
+        page_rates: dict[str, list[float]] = {}
         for number in range(runs):
             for name, _dpi, degraded in CONDITIONS:
                 files = corpus[name]
@@ -202,6 +203,7 @@ def run(runs: int = 3, seed: int = 1, keep: bool = False, **_: Any) -> Result:
                 rates[name].append(sum(per_page) / len(per_page))
                 speeds[name].append(len(files) / (seconds / 60))
                 samples.setdefault(name, normalise(pages[0])[:160])
+                page_rates.setdefault(name, [round(r, 2) for r in per_page])
             # two documents of half the pages each, at once, one OCRmyPDF worker each (Airflow mapping)
             files = corpus["clean 300 dpi"]
             halves = [files[: len(files) // 2], files[len(files) // 2:]]
@@ -221,6 +223,7 @@ def run(runs: int = 3, seed: int = 1, keep: bool = False, **_: Any) -> Result:
                           mapped, note="2 cores; img2pdf + OCRmyPDF + Tesseract vie + PDF/A-2b, wall time"))
         for name in ("clean 200 dpi", "degraded 300 dpi", "degraded 200 dpi"):
             result.add(Figure(f"OCR to PDF/A, {name}, jobs=2", "pages/min", speeds[name]))
+        result.extra["CER per page, % (first run)"] = page_rates
         result.extra["first 160 characters of page 1 as pdftotext returns it"] = samples
         result.extra["reference of page 1"] = references[0][:160]
     result.notes.append("generated corpus (no public scanned Vietnamese records with a verified transcription); "

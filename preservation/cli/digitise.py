@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from preservation.cli.base import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, Json, app, command, print_json
 from preservation.config import Settings
-
-if TYPE_CHECKING:
-    from preservation.digitise import CopySigning
 
 
 @command(app, "digitise",
@@ -49,6 +46,7 @@ def digitise(
 
     from preservation.digitise import BuildError, OcrError, RulesError, ToolsMissing, UsageError, load_rules
     from preservation.digitise import digitise as run
+    from preservation.digitise.sign import signing_from_settings
 
     try:
         rules = load_rules(quality)
@@ -59,7 +57,7 @@ def digitise(
                                   clean=rules.ocr.clean if clean is None else clean, jobs=jobs or rules.ocr.jobs)
     settings.adopt_scratch_dir()  # OCRmyPDF's work files go inside KHO_HOME, never the system's /tmp
     try:
-        signing = _copy_signing(settings)
+        signing = signing_from_settings(settings)
     except ValueError as exc:  # SigningError: the key is configured but cannot be used
         print(f"kho: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -89,22 +87,3 @@ def digitise(
               f"next / tiếp theo: kho ingest {output}")
     return EXIT_OK
 
-
-def _copy_signing(settings: Settings) -> CopySigning | None:
-    """The archive's key (``KHO_SIGNING_KEY``) to sign each digitised copy with, or None when none is set.
-
-    The certificate chain is validated against the PKCS#12's own root and ``KHO_TRUST_ANCHORS``, and its
-    revocation data fetched only when ``KHO_REVOCATION_FETCH`` is on (else the copy is PAdES-B-B)."""
-    from preservation.digitise import CopySigning
-    from preservation.signing import load_certificates, signer_from_settings
-
-    signer = signer_from_settings(settings)
-    if signer is None:
-        return None
-    roots = load_certificates([settings.trust_anchors]) if settings.trust_anchors is not None else []
-    from cryptography.x509.oid import NameOID
-
-    named = signer.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-    organisation = str(named[0].value) if named else settings.organization  # the name the certificate vouches for
-    return CopySigning(signer=signer, organisation=organisation, trust_roots=tuple(roots),
-                       allow_fetch=settings.revocation_fetch)

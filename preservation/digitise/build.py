@@ -352,7 +352,7 @@ def digitise(scans: Path, metadata: Path, output: Path, rules: Rules, *, options
     scratch = Path(tempfile.mkdtemp(prefix="kho-digitise-", dir=scratch_dir))
     try:
         documents = [_build_document(p, staging, scratch, options, signing) for p in plans]
-        _make_bag(staging, hoso, plans, documents, result.findings, source_organization)
+        _make_bag(staging, hoso, [p.record for p in plans], documents, result.findings, source_organization)
         _validate_bag(staging, keep_digests, sip_limits or {})
         if output.exists():
             output.rmdir()  # checked empty above
@@ -366,7 +366,7 @@ def digitise(scans: Path, metadata: Path, output: Path, rules: Rules, *, options
     return result
 
 
-def _make_bag(staging: Path, hoso: dict[str, Any], plans: list[DocumentPlan], documents: list[dict[str, Any]],
+def _make_bag(staging: Path, hoso: dict[str, Any], records: list[dict[str, Any]], documents: list[dict[str, Any]],
               findings: list[Finding], source_organization: str | None) -> None:
     import bagit
 
@@ -382,7 +382,7 @@ def _make_bag(staging: Path, hoso: dict[str, Any], plans: list[DocumentPlan], do
         info["Source-Organization"] = source_organization
     bag = bagit.make_bag(os.fspath(staging), info, processes=1, checksums=["sha256"])
     (staging / "metadata").mkdir()
-    document = {"hoso": hoso, "documents": [p.record for p in plans]}
+    document = {"hoso": hoso, "documents": records}
     (staging / tt05.HOSO_JSON).write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     report = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -402,3 +402,82 @@ def _validate_bag(staging: Path, keep_digests: tuple[str, ...], limits: dict[str
     if not report.valid:
         raise BuildError("the SIP written does not validate / gói SIP tạo ra không hợp lệ: "
                        + "; ".join(p.line() for p in report.problems[:5]))
+
+
+# -- the same build in steps, for the ``digitisation`` DAG (one mapped task per document) ---------------
+#
+# ``stage`` checks everything (as ``digitise`` does) and makes the staging folder; ``build_staged`` builds
+# one document into it (re-checking that document's pages: a mapped task may run on another worker, later);
+# ``finish_staged`` makes the bag, validates it and renames it to SIP_DIR. What passes between the steps
+# is plain JSON (Airflow's XCom). ``discard_staged`` removes what a failed run left.
+
+
+def stage(scans: Path, metadata: Path, output: Path, rules: Rules, options: OcrOptions | None = None,
+          scratch_dir: Path | None = None) -> tuple[dict[str, Any] | None, DigitiseResult]:
+    """The checks of :func:`digitise`; when nothing refuses, a staging folder and the plan as JSON."""
+    from preservation.digitise.ocr import check_tools
+
+    scans, metadata, output = Path(scans), Path(metadata), Path(os.path.abspath(output))
+    if not scans.is_dir():
+        raise UsageError(f"{scans}: not a folder / không phải thư mục")
+    _check_output(scans, output)
+    hoso, plans, findings = plan(scans, metadata, rules)
+    result = DigitiseResult(sip=None, findings=findings)
+    if result.refused:
+        return None, result
+    check_tools((options or rules.ocr).language)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
+    scratch = Path(tempfile.mkdtemp(prefix="kho-digitise-", dir=scratch_dir))
+    staged = {
+        "scans": os.fspath(scans), "output": os.fspath(output), "staging": os.fspath(staging),
+        "scratch": os.fspath(scratch), "hoso": hoso,
+        "warnings": [f.to_dict() for f in findings if f.level == WARNING],
+        "documents": [{"index": p.index, "label": p.label, "name": p.name, "record": p.record,
+                       "folder": PurePosixPath(*p.scan.folder.relative_to(scans).parts).as_posix()}
+                      for p in plans],
+    }
+    return staged, result
+
+
+def build_staged(staged: dict[str, Any], number: int, rules: Rules, options: OcrOptions | None = None,
+                 signing: CopySigning | None = None) -> dict[str, Any]:
+    """Build document ``number`` of ``staged`` into its staging folder; its record for the bag's report."""
+    item = staged["documents"][number]
+    scans = Path(staged["scans"])
+    folder = scans.joinpath(*PurePosixPath(item["folder"]).parts)
+    record = dict(item["record"])
+    type_name = record.get("typeName") if isinstance(record.get("typeName"), str) else None
+    scan = check_document(folder, item["label"], item["folder"], rules.profile_for(type_name), rules,
+                          _page_count(record.get("numberOfPage")))
+    errors = [f for f in scan.findings if f.level == ERROR]
+    if errors:  # the pages changed since they were checked
+        raise BuildError("; ".join(f.line() for f in errors[:5]))
+    p = DocumentPlan(index=item["index"], label=item["label"], name=item["name"], scan=scan, record=record)
+    return _build_document(p, Path(staged["staging"]), Path(staged["scratch"]), options or rules.ocr, signing)
+
+
+def finish_staged(staged: dict[str, Any], documents: list[dict[str, Any]], *, source_organization: str | None = None,
+                  keep_digests: tuple[str, ...] = ("sha256",), sip_limits: dict[str, int] | None = None) -> Path:
+    """Bag the staging folder, validate it as ``kho ingest`` will, and rename it to SIP_DIR."""
+    staging, output = Path(staged["staging"]), Path(staged["output"])
+    warnings = [Finding(WARNING, w["document"], w["message_en"], w["message_vi"], w.get("page"), w.get("source"))
+                for w in staged["warnings"]]
+    try:
+        _make_bag(staging, staged["hoso"], [d["record"] for d in staged["documents"]], documents, warnings,
+                  source_organization)
+        _validate_bag(staging, keep_digests, sip_limits or {})
+        if output.exists():
+            output.rmdir()
+        os.rename(staging, output)
+    except BaseException:
+        discard_staged(staged)
+        raise
+    shutil.rmtree(staged["scratch"], ignore_errors=True)
+    return output
+
+
+def discard_staged(staged: dict[str, Any]) -> None:
+    """Remove the staging and scratch folders of a run that will not finish."""
+    shutil.rmtree(staged["staging"], ignore_errors=True)
+    shutil.rmtree(staged["scratch"], ignore_errors=True)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from preservation.config import Settings
     from preservation.signing import Signer
 
 FIELD_NAME = "KhoBanSaoSoHoa"
@@ -201,3 +202,24 @@ def sign_copy(pdf: Path, setup: CopySigning) -> SignedCopy:
                             f"bản PDF/A") from exc
     return SignedCopy(signer=setup.signer.name, visible=setup.visible, box=box,
                       signed_at=signed_at.isoformat(timespec="seconds"), revocation_data=embedded, notes=notes)
+
+
+def signing_from_settings(settings: Settings) -> CopySigning | None:
+    """The archive's key (``KHO_SIGNING_KEY``) to sign each digitised copy with, or None when none is set;
+    ``preservation.signing.SigningError`` (a ValueError) when it is set but cannot be used.
+
+    The name on the copy is the organisation the certificate vouches for (its O), else ``KHO_ORGANIZATION``.
+    The chain is validated against the PKCS#12's own root and ``KHO_TRUST_ANCHORS``; revocation data is
+    fetched only when ``KHO_REVOCATION_FETCH`` is on (else the copy is PAdES-B-B, and says so)."""
+    from cryptography.x509.oid import NameOID
+
+    from preservation.signing import load_certificates, signer_from_settings
+
+    signer = signer_from_settings(settings)
+    if signer is None:
+        return None
+    roots = load_certificates([settings.trust_anchors]) if settings.trust_anchors is not None else []
+    named = signer.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    organisation = str(named[0].value) if named else settings.organization
+    return CopySigning(signer=signer, organisation=organisation, trust_roots=tuple(roots),
+                       allow_fetch=settings.revocation_fetch)

@@ -344,25 +344,64 @@ def test_the_copy_is_signed_by_the_organisation_and_ingest_finds_the_signature_v
     assert "H40.2024.01-VP.0000001.pdf" in events[0]["detail"]
 
 
-@needs_ocr
 @needs_font
-def test_kho_digitise_signs_with_the_configured_key(kho_home: Path, tmp_path: Path) -> None:
-    """KHO_SIGNING_KEY set: the CLI signs; offline and without a CRL the signature is PAdES-B-B, said so."""
+def test_an_unusable_signing_key_is_a_usage_error(kho_home: Path, tmp_path: Path) -> None:
+    """KHO_SIGNING_KEY set but its password wrong: exit 2 before any OCR, nothing written."""
     from tests.pki import RECEIVER_NAME, build_pki
 
     archive = build_pki(tmp_path / "pki").organisation(RECEIVER_NAME)
     (tmp_path / "scans" / "qd").mkdir(parents=True)
     page([SENTENCE]).save(tmp_path / "scans" / "qd" / "p1.png", dpi=(300, 300))
     metadata = write_metadata(tmp_path / "hoso.json", [document("qd", 1)])
-    sip = tmp_path / "sip"
-    result = run_kho("digitise", str(tmp_path / "scans"), "--metadata", str(metadata), "-o", str(sip),
-                     env=archive.env(), timeout=300)
-    assert result.returncode == 0, result.stderr
-    signature = json.loads((sip / "metadata" / "digitisation.json").read_text(encoding="utf-8"))["documents"][0][
-        "signature"]
-    assert signature["signed"] and signature["format"].startswith("PAdES-B-B")
-    assert signature["revocation_data_embedded"] is False and signature["notes"]
     wrong = run_kho("digitise", str(tmp_path / "scans"), "--metadata", str(metadata), "-o", str(tmp_path / "s2"),
                     env={**archive.env(), "KHO_SIGNING_KEY_PASSWORD": "sai"})
     assert wrong.returncode == 2 and "KHO_SIGNING_KEY_PASSWORD" in wrong.stderr
     assert not (tmp_path / "s2").exists()
+
+def test_the_digitisation_dag_maps_one_task_per_document() -> None:
+    """The DAG file imports, and its shape is check -> build_document (mapped) -> finish -> start_ingest."""
+    pytest.importorskip("airflow")
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags" / "kho_digitisation.py"))
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.dags["digitisation"]
+    upstream = {t: sorted(dag.get_task(t).upstream_task_ids) for t in dag.task_ids}
+    assert upstream["build_document"] == ["check", "documents"]
+    assert upstream["finish"] == ["build_document", "check"] and upstream["start_ingest"] == ["ingest_conf"]
+    assert dag.get_task("discard").trigger_rule == "one_failed"
+
+
+@pytest.mark.airflow
+@needs_ocr
+@needs_font
+def test_the_digitisation_dag_writes_the_sip(airflow_env: dict[str, str], kho_home: Path, tmp_path: Path) -> None:
+    """``airflow dags test digitisation``: two one-page documents, each its own mapped task, one SIP, signed
+    with the key of the settings (``KHO_SIGNING_KEY``); offline and without a CRL that is PAdES-B-B, said so."""
+    from tests.conftest import BIN
+    from tests.pki import RECEIVER_NAME, build_pki
+
+    archive = build_pki(tmp_path / "pki").organisation(RECEIVER_NAME)
+
+    scans = tmp_path / "scans"
+    for name in ("qd", "tt"):
+        (scans / name).mkdir(parents=True)
+        page([SENTENCE]).save(scans / name / "p1.png", dpi=(300, 300))
+    metadata = write_metadata(tmp_path / "hoso.json", [document("qd", 1), document("tt", 2)])
+    sip = tmp_path / "sip"
+    conf = {"scans_dir": str(scans), "metadata": str(metadata), "sip_dir": str(sip), "ingest": False}
+    done = subprocess.run([str(BIN / "airflow"), "dags", "test", "digitisation", "-c", json.dumps(conf)],
+                          env={**airflow_env, "KHO_HOME": str(kho_home), **archive.env()}, capture_output=True,
+                          text=True, timeout=600, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "task_id=build_document" in output and "map_index=1" in output
+    written = json.loads((sip / "metadata" / "hoso.json").read_text(encoding="utf-8"))
+    assert [d["file"] for d in written["documents"]] == ["data/H40.2024.01-VP.0000001/H40.2024.01-VP.0000001.pdf",
+                                                         "data/H40.2024.01-VP.0000002/H40.2024.01-VP.0000002.pdf"]
+    report = json.loads((sip / "metadata" / "digitisation.json").read_text(encoding="utf-8"))
+    signatures = [d["signature"] for d in report["documents"]]
+    assert [s["signed"] for s in signatures] == [True, True]
+    assert all(s["format"].startswith("PAdES-B-B") and not s["revocation_data_embedded"] for s in signatures)
+    assert RECEIVER_NAME in signatures[0]["signer"]
+    assert not list(tmp_path.glob(".sip.partial-*"))
