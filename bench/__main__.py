@@ -2,7 +2,8 @@
 
 Runs Kho's benchmarks side by side with their baselines, writes ``bench/results/<name>.json``
 and prints a table. Benchmarks: identify, fixity, ingest, mets, largefile, storage, normalise,
-cluster. With ``all``, ``--files``/``--gb`` override every benchmark's default size. See bench/README.md.
+signatures, ocr, cluster. With ``all``, ``--files``/``--gb`` override every benchmark's default size.
+See bench/README.md.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ BENCHMARKS = {
     "normalise": "DOCX -> PDF/A-2b documents/min: one LibreOffice per document vs one warm LibreOffice",
     "signatures": "kho ingest of signed PDFs vs the same PDFs unsigned; validate_file ms per signed PDF",
     "search": "full-text index at 100,000 records: build time, query p50/p95 (20 queries) vs the old scan",
+    "ocr": "kho digitise OCR: CER of the Vietnamese text layer (pdftotext), clean/degraded, 200/300 dpi; pages/min",
     "cluster": "make cluster (CeleryExecutor): SIPs/h for 20 mixed SIPs with 2 workers vs 1; what limits it",
 }
 

@@ -46,6 +46,7 @@ def digitise(
 
     from preservation.digitise import BuildError, OcrError, RulesError, ToolsMissing, UsageError, load_rules
     from preservation.digitise import digitise as run
+    from preservation.digitise.sign import signing_from_settings
 
     try:
         rules = load_rules(quality)
@@ -56,9 +57,14 @@ def digitise(
                                   clean=rules.ocr.clean if clean is None else clean, jobs=jobs or rules.ocr.jobs)
     settings.adopt_scratch_dir()  # OCRmyPDF's work files go inside KHO_HOME, never the system's /tmp
     try:
+        signing = signing_from_settings(settings)
+    except ValueError as exc:  # SigningError: the key is configured but cannot be used
+        print(f"kho: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         result = run(scans_dir, metadata, output, rules, options=options, scratch_dir=settings.scratch_dir,
                      source_organization=source_organization, keep_digests=tuple(settings.digests),
-                     sip_limits=settings.sip_limits())
+                     sip_limits=settings.sip_limits(), signing=signing)
     except (UsageError, ToolsMissing) as exc:
         print(f"kho: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -80,3 +86,4 @@ def digitise(
         print(f"{output}: SIP written / đã tạo gói SIP ({len(result.documents)} documents, {pages} pages); "
               f"next / tiếp theo: kho ingest {output}")
     return EXIT_OK
+

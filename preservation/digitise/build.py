@@ -9,6 +9,10 @@ Order matters, and is why this is more than a loop over OCRmyPDF:
 2. only then is each document built in a staging folder beside ``SIP_DIR``: the masters copied as
    submitted, the pages made into a two-layer PDF/A-2b (``preservation.digitise.ocr``), checked with Kho's
    PDF/A checks (veraPDF where installed), and the recognised text written as UTF-8 NFC;
+   When the archive's signing key is configured (``KHO_SIGNING_KEY``) each PDF/A is then signed as the
+   organisation's digitised copy (``preservation.digitise.sign``: PAdES, visible at the top right, an
+   incremental update) and checked again; without a key ``metadata/digitisation.json`` says the copy is
+   unsigned, so an AIP never looks authenticated when it is not;
 3. the staging folder is made a bag (the ``bagit`` library), ``metadata/hoso.json`` and
    ``metadata/digitisation.json`` (capture and OCR facts, per page) added as tag files, and the bag
    validated by the very code ``kho ingest`` uses (``packages.sip.validate_sip``) before it is renamed to
@@ -43,10 +47,12 @@ from typing import Any
 from packages import tt05
 from preservation.digitise.quality import ERROR, WARNING, DocumentScan, Finding, check_document
 from preservation.digitise.rules import OcrOptions, Rules
+from preservation.digitise.sign import CopySigning, SignedCopy, unsigned
 
 log = logging.getLogger("kho.digitise")
 METADATA_NAME = "hoso.json"
 REPORT_TAG = "metadata/digitisation.json"
+NO_KEY = "no signing key configured (KHO_SIGNING_KEY) / chưa cấu hình khóa ký số của cơ quan (KHO_SIGNING_KEY)"
 DIGITISED = "02"  # TT 05 confidenceLevel: số hóa (digitised copy)
 
 
@@ -258,8 +264,39 @@ def _check_output(scans: Path, output: Path) -> None:
                          "hoặc chứa SCANS_DIR")
 
 
-def _build_document(p: DocumentPlan, staging: Path, scratch: Path, options: OcrOptions) -> dict[str, Any]:
+def _sign_and_check(pdf: Path, work: Path, signing: CopySigning | None, label: str) -> tuple[Any, dict[str, Any]]:
+    """The PDF/A signed (when a key is configured) and checked: the check's result and the signature record.
+
+    Signed first, checked after: the file the archive keeps is the signed one. Should a visible signature
+    ever fail the PDF/A checks, the copy is signed again, invisibly, from the unsigned file, and the
+    record says so: a valid PDF/A with an invisible signature beats a signed file that is not PDF/A."""
+    import dataclasses
+
     from format_registry.validators.pdfa import accepted, check_pdfa
+    from preservation.digitise.sign import SigningFailed, sign_copy
+
+    if signing is None:
+        return check_pdfa(pdf, "2", "b"), unsigned(NO_KEY)
+    original = work / "unsigned.pdf"
+    shutil.copyfile(pdf, original)
+    try:
+        signed: SignedCopy = sign_copy(pdf, signing)
+        check = check_pdfa(pdf, "2", "b")
+        if not accepted(check) and signing.visible:
+            reasons = "; ".join(m.text for m in check.errors()[:3]) or check.status
+            shutil.copyfile(original, pdf)
+            signed = sign_copy(pdf, dataclasses.replace(signing, visible=False))
+            signed.notes.append(f"the visible signature failed the PDF/A checks ({reasons}): signed invisibly / "
+                                "chữ ký hiển thị làm hỏng PDF/A: đã ký ẩn")
+            check = check_pdfa(pdf, "2", "b")
+    except SigningFailed as exc:
+        raise BuildError(f"{label}: {exc}") from exc
+    return check, signed.to_dict()
+
+
+def _build_document(p: DocumentPlan, staging: Path, scratch: Path, options: OcrOptions,
+                    signing: CopySigning | None = None) -> dict[str, Any]:
+    from format_registry.validators.pdfa import accepted
     from preservation.digitise.ocr import images_to_pdf, run_ocr
 
     folder = staging / p.name
@@ -272,7 +309,7 @@ def _build_document(p: DocumentPlan, staging: Path, scratch: Path, options: OcrO
     images_to_pdf(p.scan.files, source_pdf)
     pdf, text = folder / f"{p.name}.pdf", folder / f"{p.name}.txt"
     result = run_ocr(source_pdf, pdf, text, options, len(p.scan.pages), work / "ocr")
-    check = check_pdfa(pdf, "2", "b")
+    check, signature = _sign_and_check(pdf, work, signing, p.label)
     if not accepted(check):
         reasons = "; ".join(m.text for m in check.errors()[:5]) or check.status
         raise BuildError(f"{p.label}: the PDF/A made by OCRmyPDF fails the PDF/A-2b checks ({check.validator}): "
@@ -287,15 +324,17 @@ def _build_document(p: DocumentPlan, staging: Path, scratch: Path, options: OcrO
         "pdfa_check": {"validator": check.validator, "status": check.status,
                        "note": "; ".join(m.text for m in check.messages[:3])},
         "characters_recognised": len(text.read_text(encoding="utf-8").strip()),
+        "signature": signature,
     }
 
 
 def digitise(scans: Path, metadata: Path, output: Path, rules: Rules, *, options: OcrOptions | None = None,
              scratch_dir: Path | None = None, source_organization: str | None = None,
-             keep_digests: tuple[str, ...] = ("sha256",), sip_limits: dict[str, int] | None = None) -> DigitiseResult:
+             keep_digests: tuple[str, ...] = ("sha256",), sip_limits: dict[str, int] | None = None,
+             signing: CopySigning | None = None) -> DigitiseResult:
     """Check, then build the SIP at ``output``. Refusals come back as findings (``result.refused``), with
     nothing written; usage problems raise UsageError, missing tools ``ocr.ToolsMissing``, a failed build
-    ``BuildError`` or ``ocr.OcrError``."""
+    ``BuildError`` or ``ocr.OcrError``. With ``signing`` every PDF/A is signed as the organisation's copy."""
     from preservation.digitise.ocr import check_tools
 
     scans, metadata, output = Path(scans), Path(metadata), Path(os.path.abspath(output))  # "." has a name too
@@ -312,8 +351,8 @@ def digitise(scans: Path, metadata: Path, output: Path, rules: Rules, *, options
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
     scratch = Path(tempfile.mkdtemp(prefix="kho-digitise-", dir=scratch_dir))
     try:
-        documents = [_build_document(p, staging, scratch, options) for p in plans]
-        _make_bag(staging, hoso, plans, documents, result.findings, source_organization)
+        documents = [_build_document(p, staging, scratch, options, signing) for p in plans]
+        _make_bag(staging, hoso, [p.record for p in plans], documents, result.findings, source_organization)
         _validate_bag(staging, keep_digests, sip_limits or {})
         if output.exists():
             output.rmdir()  # checked empty above
@@ -327,7 +366,7 @@ def digitise(scans: Path, metadata: Path, output: Path, rules: Rules, *, options
     return result
 
 
-def _make_bag(staging: Path, hoso: dict[str, Any], plans: list[DocumentPlan], documents: list[dict[str, Any]],
+def _make_bag(staging: Path, hoso: dict[str, Any], records: list[dict[str, Any]], documents: list[dict[str, Any]],
               findings: list[Finding], source_organization: str | None) -> None:
     import bagit
 
@@ -343,7 +382,7 @@ def _make_bag(staging: Path, hoso: dict[str, Any], plans: list[DocumentPlan], do
         info["Source-Organization"] = source_organization
     bag = bagit.make_bag(os.fspath(staging), info, processes=1, checksums=["sha256"])
     (staging / "metadata").mkdir()
-    document = {"hoso": hoso, "documents": [p.record for p in plans]}
+    document = {"hoso": hoso, "documents": records}
     (staging / tt05.HOSO_JSON).write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     report = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -363,3 +402,82 @@ def _validate_bag(staging: Path, keep_digests: tuple[str, ...], limits: dict[str
     if not report.valid:
         raise BuildError("the SIP written does not validate / gói SIP tạo ra không hợp lệ: "
                        + "; ".join(p.line() for p in report.problems[:5]))
+
+
+# -- the same build in steps, for the ``digitisation`` DAG (one mapped task per document) ---------------
+#
+# ``stage`` checks everything (as ``digitise`` does) and makes the staging folder; ``build_staged`` builds
+# one document into it (re-checking that document's pages: a mapped task may run on another worker, later);
+# ``finish_staged`` makes the bag, validates it and renames it to SIP_DIR. What passes between the steps
+# is plain JSON (Airflow's XCom). ``discard_staged`` removes what a failed run left.
+
+
+def stage(scans: Path, metadata: Path, output: Path, rules: Rules, options: OcrOptions | None = None,
+          scratch_dir: Path | None = None) -> tuple[dict[str, Any] | None, DigitiseResult]:
+    """The checks of :func:`digitise`; when nothing refuses, a staging folder and the plan as JSON."""
+    from preservation.digitise.ocr import check_tools
+
+    scans, metadata, output = Path(scans), Path(metadata), Path(os.path.abspath(output))
+    if not scans.is_dir():
+        raise UsageError(f"{scans}: not a folder / không phải thư mục")
+    _check_output(scans, output)
+    hoso, plans, findings = plan(scans, metadata, rules)
+    result = DigitiseResult(sip=None, findings=findings)
+    if result.refused:
+        return None, result
+    check_tools((options or rules.ocr).language)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
+    scratch = Path(tempfile.mkdtemp(prefix="kho-digitise-", dir=scratch_dir))
+    staged = {
+        "scans": os.fspath(scans), "output": os.fspath(output), "staging": os.fspath(staging),
+        "scratch": os.fspath(scratch), "hoso": hoso,
+        "warnings": [f.to_dict() for f in findings if f.level == WARNING],
+        "documents": [{"index": p.index, "label": p.label, "name": p.name, "record": p.record,
+                       "folder": PurePosixPath(*p.scan.folder.relative_to(scans).parts).as_posix()}
+                      for p in plans],
+    }
+    return staged, result
+
+
+def build_staged(staged: dict[str, Any], number: int, rules: Rules, options: OcrOptions | None = None,
+                 signing: CopySigning | None = None) -> dict[str, Any]:
+    """Build document ``number`` of ``staged`` into its staging folder; its record for the bag's report."""
+    item = staged["documents"][number]
+    scans = Path(staged["scans"])
+    folder = scans.joinpath(*PurePosixPath(item["folder"]).parts)
+    record = dict(item["record"])
+    type_name = record.get("typeName") if isinstance(record.get("typeName"), str) else None
+    scan = check_document(folder, item["label"], item["folder"], rules.profile_for(type_name), rules,
+                          _page_count(record.get("numberOfPage")))
+    errors = [f for f in scan.findings if f.level == ERROR]
+    if errors:  # the pages changed since they were checked
+        raise BuildError("; ".join(f.line() for f in errors[:5]))
+    p = DocumentPlan(index=item["index"], label=item["label"], name=item["name"], scan=scan, record=record)
+    return _build_document(p, Path(staged["staging"]), Path(staged["scratch"]), options or rules.ocr, signing)
+
+
+def finish_staged(staged: dict[str, Any], documents: list[dict[str, Any]], *, source_organization: str | None = None,
+                  keep_digests: tuple[str, ...] = ("sha256",), sip_limits: dict[str, int] | None = None) -> Path:
+    """Bag the staging folder, validate it as ``kho ingest`` will, and rename it to SIP_DIR."""
+    staging, output = Path(staged["staging"]), Path(staged["output"])
+    warnings = [Finding(WARNING, w["document"], w["message_en"], w["message_vi"], w.get("page"), w.get("source"))
+                for w in staged["warnings"]]
+    try:
+        _make_bag(staging, staged["hoso"], [d["record"] for d in staged["documents"]], documents, warnings,
+                  source_organization)
+        _validate_bag(staging, keep_digests, sip_limits or {})
+        if output.exists():
+            output.rmdir()
+        os.rename(staging, output)
+    except BaseException:
+        discard_staged(staged)
+        raise
+    shutil.rmtree(staged["scratch"], ignore_errors=True)
+    return output
+
+
+def discard_staged(staged: dict[str, Any]) -> None:
+    """Remove the staging and scratch folders of a run that will not finish."""
+    shutil.rmtree(staged["staging"], ignore_errors=True)
+    shutil.rmtree(staged["scratch"], ignore_errors=True)

@@ -150,6 +150,8 @@ def test_scans_become_a_sip_that_ingest_stores_with_a_vietnamese_text_layer(
                                                              "software": "PaperStream Capture"}
     assert [p["source"] for p in report["documents"][0]["pages"]] == ["qd-01/scan.tif#1", "qd-01/scan.tif#2"]
     assert report["documents"][0]["ocr"]["language"] == "vie"
+    assert {d["signature"]["signed"] for d in report["documents"]} == {False}  # no KHO_SIGNING_KEY here
+    assert "KHO_SIGNING_KEY" in report["documents"][0]["signature"]["reason"]
 
     out = run_kho("ingest", str(sip), "--json", timeout=600)
     assert out.returncode == 0, out.stderr + out.stdout
@@ -275,3 +277,131 @@ def test_ocr_that_takes_too_long_is_stopped(tmp_path: Path) -> None:
     with pytest.raises(OcrError, match="took longer than"):
         run_ocr(tmp_path / "pages.pdf", tmp_path / "out.pdf", tmp_path / "out.txt", options, 1, tmp_path / "work")
     assert not (tmp_path / "out.txt").exists()
+
+
+def _crl(pki: Any) -> bytes:
+    """The test root's CRL (nothing revoked): the revocation data Kho's signature validation requires."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    now = datetime.now(UTC)
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(pki.root.certificate.subject)
+           .last_update(now - timedelta(hours=1)).next_update(now + timedelta(days=30))
+           .sign(pki.root.key, hashes.SHA256()))
+    return crl.public_bytes(serialization.Encoding.DER)
+
+
+@needs_ocr
+@needs_font
+def test_the_copy_is_signed_by_the_organisation_and_ingest_finds_the_signature_valid(
+        kho_home: Path, tmp_path: Path) -> None:
+    """Nghị định 30 / TT 05: the digitised copy carries the organisation's signature, visible top right with
+    the marking; it keeps PDF/A, validates against the archive's root, and the ingest records it as valid."""
+    from format_registry.signatures import validate_file
+    from format_registry.validators.pdfa import accepted, check_pdfa
+    from preservation.digitise import CopySigning, digitise, load_rules
+    from preservation.signing import load_signer
+    from tests.pki import RECEIVER_NAME, build_pki
+
+    pki = build_pki(tmp_path / "pki")
+    archive = pki.organisation(RECEIVER_NAME)
+    anchors = tmp_path / "anchors"
+    anchors.mkdir()
+    shutil.copyfile(pki.root.cert_pem, anchors / "root.pem")
+    (tmp_path / "scans" / "qd").mkdir(parents=True)
+    page([SENTENCE]).save(tmp_path / "scans" / "qd" / "p1.png", dpi=(300, 300))
+    metadata = write_metadata(tmp_path / "hoso.json", [document("qd", 1)])
+    signing = CopySigning(load_signer(archive.p12, archive.password), RECEIVER_NAME, crls=(_crl(pki),))
+    sip = tmp_path / "sip"
+    result = digitise(tmp_path / "scans", metadata, sip, load_rules(), signing=signing)
+    assert result.sip == sip and not result.refused, result.findings
+
+    pdf = sip / "data" / "H40.2024.01-VP.0000001" / "H40.2024.01-VP.0000001.pdf"
+    assert accepted(check_pdfa(pdf, "2", "b"))
+    reports = validate_file(pdf, anchors)
+    assert [r.status.value for r in reports] == ["valid"], [r.to_dict() for r in reports]
+    assert found_share(SENTENCE, pdf_text(pdf)) >= 0.8  # the text layer survives the incremental update
+    import pikepdf
+
+    with pikepdf.open(pdf) as opened:  # a visible box at the top right of page 1
+        widget = next(a for a in opened.pages[0].get("/Annots", []) if a.get("/FT") == "/Sig")
+        x0, _y0, x1, y1 = (float(v) for v in widget.Rect)
+        width, height = (float(v) for v in opened.pages[0].mediabox[2:])
+        assert x1 > width * 0.9 and y1 > height * 0.9 and x1 - x0 > 100
+    recorded = json.loads((sip / "metadata" / "digitisation.json").read_text(encoding="utf-8"))
+    signature = recorded["documents"][0]["signature"]
+    assert signature["signed"] and signature["appearance"].startswith("visible")
+    assert signature["marking"] == "Bản sao số hóa / Digitised copy" and RECEIVER_NAME in signature["signer"]
+    assert signature["revocation_data_embedded"] is True
+
+    out = run_kho("ingest", str(sip), "--json", env={"KHO_TRUST_ANCHORS": str(anchors)}, timeout=600)
+    assert out.returncode == 0, out.stderr + out.stdout
+    shown = json.loads(run_kho("aip", "show", str(json.loads(out.stdout)["aip_id"]), "--json", check=True).stdout)
+    events = [e for e in shown["events"] if e["type"] == "digital signature validation"]
+    assert [e["outcome"] for e in events] == ["success"], events
+    assert "H40.2024.01-VP.0000001.pdf" in events[0]["detail"]
+
+
+@needs_font
+def test_an_unusable_signing_key_is_a_usage_error(kho_home: Path, tmp_path: Path) -> None:
+    """KHO_SIGNING_KEY set but its password wrong: exit 2 before any OCR, nothing written."""
+    from tests.pki import RECEIVER_NAME, build_pki
+
+    archive = build_pki(tmp_path / "pki").organisation(RECEIVER_NAME)
+    (tmp_path / "scans" / "qd").mkdir(parents=True)
+    page([SENTENCE]).save(tmp_path / "scans" / "qd" / "p1.png", dpi=(300, 300))
+    metadata = write_metadata(tmp_path / "hoso.json", [document("qd", 1)])
+    wrong = run_kho("digitise", str(tmp_path / "scans"), "--metadata", str(metadata), "-o", str(tmp_path / "s2"),
+                    env={**archive.env(), "KHO_SIGNING_KEY_PASSWORD": "sai"})
+    assert wrong.returncode == 2 and "KHO_SIGNING_KEY_PASSWORD" in wrong.stderr
+    assert not (tmp_path / "s2").exists()
+
+def test_the_digitisation_dag_maps_one_task_per_document() -> None:
+    """The DAG file imports, and its shape is check -> build_document (mapped) -> finish -> start_ingest."""
+    pytest.importorskip("airflow")
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags" / "kho_digitisation.py"))
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.dags["digitisation"]
+    upstream = {t: sorted(dag.get_task(t).upstream_task_ids) for t in dag.task_ids}
+    assert upstream["build_document"] == ["check", "documents"]
+    assert upstream["finish"] == ["build_document", "check"] and upstream["start_ingest"] == ["ingest_conf"]
+    assert dag.get_task("discard").trigger_rule == "one_failed"
+
+
+@pytest.mark.airflow
+@needs_ocr
+@needs_font
+def test_the_digitisation_dag_writes_the_sip(airflow_env: dict[str, str], kho_home: Path, tmp_path: Path) -> None:
+    """``airflow dags test digitisation``: two one-page documents, each its own mapped task, one SIP, signed
+    with the key of the settings (``KHO_SIGNING_KEY``); offline and without a CRL that is PAdES-B-B, said so."""
+    from tests.conftest import BIN
+    from tests.pki import RECEIVER_NAME, build_pki
+
+    archive = build_pki(tmp_path / "pki").organisation(RECEIVER_NAME)
+
+    scans = tmp_path / "scans"
+    for name in ("qd", "tt"):
+        (scans / name).mkdir(parents=True)
+        page([SENTENCE]).save(scans / name / "p1.png", dpi=(300, 300))
+    metadata = write_metadata(tmp_path / "hoso.json", [document("qd", 1), document("tt", 2)])
+    sip = tmp_path / "sip"
+    conf = {"scans_dir": str(scans), "metadata": str(metadata), "sip_dir": str(sip), "ingest": False}
+    done = subprocess.run([str(BIN / "airflow"), "dags", "test", "digitisation", "-c", json.dumps(conf)],
+                          env={**airflow_env, "KHO_HOME": str(kho_home), **archive.env()}, capture_output=True,
+                          text=True, timeout=600, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "task_id=build_document" in output and "map_index=1" in output
+    written = json.loads((sip / "metadata" / "hoso.json").read_text(encoding="utf-8"))
+    assert [d["file"] for d in written["documents"]] == ["data/H40.2024.01-VP.0000001/H40.2024.01-VP.0000001.pdf",
+                                                         "data/H40.2024.01-VP.0000002/H40.2024.01-VP.0000002.pdf"]
+    report = json.loads((sip / "metadata" / "digitisation.json").read_text(encoding="utf-8"))
+    signatures = [d["signature"] for d in report["documents"]]
+    assert [s["signed"] for s in signatures] == [True, True]
+    assert all(s["format"].startswith("PAdES-B-B") and not s["revocation_data_embedded"] for s in signatures)
+    assert RECEIVER_NAME in signatures[0]["signer"]
+    assert not list(tmp_path.glob(".sip.partial-*"))
