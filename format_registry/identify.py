@@ -24,6 +24,7 @@ import contextlib
 import io
 import os
 import re
+import subprocess
 import threading
 from collections.abc import Sequence
 from importlib.metadata import version as package_version
@@ -490,9 +491,10 @@ def isolated() -> Any:
     Why: pygfried brings a Go runtime and the PRONOM signatures into the process that loads it, 180 to
     225 MB (measured: bench ``ingest_memory``) that the process never gives back, and a Go runtime does not
     survive ``fork``, which the validation pool uses. An ingest holds its file lists, events and
-    inventories besides; with the engine in a worker (started by ``forkserver``: a fresh interpreter,
-    never a fork of this one) the ingest process keeps only its own memory, and the engine's is returned
-    when the ingest ends. FIDO is Python and forks its own pool, so it stays in-process."""
+    inventories besides; with the engine in a worker (``python -m format_registry.identify_worker``: a fresh
+    interpreter, never a fork of this one, nor a re-run of this process's ``__main__``, which under Airflow
+    is the ``airflow`` script) the ingest process keeps only its own memory, and the engine's is returned
+    when the worker stops. FIDO is Python and forks its own pool, so it stays in-process."""
     global _isolation_depth
     with _shared_lock:
         _isolation_depth += 1
@@ -518,40 +520,52 @@ def release_isolated() -> None:
         stand_in.close()
 
 
-def _isolated_info(choice: Choice) -> EngineInfo:
-    return shared_identifier(*choice).info
-
-
-def _isolated_batch(choice: Choice, paths: list[str], workers: int) -> list[FormatIdentification]:
-    identifier = shared_identifier(*choice)
-    return identifier.identify_batch(paths, workers) or [identifier.identify(path) for path in paths]
+ISOLATED_TIMEOUT = 900.0  # seconds for one batch of 2,000 files: a hung engine is killed, the step fails resumable
 
 
 class IsolatedIdentifier(Identifier):
-    """Siegfried's answers, computed in a worker process (see :func:`isolated`); same results, in order."""
+    """Siegfried's answers, computed in a worker process (see :func:`isolated` and
+    ``format_registry/identify_worker.py``); same results, in order."""
 
     def __init__(self, choice: Choice) -> None:  # no libmagic here: the worker's engine has its own
         self._choice = choice
-        self._pool: Any = None
+        self._process: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
         self._info: EngineInfo | None = None
 
-    def _call(self, function: Any, *args: Any) -> Any:
+    def _call(self, request: dict[str, Any]) -> dict[str, Any]:
+        import json
+        import select
+        import sys
+
         with self._lock:
-            if self._pool is None:
-                from concurrent.futures import ProcessPoolExecutor
-
-                from format_registry.pool import worker_pool_kwargs
-
-                # the worker dies with this process (a kill -9 of an ingest must not leave it running)
-                self._pool = ProcessPoolExecutor(max_workers=1, **worker_pool_kwargs("forkserver"))
-            pool = self._pool
-        return pool.submit(function, self._choice, *args).result()
+            if self._process is None or self._process.poll() is not None:
+                engine, signature = self._choice
+                self._process = subprocess.Popen(  # an argument list, no shell; killed on timeout below
+                    [sys.executable, "-m", "format_registry.identify_worker", engine, signature or "",
+                     str(os.getpid())],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
+                    start_new_session=True)
+            process = self._process
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write(json.dumps(request, ensure_ascii=False) + "\n")
+            process.stdin.flush()
+            ready, _, _ = select.select([process.stdout], [], [], ISOLATED_TIMEOUT)
+            line = process.stdout.readline() if ready else ""
+            if not line:
+                self._stop(process)
+                raise IdentificationEngineError(
+                    "the identification worker stopped or did not answer within "
+                    f"{ISOLATED_TIMEOUT:.0f} s / tiến trình nhận dạng định dạng không trả lời")
+        answer: dict[str, Any] = json.loads(line)
+        if "error" in answer:
+            raise IdentificationEngineError(f"identification worker: {answer['error']}")
+        return answer
 
     @property
     def info(self) -> EngineInfo:  # type: ignore[override]
-        if self._info is None:
-            self._info = self._call(_isolated_info)  # loads the engine: a bad signature file fails here
+        if self._info is None:  # loads the engine: a bad signature file fails here
+            self._info = EngineInfo(**self._call({"op": "info"})["info"])
         return self._info
 
     @property
@@ -564,15 +578,34 @@ class IsolatedIdentifier(Identifier):
     def identify_batch(self, paths: Sequence[Path | str], workers: int) -> list[FormatIdentification]:
         results: list[FormatIdentification] = []
         for start in range(0, len(paths), ISOLATED_BATCH):
-            part = [os.fspath(p) for p in paths[start:start + ISOLATED_BATCH]]
-            results.extend(self._call(_isolated_batch, part, workers))
+            part = [os.path.abspath(p) for p in paths[start:start + ISOLATED_BATCH]]
+            for found in self._call({"op": "batch", "paths": part, "workers": workers})["results"]:
+                found["candidates"] = tuple(found.get("candidates") or ())
+                results.append(FormatIdentification(**found))
         return results
+
+    @staticmethod
+    def _stop(process: subprocess.Popen[str]) -> None:
+        import signal
+
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
 
     def close(self) -> None:
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            process, self._process = self._process, None
+        if process is not None:
+            with contextlib.suppress(OSError):
+                assert process.stdin is not None
+                process.stdin.close()  # the worker ends at the end of its input
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._stop(process)
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 def engine_info(engine: str | None = None, siegfried_signature: str | os.PathLike[str] | None = None) -> EngineInfo:
