@@ -232,8 +232,8 @@ class Settings(BaseSettings):
         "flag", "A record whose signature is invalid or indeterminate: `flag` keeps it and flags the AIP for "
         "review; `refuse` rejects the SIP.")
     signing_key: Path | None = _setting(
-        None, "The archive's own signing key and certificate (a PKCS#12 file) that signs hand-over receipts "
-        "and event-chain checkpoints.", shown_default="unset", kind="path")
+        None, "The archive's own signing key and certificate (a PKCS#12 file) that signs hand-over receipts, "
+        "event-chain checkpoints and digitised copies (`kho digitise`).", shown_default="unset", kind="path")
     signing_key_password: SecretStr | None = _setting(
         None, "The PKCS#12 file's password.", shown_default="unset", kind="secret")
     tsa_url: str = _setting(
