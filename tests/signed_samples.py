@@ -299,6 +299,8 @@ class Samples:
     pki: Pki
     files: dict[str, Path]
     crl_requests: list[str]
+    # when the samples were signed: a long test session imports this module (NOW) long before it builds them
+    made_at: datetime
 
 
 class _CrlServer(http.server.ThreadingHTTPServer):
@@ -338,6 +340,7 @@ def signed_samples(folder: Path) -> Iterator[Samples]:
 
 
 def _make_samples(folder: Path, server: _CrlServer) -> Samples:
+    made_at = datetime.now(UTC)
     pki = _make_pki(folder, f"http://127.0.0.1:{server.server_address[1]}/intermediate.crl")
     server.crl = pki.crls[1]
     files: dict[str, Path] = {}
@@ -402,6 +405,6 @@ def _make_samples(folder: Path, server: _CrlServer) -> Samples:
     put("plain.xml", EDXML.encode())
     put("entities.xml", b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
         b'<d xmlns:ds="http://www.w3.org/2000/09/xmldsig#">&b;<ds:Signature/></d>')
-    return Samples(pki, files, server.requests)
+    return Samples(pki, files, server.requests, made_at)
 
 
