@@ -58,7 +58,9 @@ def kho_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fi
     unless the test is marked ``storage_left_damaged`` (it damages storage on purpose and leaves it so)."""
     home = tmp_path / "kho-home"
     monkeypatch.setenv("KHO_HOME", str(home))
-    for name in ("KHO_STORAGE", "KHO_DATABASE_URL", "KHO_INGEST_DIR", "KHO_DUPLICATES", "KHO_DIGESTS", "KHO_FAULT"):
+    for name in ("KHO_STORAGE", "KHO_DATABASE_URL", "KHO_INGEST_DIR", "KHO_DUPLICATES", "KHO_DIGESTS", "KHO_FAULT",
+                 "KHO_TSA_URL", "KHO_TRUST_ANCHORS", "KHO_SIGNING_KEY", "KHO_SIGNING_KEY_PASSWORD",
+                 "KHO_REVOCATION_FETCH", "KHO_SIGNATURE_POLICY"):  # a developer's shell must not change a test
         monkeypatch.delenv(name, raising=False)
     yield home
     if request.node.get_closest_marker("storage_left_damaged") is None:
