@@ -9,7 +9,9 @@ Layout decision (tag files, outside ``data/``, all listed in the bag's ``tagmani
 * XML form: ``metadata/EAD.xml`` is the hồ sơ, root ``<simpledc>`` with the 18 TT 05 elements, in
   any order (TT 05 uses ``xs:all``). ``metadata/EAD_doc/<n>.xml`` is one document each, root
   ``<simpledc file="data/...">`` with the 21 elements. The ``file`` attribute names the payload file the
-  document describes; it stands in for the METS ``structMap`` link of the E-ARK package.
+  document describes; it stands in for the METS ``structMap`` link of the E-ARK package. A digitised
+  document (confidenceLevel 02) laid out by ``kho digitise`` also describes its recognised text and master
+  images beside its PDF/A (:func:`digitised_companions`).
 * JSON form: ``metadata/hoso.json`` = ``{"hoso": {...18 fields...}, "documents": [{"file": "data/...",
   ...21 fields...}]}``. Values are the TT 05 texts (codes keep their leading zeros). The three Number
   fields may also be JSON integers.
@@ -54,7 +56,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
 from lxml import etree
@@ -823,12 +825,32 @@ def _retention_rank(code: str) -> int | None:
     return int(code) if code in MAINTENANCE and code != "07" else None
 
 
+def digitised_companions(doc: Tt05Document, payload_paths: Iterable[str]) -> set[str]:
+    """The payload files that belong to a digitised document besides the PDF/A its record names.
+
+    ``kho digitise`` (docs/decisions/0026-digitisation.md) lays a digitised document (confidenceLevel 02)
+    out as ``data/<docCode>/<docCode>.pdf`` (the two-layer PDF/A, the record's ``file``), ``<docCode>.txt``
+    beside it (the recognised text) and ``masters/<name>`` (the page images as scanned). TT 05 gives a
+    document record one file; the text and the masters are that document too, so they are described by
+    it. Only that layout counts: the record is digitised, its file is a PDF in a folder named as the file,
+    and the text has the PDF's name; nothing deeper than ``masters/`` belongs to it.
+    """
+    if doc.file is None or doc.get("confidenceLevel") != "02":
+        return set()
+    pdf = PurePosixPath(_nfc(doc.file))
+    if pdf.suffix.lower() != ".pdf" or pdf.parent.name != pdf.stem or len(pdf.parts) < 3:
+        return set()
+    text, masters = (pdf.parent / f"{pdf.stem}.txt").as_posix(), pdf.parent / "masters"
+    return {path for path in payload_paths if path == text or PurePosixPath(path).parent == masters}
+
+
 def validate_metadata(meta: Tt05Metadata, *, allow_partial_dates: bool = False) -> Tt05Findings:
     """Check the TT 05 rules; return (problems, warnings). Every detail names the field and the value.
 
     Problems use the codes ``metadata-missing`` / ``metadata-invalid`` of :mod:`packages.sip`; their
     ``path`` is the metadata record (``metadata/EAD_doc/2.xml``, ``metadata/hoso.json#/documents/1``). The
-    exception is the warning for a payload file that no document describes: its path is that file.
+    exception is the warning for a payload file that no document describes: its path is that file (the text
+    and masters of a digitised document are described by it: :func:`digitised_companions`).
     ``allow_partial_dates`` also accepts MM/YYYY and YYYY as the hồ sơ's startDate/endDate (AIP form).
     """
     problems = list(meta.load_problems)
@@ -935,6 +957,7 @@ def validate_metadata(meta: Tt05Metadata, *, allow_partial_dates: bool = False) 
                                            f"total ({total})"))
     if meta.payload_paths is not None:
         described = {_nfc(doc.file) for doc in meta.documents if doc.file}
+        described |= {path for doc in meta.documents for path in digitised_companions(doc, meta.payload_paths)}
         for path in sorted(meta.payload_paths - described):
             warnings.append(Problem("metadata-missing", path=path,
                                     detail="tệp không có dữ liệu đặc tả tài liệu (EAD_doc) / no document metadata "

@@ -168,10 +168,26 @@ def _page_count(value: Any) -> int | None:
     return None
 
 
+def _same_file(entry: Path, other: Path) -> bool:
+    """Whether ``entry`` is ``other`` (the metadata file may lie in SCANS_DIR: it is not a stray file)."""
+    try:
+        return entry.is_file() and entry.samefile(other)
+    except OSError:
+        return False
+
+
 def _check_metadata(hoso: dict[str, Any], plans: list[DocumentPlan], planned: set[str]) -> list[Finding]:
-    """The TT 05 rules of ``packages.tt05`` on the metadata exactly as it will be written into the SIP."""
+    """The TT 05 rules of ``packages.tt05`` on the metadata exactly as it will be written into the SIP.
+
+    A document with an undecodable page has no page count yet (that page is refused already): it is
+    checked as if counted, so that the refusal is not repeated as a missing ``numberOfPage``."""
     findings: list[Finding] = []
-    document = {"hoso": hoso, "documents": [p.record for p in plans]}
+    records = [p.record if p.record.get("numberOfPage") not in (None, "") or not p.scan.undecodable
+               else {**p.record, "numberOfPage": str(max(1, len(p.scan.pages)))} for p in plans]
+    if hoso.get("numberOfPage") in (None, "") and any(p.scan.undecodable for p in plans):
+        hoso = {**hoso, "numberOfPage": str(sum(int(r["numberOfPage"]) for r in records
+                                                if str(r.get("numberOfPage", "")).isdigit()) or 1)}
+    document = {"hoso": hoso, "documents": records}
     with tempfile.TemporaryDirectory(prefix="kho-digitise-meta-") as tmp:
         root = Path(tmp)
         (root / "metadata").mkdir()
@@ -183,11 +199,8 @@ def _check_metadata(hoso: dict[str, Any], plans: list[DocumentPlan], planned: se
         if meta is None:  # cannot happen: the file was just written
             return [_error(METADATA_NAME, "no TT 05 metadata", "không có dữ liệu đặc tả TT 05")]
         problems, warnings = tt05.validate_metadata(meta)
-    ours = {p.text for p in plans} | {m for p in plans for m in p.masters()}
     for level, found in ((ERROR, problems), (WARNING, warnings)):
-        for problem in found:
-            if problem.path in ours:  # masters and texts are described by their document's PDF/A
-                continue
+        for problem in found:  # masters and texts are described by their document (tt05.digitised_companions)
             where = (problem.path or METADATA_NAME).replace(tt05.HOSO_JSON, METADATA_NAME)
             findings.append(Finding(level, where, f"{problem.message_en} ({problem.detail})"
                                     if problem.detail else problem.message_en, problem.message_vi))
@@ -237,7 +250,7 @@ def plan(scans: Path, metadata: Path, rules: Rules) -> tuple[dict[str, Any], lis
         plans.append(DocumentPlan(index=index, label=label, name=name, scan=scan, record=record))
     used = {p.scan.folder.relative_to(scans).parts[0] for p in plans}
     for entry in sorted(scans.iterdir(), key=lambda e: e.name):
-        if entry.name not in used and not entry.name.startswith("."):
+        if entry.name not in used and not entry.name.startswith(".") and not _same_file(entry, metadata):
             findings.append(Finding(WARNING, METADATA_NAME, f"{entry.name} in SCANS_DIR is not the folder of any "
                                     "document: left out", f"{entry.name} trong SCANS_DIR không thuộc tài liệu nào "
                                     "trong hoso.json: bỏ qua"))

@@ -179,7 +179,8 @@ def _check_page(scan: DocumentScan, page: Page, rules: Rules, findings: list[Fin
                f"ảnh không ghi độ phân giải (dpi) nên không kiểm tra được mức tối thiểu {profile.min_dpi:g} dpi "
                "theo TT 05/2025; hãy đặt độ phân giải trong phần mềm máy quét")
     elif min(round(page.dpi[0]), round(page.dpi[1])) < profile.min_dpi:
-        shown = f"{page.dpi[0]:g}×{page.dpi[1]:g}" if round(page.dpi[0]) != round(page.dpi[1]) else f"{page.dpi[0]:g}"
+        x, y = round(page.dpi[0]), round(page.dpi[1])  # PNG records dots per metre: 150 dpi reads as 150.0124
+        shown = f"{x}×{y}" if x != y else f"{x}"
         refuse(f"resolution {shown} dpi is below the minimum of {profile.min_dpi:g} dpi "
                f"[{profile.description}]",
                f"độ phân giải {shown} dpi thấp hơn mức tối thiểu {profile.min_dpi:g} dpi")

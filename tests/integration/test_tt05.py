@@ -727,3 +727,33 @@ def test_unmappable_required_values_stay_so_that_validation_names_them() -> None
 def test_maintenance_texts(text: str, code: str) -> None:
     meta, _ = convert_tt02(Tt02Metadata(hoso={"Title": "x", "Maintenance": text}))
     assert meta.hoso is not None and meta.hoso.maintenance == code
+
+
+def test_a_digitised_documents_text_and_masters_are_described_by_its_record() -> None:
+    """``kho digitise``'s layout: the record names the PDF/A; the recognised text beside it and the page images
+    in ``masters/`` are the same document, so they draw no "no document metadata" warning. Anything else
+    in the folder, deeper than ``masters/``, or the same layout on a document that is not digitised does."""
+    meta = copy.deepcopy(_load("tt05-hoso-json"))
+    digitised = meta.documents[0]
+    code = digitised.docCode
+    assert code == "H40.2024.01-VP.0000001"
+    folder = f"data/{code}"
+    digitised.file, digitised.confidenceLevel, digitised.process = f"{folder}/{code}.pdf", "02", None
+    ours = {f"{folder}/{code}.txt", f"{folder}/masters/scan.tif", f"{folder}/masters/trang 2.png"}
+    stray = {f"{folder}/ghi-chu.docx", f"{folder}/masters/cu/trang1.tif", f"{folder}/{code}-nhap.txt",
+             "data/masters/trang1.tif"}
+    meta.payload_paths = frozenset((PAYLOAD - {"data/Quyết định 123-QĐ-UBND.pdf"}) | {digitised.file} | ours | stray)
+    problems, warnings = validate_metadata(meta)
+    assert problems == []
+
+    def undescribed(found: list[Problem]) -> list[str | None]:
+        return sorted(w.path for w in found if (w.detail or "").endswith("metadata describes this payload file"))
+
+    assert undescribed(warnings) == sorted(stray)
+    assert tt05.digitised_companions(digitised, meta.payload_paths) == ours
+
+    digitised.confidenceLevel, digitised.process = "01", "Tạo lập trên hệ thống quản lý văn bản"
+    assert undescribed(validate_metadata(meta).warnings) == sorted(ours | stray)  # born digital: one file each
+    digitised.confidenceLevel, digitised.file = "02", f"data/khac/{code}.pdf"  # not the digitised layout
+    meta.payload_paths = meta.payload_paths | {digitised.file}
+    assert set(undescribed(validate_metadata(meta).warnings)) >= ours
