@@ -83,7 +83,8 @@ cluster-down:
 	  $(BIN)/python -m preservation.deploy.cluster down
 
 fixtures:
-	$(BIN)/python fixtures/generate.py && $(BIN)/python fixtures/generate_eark.py && $(BIN)/python fixtures/generate_tt05.py
+	$(BIN)/python fixtures/generate.py && $(BIN)/python fixtures/generate_eark.py && $(BIN)/python fixtures/generate_tt05.py \
+	  && $(BIN)/python fixtures/generate_scans.py
 
 clean:
 	rm -rf var .airflow .airflow-demo .airflow-cluster .pytest_cache .mypy_cache .ruff_cache

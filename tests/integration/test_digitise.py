@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import unicodedata
@@ -165,6 +166,116 @@ def test_scans_become_a_sip_that_ingest_stores_with_a_vietnamese_text_layer(
         assert found_share(SENTENCE + " " + SECOND, pdf_text(pdf)) >= 0.8
     shown = json.loads(run_kho("aip", "show", aip_id, "--json", check=True).stdout)
     assert shown["bag_info"]["confidenceLevel"] == "02"
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+SAMPLE_SCANS, BAD_SCANS = FIXTURES / "scans", FIXTURES / "scans-bad"
+
+
+def _generator() -> Any:
+    """``fixtures/generate_scans.py`` as a module (fixtures/ is not a package): the text the pages carry."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("kho_generate_scans", FIXTURES / "generate_scans.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_sample_scans_are_small_and_what_the_generator_makes(tmp_path: Path) -> None:
+    """The committed samples are the generator's output (regenerate: ``python fixtures/generate_scans.py``)."""
+    committed = sorted(p for p in (*SAMPLE_SCANS.rglob("*"), *BAD_SCANS.rglob("*")) if p.is_file())
+    assert sum(p.stat().st_size for p in committed) < 1_500_000
+    if not FONT.is_file():
+        pytest.skip("fonts-dejavu-core is not installed")
+    assert _generator().main(["--out", str(tmp_path)]) == 0
+    made = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    assert [p.relative_to(tmp_path) for p in made] == [p.relative_to(FIXTURES) for p in committed]
+    for ours, theirs in zip(made, committed, strict=True):
+        if ours.suffix == ".json":
+            assert ours.read_bytes() == theirs.read_bytes(), theirs
+        else:  # pixels, not bytes: another zlib or libjpeg may compress the same page differently
+            with Image.open(ours) as a, Image.open(theirs) as b:
+                assert (a.size, a.mode, a.info.get("dpi"), getattr(a, "n_frames", 1)) == \
+                       (b.size, b.mode, b.info.get("dpi"), getattr(b, "n_frames", 1)), theirs
+
+
+@needs_ocr
+@needs_font
+def test_the_sample_scans_in_fixtures_go_through_digitise_and_ingest(kho_home: Path, tmp_path: Path) -> None:
+    """The README's walk-through: ``kho digitise fixtures/scans --metadata fixtures/scans/hoso.json -o SIP``,
+    then ``kho ingest SIP``: a stored AIP whose PDF/As read back (pdftotext) as the Vietnamese typed on the
+    pages, and whose SIP validation has no warning (the masters and texts belong to their documents)."""
+    expected = _generator().EXPECTED_TEXT
+    sip = tmp_path / "sip"
+    result = run_kho("digitise", str(SAMPLE_SCANS), "--metadata", str(SAMPLE_SCANS / "hoso.json"), "-o", str(sip),
+                     timeout=900)
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr and "refused" not in result.stderr, result.stderr  # hoso.json lies there
+    assert "3 documents, 4 pages" in result.stdout + result.stderr
+    written = json.loads((sip / "metadata" / "hoso.json").read_text(encoding="utf-8"))
+    codes = [d["docCode"] for d in written["documents"]]
+    assert [d["numberOfPage"] for d in written["documents"]] == ["2", "1", "1"]
+    assert written["hoso"]["numberOfPage"] == "4" and written["hoso"]["confidenceLevel"] == "02"
+    report = json.loads((sip / "metadata" / "digitisation.json").read_text(encoding="utf-8"))
+    assert [d["profile"] for d in report["documents"]] == ["paper", "paper", "maps-drawings"]
+    assert report["documents"][0]["pages"][1]["source"] == "qd-15/scan.tif#2"
+    assert report["documents"][0]["pages"][0]["capture"]["make"] == "Fujitsu"
+
+    out = run_kho("ingest", str(sip), "--json", timeout=900)
+    assert out.returncode == 0, out.stderr + out.stdout
+    aip_id = str(json.loads(out.stdout)["aip_id"])
+    files = stored_files(kho_home / "storage", aip_id)
+    for code, folder in zip(codes, ("qd-15", "cv-22", "ban-do-03"), strict=True):
+        pdfs = [path for logical, path in files.items() if logical.endswith(f"{code}/{code}.pdf")]
+        assert len(pdfs) == 1, sorted(files)
+        text = pdf_text(pdfs[0])
+        assert text == unicodedata.normalize("NFC", text)
+        assert found_share(expected[folder], re.sub(r"[^\w\s]", " ", text)) >= 0.9, (folder, text)
+        assert any(logical.endswith(f"{code}/{code}.txt") for logical in files)
+        assert any(f"{code}/masters/" in logical for logical in files)
+    shown = json.loads(run_kho("aip", "show", aip_id, "--json", check=True).stdout)
+    assert shown["bag_info"]["confidenceLevel"] == "02"
+    sip_check = next(e for e in shown["events"] if e["type"] == "validation" and "BagIt" in e["detail"])
+    assert sip_check["outcome"] == "success", sip_check  # no "no document metadata describes" warning
+
+
+BAD_FIXTURES = {
+    # fixtures/scans-bad/<case>: what the refusal says (each case is refused for exactly one reason)
+    "low-resolution": ["H40.2024.01-VP.0000001 (trang), page 2 / trang 2 (trang/trang2.png)",
+                       "resolution 150 dpi is below the minimum of 200 dpi",
+                       "độ phân giải 150 dpi thấp hơn mức tối thiểu 200 dpi"],
+    "black-and-white": ["H40.2024.01-VP.0000001 (trang), page 1 / trang 1 (trang/trang1.tif)",
+                        "colour mode 1 (1 bits a pixel) is not allowed: RGB of at least 24 bits required",
+                        "chế độ màu 1 (1 bit/điểm ảnh) không đạt"],
+    "page-count": ["H40.2024.01-VP.0000001 (trang): numberOfPage is 3 but trang/ holds 2 pages",
+                   "numberOfPage là 3 nhưng trang/ có 2 trang"],
+    "truncated": ["H40.2024.01-VP.0000001 (trang), page 1 / trang 1 (trang/trang1.jpg)",
+                  "the image is unreadable or truncated", "ảnh không đọc được hoặc bị cụt"],
+    "map-200-dpi": ["H40.2024.01-VP.0000001 (trang), page 1 / trang 1 (trang/ban-do.png)",
+                    "resolution 200 dpi is below the minimum of 300 dpi [maps and technical drawings",
+                    "độ phân giải 200 dpi thấp hơn mức tối thiểu 300 dpi"],
+}
+
+
+def test_every_bad_fixture_has_its_expected_refusal() -> None:
+    assert sorted(p.name for p in BAD_SCANS.iterdir() if p.is_dir()) == sorted(BAD_FIXTURES)
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FIXTURES))
+def test_each_bad_fixture_is_refused_with_its_reason_and_nothing_is_written(
+        kho_home: Path, tmp_path: Path, case: str) -> None:
+    sip = tmp_path / "sip"
+    result = run_kho("digitise", str(BAD_SCANS / case), "--metadata", str(BAD_SCANS / case / "hoso.json"),
+                     "-o", str(sip))
+    assert result.returncode == 1, result.stderr
+    refusals = [line for line in result.stderr.splitlines() if line.startswith("refused / từ chối: ")]
+    assert len(refusals) == 1, result.stderr
+    for text in BAD_FIXTURES[case]:
+        assert text in refusals[0], result.stderr
+    assert "nothing written / 1 lỗi: không tạo gói SIP" in result.stderr
+    assert not sip.exists() and not list(tmp_path.glob(".sip.partial-*"))
 
 
 BAD_CASES = {
