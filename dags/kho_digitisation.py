@@ -1,7 +1,7 @@
 """Airflow DAG ``digitisation``: ``kho digitise`` with one mapped task per document, then the normal ingest.
 
 Trigger with conf ``{"scans_dir": "/scans/H40.2024.01-VP", "metadata": "/scans/H40.2024.01-VP/hoso.json",
-"sip_dir": "/ingest/H40.2024.01-VP", "deskew": false, "clean": false, "ingest": true}``.
+"sip_dir": "/staging/H40.2024.01-VP", "deskew": false, "clean": false, "ingest": true}``.
 
 - ``check``: every page and the metadata against TT 05 and ``digitisation.yaml``, before any OCR; a
   refusal fails the run with every reason (nothing is written), as ``kho digitise`` exits 1;
@@ -10,7 +10,10 @@ Trigger with conf ``{"scans_dir": "/scans/H40.2024.01-VP", "metadata": "/scans/H
   spreads them over workers; each runs OCRmyPDF with ``ocr.jobs`` workers (bench/results/ocr.json
   compares the two kinds of parallelism);
 - ``finish``: the bag, validated as ``kho ingest`` will, renamed to ``sip_dir``;
-- ``start_ingest``: triggers the ``ingest`` DAG on it (no second pipeline).
+- ``start_ingest``: triggers the ``ingest`` DAG on it (no second pipeline), with ``{"sip_path": sip_dir}``
+  (the ingest copies the SIP). A ``sip_dir`` inside the watched ingest folder is not triggered: the
+  ``ingest_scan`` DAG claims it there (``finish`` renames the complete SIP into place), and a second run
+  on the same SIP would race the first.
 
 A failed run leaves no half-built SIP: ``finish`` runs only when every document was built, and
 ``discard`` removes the staging folder otherwise (docs/decisions/0026-digitisation.md).
@@ -114,8 +117,16 @@ def digitisation() -> None:
 
     @task
     def ingest_conf(sip: str, **context: Any) -> list[dict[str, Any]]:
-        """One ingest run for the SIP, or none (an empty map) when ``ingest`` is off."""
-        return [{"sip_path": sip}] if context["params"].get("ingest", True) else []
+        """One ingest run for the SIP, or none (an empty map) when ``ingest`` is off or the SIP lies in the
+        ingest folder, where ``ingest_scan`` claims it."""
+        if not context["params"].get("ingest", True):
+            return []
+        ingest_dir = load_settings().ingest_dir
+        if Path(sip).resolve().is_relative_to(Path(ingest_dir).resolve()):
+            print(f"{sip} is in the ingest folder {ingest_dir}: ingest_scan claims it / gói SIP nằm trong thư mục "
+                  "tiếp nhận, ingest_scan sẽ tiếp nhận")
+            return []
+        return [{"sip_path": sip}]
 
     staged = check()
     built = build_document.partial(staged=staged).expand(number=documents(staged))

@@ -169,3 +169,67 @@ def test_a_dropped_bag_is_stored_and_a_broken_one_fails_with_its_reason_in_the_t
         assert f"AIP {aip_id} index: " in lines["index"]
         scans = api.get("/dags/ingest_scan/dagRuns").json()["dag_runs"]
         assert scans and all(r["state"] in ("success", "running", "queued") for r in scans), scans
+
+
+DIGITISE_TIMEOUT = 600
+
+
+@pytest.mark.timeout(DIGITISE_TIMEOUT + 120)
+def test_the_digitisation_dag_under_the_scheduler_stores_the_scans_as_an_aip_with_a_text_layer(
+    standalone: Standalone,
+) -> None:
+    """``digitisation`` triggered as an officer does it (REST API, conf with the folders), on one one-page
+    document of ``fixtures/scans``: checked, OCR'd in its mapped task, bagged, then ``start_ingest`` triggers
+    ``ingest``, and the AIP is stored and catalogued with the Vietnamese text layer in its PDF/A."""
+    from tests.integration.test_digitise import SAMPLE_SCANS, needs_ocr, pdf_text
+    from tests.stored import stored_files
+
+    if needs_ocr.args[0]:
+        pytest.skip(needs_ocr.kwargs["reason"])
+    work = standalone.kho_home.parent / "digitise"
+    shutil.copytree(SAMPLE_SCANS / "cv-22", work / "scans" / "cv-22")
+    sample = json.loads((SAMPLE_SCANS / "hoso.json").read_text(encoding="utf-8"))
+    chosen = [d for d in sample["documents"] if d["file"] == "cv-22"]
+    metadata = {"hoso": {**sample["hoso"], "totalDoc": "1"}, "documents": chosen}
+    (work / "hoso.json").write_text(json.dumps(metadata, ensure_ascii=False), encoding="utf-8")
+    conf = {"scans_dir": str(work / "scans"), "metadata": str(work / "hoso.json"), "sip_dir": str(work / "sip")}
+    env = {"KHO_HOME": str(standalone.kho_home)}
+    before = {a["aip_id"] for a in json_lines(run_kho("aip", "list", "--json", env=env, check=True).stdout)}
+
+    headers = {"Authorization": f"Bearer {_token(standalone)}", "Accept": "application/json"}
+    deadline = time.monotonic() + DIGITISE_TIMEOUT
+    with httpx.Client(base_url=f"{standalone.url}/api/v2", headers=headers, timeout=30) as api:
+        while True:  # the DAG processor may not have parsed the file yet
+            started = api.post("/dags/digitisation/dagRuns", json={"logical_date": None, "conf": conf})
+            if started.status_code != 404 or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert started.status_code == 200, started.text
+        run_id = started.json()["dag_run_id"]
+        state, new = "", []
+        while time.monotonic() < deadline:
+            state = api.get(f"/dags/digitisation/dagRuns/{run_id}").json()["state"]
+            aips = json_lines(run_kho("aip", "list", "--json", env=env, check=True).stdout)
+            new = [a for a in aips if a["aip_id"] not in before]
+            if state == "failed" or (state == "success" and new):
+                break
+            time.sleep(3)
+        tasks = {t["task_id"]: t["state"] for t in
+                 api.get(f"/dags/digitisation/dagRuns/{run_id}/taskInstances").json()["task_instances"]}
+        assert state == "success", (state, tasks, standalone.text()[-3000:])
+        assert tasks["build_document"] == "success" and tasks["start_ingest"] == "success", tasks
+        assert tasks["discard"] == "skipped", tasks
+        ingests = api.get("/dags/ingest/dagRuns").json()["dag_runs"]  # the one start_ingest triggered
+        assert any((r.get("conf") or {}).get("sip_path") == str(work / "sip") for r in ingests), ingests
+    assert len(new) == 1, new
+    aip_id = str(new[0]["aip_id"])
+    code = chosen[0]["docCode"]
+    files = stored_files(standalone.kho_home / "storage", aip_id)
+    pdfs = [path for logical, path in files.items() if logical.endswith(f"{code}/{code}.pdf")]
+    assert len(pdfs) == 1, sorted(files)
+    text = pdf_text(pdfs[0])
+    assert "Sở Giao thông vận tải kính đề nghị" in " ".join(text.split()), text
+    shown = json.loads(run_kho("aip", "show", aip_id, "--json", env=env, check=True).stdout)
+    assert shown["bag_info"]["confidenceLevel"] == "02"
+    sip_check = next(e for e in shown["events"] if e["type"] == "validation" and "BagIt" in e["detail"])
+    assert sip_check["outcome"] == "success", sip_check

@@ -483,6 +483,20 @@ def test_the_digitisation_dag_maps_one_task_per_document() -> None:
     assert dag.get_task("discard").trigger_rule == "one_failed"
 
 
+def test_the_dag_triggers_ingest_on_the_sip_unless_it_lies_in_the_ingest_folder(kho_home: Path, tmp_path: Path) -> None:
+    """``start_ingest`` gets ``{"sip_path": sip_dir}``; a SIP finished inside the watched ingest folder is
+    left to ``ingest_scan`` (a second ingest of the same SIP would race it); ``"ingest": false`` stops."""
+    pytest.importorskip("airflow")
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags" / "kho_digitisation.py"))
+    ingest_conf = bag.dags["digitisation"].get_task("ingest_conf").python_callable
+    sip = str(tmp_path / "sip")
+    assert ingest_conf(sip, params={"ingest": True}) == [{"sip_path": sip}]
+    assert ingest_conf(sip, params={"ingest": False}) == []
+    assert ingest_conf(str(kho_home / "ingest" / "H40.2024.01-VP"), params={"ingest": True}) == []
+
+
 @pytest.mark.airflow
 @needs_ocr
 @needs_font
