@@ -89,8 +89,15 @@ def pending(catalog: Catalog, limit: int = 100) -> tuple[int, list[AccessRequest
     return int(total), rows
 
 
-def decide(catalog: Catalog, number: str, decision: str, decided_by: str, now: datetime | None = None) -> AccessRequest:
-    """Approve or refuse a pending request; ``decided_by`` is the archivist's token id."""
+def get(catalog: Catalog, number: str) -> AccessRequest | None:
+    with catalog.session(readonly=True) as session:
+        return session.scalar(select(AccessRequest).where(AccessRequest.number == number))
+
+
+def decide(catalog: Catalog, number: str, decision: str, decided_by: str, now: datetime | None = None,
+           dip_name: str | None = None) -> AccessRequest:
+    """Approve or refuse a pending request; ``decided_by`` is the archivist's token id, ``dip_name`` the DIP
+    that serves an approved one."""
     if decision not in ("approved", "refused"):
         raise RequestError("decision", f"unknown decision {decision!r} / quyết định không hợp lệ")
     with catalog.session() as session:
@@ -100,6 +107,7 @@ def decide(catalog: Catalog, number: str, decision: str, decided_by: str, now: d
         if row.status != "pending":
             raise RequestError("number", f"{number} is already {row.status} / phiếu đã được xử lý")
         row.status, row.decided_at, row.decided_by = decision, now or datetime.now(UTC), decided_by
+        row.dip_name = dip_name
         session.flush()
         session.expunge(row)
     return row

@@ -235,3 +235,4 @@ class AccessRequest(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decided_by: Mapped[str | None] = mapped_column(String(64))  # token id of the archivist, never a name alone
+    dip_name: Mapped[str | None] = mapped_column(String(100))  # the DIP built when it was approved

@@ -21,6 +21,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import FileResponse
 
 from packages.access import may_see
+from packages.tt05 import HOSO_FIELDS, MAINTENANCE
 from preservation import access_requests
 from preservation.aip_views import aip_detail, file_rule, today
 from preservation.dip import RESTRICTED_FIELDS, SYSTEM_FIELDS, choose_copy
@@ -36,6 +37,40 @@ FACET_FIELDS = {"agency": "agency", "year": "year"}  # facets a reader can click
 HIDDEN_FIELDS = RESTRICTED_FIELDS | SYSTEM_FIELDS | {"payload-oxum", "bag-size"}
 
 router = APIRouter(prefix=security.PATH, include_in_schema=False)
+
+
+BAG_LABELS = {"source-organization": ("Cơ quan, tổ chức nộp lưu", "Agency"),
+              "external-identifier": ("Mã định danh", "Identifier"),
+              "organization-address": ("Địa chỉ", "Address")}
+
+
+def describe(bag_info: dict[str, str | list[str]], lang: str) -> list[tuple[str, str]]:
+    """The public fields of a record for a person: TT 05 fields in the circular's order with their names in
+    ``lang`` and code values with their official names ("01 — Vĩnh viễn"), then any other public label."""
+    english = lang == "en"
+    values = {label.lower(): (label, value if isinstance(value, str) else "; ".join(value))
+              for label, value in bag_info.items() if label.lower() not in HIDDEN_FIELDS}
+    shown: list[tuple[str, str]] = []
+    for spec in HOSO_FIELDS:
+        found = values.pop(spec.tag.lower(), None)
+        if found is None:
+            continue
+        value = found[1]
+        if spec.codes:
+            value = "; ".join(f"{code.strip()} — {spec.codes[code.strip()]}" if code.strip() in spec.codes else code
+                              for code in value.split(","))
+        shown.append((spec.name_en if english else spec.name_vi, value))
+    for key, (label, value) in values.items():
+        names = BAG_LABELS.get(key)
+        shown.append(((names[1] if english else names[0]) if names else label, value))
+    return shown
+
+
+def facet_label(name: str, value: str) -> str:
+    """A facet value as a person reads it: retention codes with their names."""
+    if name == "maintenance" and value in MAINTENANCE:
+        return f"{MAINTENANCE[value]} ({value})"
+    return value
 
 
 def _facet_query(query: str, name: str, value: str) -> str:
@@ -60,7 +95,8 @@ def search_page(request: Request, q: Annotated[str, Query(max_length=200)] = "",
     facets = []
     if result is not None:
         for name in ("agency", "year", "record_type", "maintenance"):
-            values = [(value, count, _facet_query(q, name, value) if name in FACET_FIELDS and value else None)
+            values = [(facet_label(name, value), count,
+                       _facet_query(q, name, value) if name in FACET_FIELDS and value else None)
                       for value, count in result.facets.get(name, []) if value]
             if values:
                 facets.append((name, values))
@@ -75,8 +111,7 @@ def record_page(request: Request, aip_id: Annotated[str, PathParam(max_length=64
     detail = aip_detail(request.app.state.catalog, "reader", aip_id)
     if detail is None:
         return page(request, "message.html", status=404, title_key="not_found_title", message_key="not_found")
-    fields = [(label, value if isinstance(value, str) else "; ".join(value))
-              for label, value in detail.bag_info.items() if label.lower() not in HIDDEN_FIELDS]
+    fields = describe(detail.bag_info, language(request))
     originals = [f for f in detail.files if f.role == "original"]
     # documents withheld: originals only (``withheld_count`` also counts a withheld original's derivatives)
     catalog, on = request.app.state.catalog, today()

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -282,6 +283,20 @@ def test_a_reader_asks_for_the_withheld_document_and_an_archivist_approves_it(ro
     page.wait_for_url(re.compile(r"done="))  # type: ignore[attr-defined]
     assert f"Phiếu {number}: đã chấp nhận." in page.content()  # type: ignore[attr-defined]
     assert requests.locator("tr", has_text=number).count() == 0
+    # the approved slip was served as a DIP within the archivist's rights: the mode-02 map is in it
+    with page.expect_download() as download_info:  # type: ignore[attr-defined]
+        page.get_by_role("link", name=re.compile("Tải gói DIP")).click()  # type: ignore[attr-defined]
+    with zipfile.ZipFile(download_info.value.path()) as dip:
+        names = dip.namelist()
+        assert any("Bản đồ" in n for n in names), names
+        mets = next(n for n in names if n.endswith("METS.xml"))
+        assert number in dip.read(mets).decode("utf-8")
+    # the same DIP through the API, with the token the archivist logged in with; not with another's
+    dip_name = Path(download_info.value.suggested_filename).stem
+    api = httpx.get(f"{room.base}/dips/{dip_name}/download", headers={"Authorization": f"Bearer {ARCHIVIST_TOKEN}"})
+    assert api.status_code == 200 and api.content == Path(download_info.value.path()).read_bytes()
+    other = httpx.get(f"{room.base}/dips/{dip_name}/download", headers={"Authorization": f"Bearer {READER_TOKEN}"})
+    assert other.status_code == 403
     page.get_by_role("button", name="Đăng xuất").click()  # type: ignore[attr-defined]
     page.goto(f"{room.base}/reading-room/staff")  # type: ignore[attr-defined]
     assert page.url.endswith("/staff/login")  # type: ignore[attr-defined]
@@ -292,7 +307,8 @@ def test_forms_refuse_posts_without_their_csrf_token_or_from_another_site(room: 
         form = client.get("/reading-room/request")
         token = re.search(r'name="csrf" value="([^"]+)"', form.text)
         assert token is not None and "kho_csrf" in client.cookies
-        slip = {"requester": "A", "contact": "a@example.vn", "purpose": "p", "documents": "d"}
+        slip = {"requester": "Phạm Văn Hùng", "organisation": "Trường Đại học Vinh", "contact": "hung@example.vn",
+                "purpose": "Luận văn về giao thông Hà Tĩnh", "documents": "Các tờ trình năm 2024"}
         assert client.post("/reading-room/request", data={**slip, "csrf": "forged"}).status_code == 403
         assert client.post("/reading-room/request", data={**slip, "csrf": token.group(1)},
                            headers={"Origin": "http://evil.example"}).status_code == 403

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("decided_by", sa.String(length=64), nullable=True),
+        sa.Column("dip_name", sa.String(length=100), nullable=True),
     )
     op.create_index("ix_access_requests_aip_id", "access_requests", ["aip_id"])
     op.create_index("ix_access_requests_status", "access_requests", ["status"])
