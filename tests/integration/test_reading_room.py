@@ -197,6 +197,18 @@ def test_a_reader_searches_without_accents_by_keyboard_and_finds_exactly_the_pub
     assert _hidden_title(int(hidden.split("-")[0])) not in page.content()  # type: ignore[attr-defined]
 
 
+def test_a_real_harvester_and_the_browser_see_the_same_public_records(room: Room, visit: object) -> None:
+    """Issue #20's "done when": sickle over OAI-PMH and chromium in the reading room, on the same archive, each
+    get exactly its public records."""
+    from sickle import Sickle
+
+    harvested = {record.metadata["title"][0] for record in Sickle(f"{room.base}/oai").ListRecords(
+        metadataPrefix="oai_dc", ignore_deleted=True)}
+    page = visit
+    page.goto(f"{room.base}/reading-room")  # type: ignore[attr-defined]
+    assert sorted(_all_hit_titles(page)) == sorted(harvested) == sorted(room.public_titles)
+
+
 def test_facets_narrow_the_results_by_agency_and_year(room: Room, visit: object) -> None:
     page = visit
     page.goto(f"{room.base}/reading-room?q=khanh+thanh")  # type: ignore[attr-defined]
