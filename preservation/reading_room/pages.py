@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import Annotated
 from urllib.parse import quote
@@ -23,7 +24,8 @@ from starlette.responses import FileResponse
 from packages.access import may_see
 from packages.tt05 import HOSO_FIELDS, MAINTENANCE
 from preservation import access_requests
-from preservation.aip_views import aip_detail, file_rule, today
+from preservation.aip_views import AipDetail, aip_detail, file_rule, today
+from preservation.catalog import Catalog
 from preservation.dip import RESTRICTED_FIELDS, SYSTEM_FIELDS, choose_copy
 from preservation.reading_room import security
 from preservation.reading_room.render import form, language, page
@@ -105,10 +107,19 @@ def search_page(request: Request, q: Annotated[str, Query(max_length=200)] = "",
                 pages=pages)
 
 
+def public_detail(catalog: Catalog, aip_id: str, on: date | None = None) -> AipDetail | None:
+    """The record as a reader may see it, or None: not there, not public, or disposed of (its files are gone;
+    OAI-PMH reports it deleted)."""
+    aip = catalog.get_aip(aip_id)
+    if aip is None or aip.deleted_at is not None:
+        return None
+    return aip_detail(catalog, "reader", aip_id, on)
+
+
 @router.get("/records/{aip_id}")
 def record_page(request: Request, aip_id: Annotated[str, PathParam(max_length=64)]) -> Response:
     """A record as a reader may see it: its public description, its documents, and how many are withheld."""
-    detail = aip_detail(request.app.state.catalog, "reader", aip_id)
+    detail = public_detail(request.app.state.catalog, aip_id)
     if detail is None:
         return page(request, "message.html", status=404, title_key="not_found_title", message_key="not_found")
     fields = describe(detail.bag_info, language(request))
@@ -130,7 +141,7 @@ def download(request: Request, aip_id: Annotated[str, PathParam(max_length=64)],
     catalog = request.app.state.catalog
     on = today()
     aip = catalog.get_aip(aip_id)
-    detail = aip_detail(catalog, "reader", aip_id, on)
+    detail = public_detail(catalog, aip_id, on)
     if aip is None or detail is None:
         return page(request, "message.html", status=404, title_key="not_found_title", message_key="not_found")
     rows = catalog.files(aip_id)
@@ -169,7 +180,7 @@ def _remove(directory: Path) -> None:
 @router.get("/request")
 def request_form(request: Request, record: Annotated[str, Query(max_length=64)] = "") -> Response:
     """The request slip, about a record when ``record`` names one the reader can see."""
-    detail = aip_detail(request.app.state.catalog, "reader", record) if record else None
+    detail = public_detail(request.app.state.catalog, record) if record else None
     return page(request, "request.html", record=detail, values={}, errors={}, form_error=None)
 
 
@@ -181,7 +192,7 @@ async def submit_request(request: Request) -> Response:
         return page(request, "message.html", status=403, title_key="error_title", message_key="csrf")
     catalog = request.app.state.catalog
     record = fields.get("record", "")[:64]
-    detail = aip_detail(catalog, "reader", record) if record else None
+    detail = public_detail(catalog, record) if record else None
     new = access_requests.NewRequest(
         requester=fields.get("requester", ""), organisation=fields.get("organisation", ""),
         contact=fields.get("contact", ""), purpose=fields.get("purpose", ""), documents=fields.get("documents", ""),

@@ -20,6 +20,7 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -59,6 +60,7 @@ class Room:
     review_ids: list[str] = field(default_factory=list)
     due_ids: list[str] = field(default_factory=list)
     disposal_ids: list[str] = field(default_factory=list)
+    disposed_id: str = ""
 
 
 def _hidden_title(number: int) -> str:
@@ -89,6 +91,11 @@ def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
         if number % 7 == 3:
             row.needs_review, row.review_reasons = True, [f"định dạng chưa xác định: tệp {number}.bin"]
             found.review_ids.append(row.id)
+        if number == 4:  # public, then disposed of: a tombstone, never a record page or a search hit
+            row.deleted_at, row.disposal = datetime(2026, 1, 5, tzinfo=UTC), {"decision": "QĐ 12/QĐ-LT"}
+            found.public_titles.discard(row.title or "")
+            found.by_agency[row.bag_info["Source-Organization"]] -= 1
+            found.disposed_id = row.id
         if number % 5 == 0:  # permanent, in the archive since 2019: overdue for the historical archive (5 years)
             row.bag_info = {**row.bag_info, "maintenance": "01"}
             row.stored_at = row.created_at = row.stored_at.replace(year=2019)
@@ -194,6 +201,7 @@ def test_a_reader_searches_without_accents_by_keyboard_and_finds_exactly_the_pub
     hidden = sorted(room.hidden_ids)[0]
     response = page.goto(f"{room.base}/reading-room/records/{hidden}")  # type: ignore[attr-defined]
     assert response.status == 404
+    assert page.goto(f"{room.base}/reading-room/records/{room.disposed_id}").status == 404  # type: ignore[attr-defined]
     assert _hidden_title(int(hidden.split("-")[0])) not in page.content()  # type: ignore[attr-defined]
 
 
