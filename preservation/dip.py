@@ -106,7 +106,7 @@ def _rule(aip: Aip, item: File) -> AccessRule:
     return AccessRule(aip.access_mode, aip.embargo_until, aip.access_basis or "")
 
 
-def _choose_copy(original: File, derivatives: list[File]) -> File:
+def choose_copy(original: File, derivatives: list[File]) -> File:
     """The access copy where the policy makes one, the preservation copy where it serves access,
     else the original (which the policy then names as its own access copy)."""
     decision = cached_policy().decide(original.puid, original.mime)
@@ -174,7 +174,7 @@ def build_dip(
     for original in originals:
         allowed, _why = may_see(role, _rule(aip, original), today)
         if allowed:
-            selected.append((original, _choose_copy(original, derivatives.get(original.id, []))))
+            selected.append((original, choose_copy(original, derivatives.get(original.id, []))))
         else:
             withheld.append(original)
 

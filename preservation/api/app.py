@@ -11,9 +11,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import RedirectResponse, Response
 
 from packages.agents import KHO_VERSION
 from preservation.api.auth import BodyGuard, Tokens, check_entry, configured_tokens
+from preservation.api.docs import mount_docs
 from preservation.api.errors import register_handlers
 from preservation.api.ratelimit import PublicRateLimit
 from preservation.api.routes import aips, dips, events, oai, service
@@ -44,20 +46,36 @@ def create_app(settings: Settings | None = None, tokens: Tokens | None = None) -
     opened = Service.open(settings)
     catalog = opened.catalog  # opened now: a lost or unreadable catalog stops the API before it listens
 
-    app = FastAPI(title="Kho API", version=KHO_VERSION, description=DESCRIPTION, lifespan=lifespan)
+    from preservation import reading_room  # here: its templates and Jinja2 are loaded only by a server
+
+    # /docs from files of this installation (preservation.api.docs): the default page loads Swagger UI from a
+    # CDN and is blank in a reading room without internet; no /redoc (it fetches its logo from a CDN)
+    app = FastAPI(title="Kho API", version=KHO_VERSION, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.service = opened
     app.state.catalog = catalog
     app.state.settings = settings
     app.state.tokens = tokens
-    app.add_middleware(BodyGuard, tokens=tokens, max_bytes=settings.api_max_body_bytes)
+    # the reading room's forms are posted without a token (readers are anonymous; archivists have a session
+    # cookie): BodyGuard lets them through, small, and each form checks its CSRF token
+    app.add_middleware(BodyGuard, tokens=tokens, max_bytes=settings.api_max_body_bytes,
+                       open_prefixes=(reading_room.PATH + "/",), open_max_bytes=reading_room.MAX_FORM_BYTES)
     app.add_middleware(oai.FormPost)  # outside BodyGuard: an anonymous OAI-PMH POST becomes a GET (routes/oai.py)
     # outermost: a client past its share of the public endpoints is answered before anything else runs
-    app.add_middleware(PublicRateLimit, prefixes=(oai.PATH,), rate=settings.public_rate_per_second,
+    app.add_middleware(PublicRateLimit, prefixes=(oai.PATH, reading_room.PATH), rate=settings.public_rate_per_second,
                        burst=settings.public_rate_burst)
     register_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    mount_docs(app)
+    reading_room.mount(app)
+    app.add_api_route("/", _home, include_in_schema=False)
     return app
+
+
+def _home() -> Response:
+    """A person who opens the server's address lands in the reading room."""
+    return RedirectResponse("/reading-room", status_code=307)
 
 
 def serve(settings: Settings | None = None, host: str = "127.0.0.1", port: int = 8000) -> None:

@@ -164,14 +164,28 @@ class BodyGuard:
     byte of the body is read or parsed. Unauthenticated POSTs of 93 MB / 300 MB used to raise the server
     from 94 MB to 425 MB / 988 MB before their 401. The body (at most ``max_bytes``) is then handed on."""
 
-    def __init__(self, app: Any, tokens: Tokens, max_bytes: int) -> None:
+    def __init__(self, app: Any, tokens: Tokens, max_bytes: int, open_prefixes: tuple[str, ...] = (),
+                 open_max_bytes: int = 16 * 1024) -> None:
         self.app, self.tokens, self.max_bytes = app, tokens, max_bytes
+        # paths whose forms are posted without a token (the reading room): only small bodies, read by the route
+        self.open_prefixes, self.open_max_bytes = open_prefixes, open_max_bytes
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[[], Any], send: Callable[[Any], Any]) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        if self.open_prefixes and scope["path"].startswith(self.open_prefixes):
+            try:
+                declared = int(headers.get(b"content-length", b"0") or 0)
+            except ValueError:
+                declared = 0
+            if declared > self.open_max_bytes:
+                await error_response(413, f"A form is at most {self.open_max_bytes} bytes.",
+                                     f"Biểu mẫu tối đa {self.open_max_bytes} byte.")(scope, receive, send)
+                return
+            await self.app(scope, receive, send)  # the route reads at most open_max_bytes (reading_room.render)
+            return
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         scheme, _, presented = authorization.partition(" ")
         if scheme.lower() != "bearer" or find_requester(self.tokens, presented.strip() or None) is None:

@@ -209,3 +209,30 @@ class HarvestedRecord(Base):
     type: Mapped[str | None] = mapped_column(String(255))
     folded: Mapped[str | None] = mapped_column(Text)  # title and creator, accents folded, for kho union search
     harvested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AccessRequest(Base):
+    """A reader's request, from the reading room, for records they may not receive (decision 0030).
+
+    TT 05's reading-room slip ("phiếu yêu cầu đọc"): who asks (name, organisation, contact), why (purpose) and
+    what (the dossier and the documents, as the reader describes them: the names of withheld documents are
+    never shown to a reader, so they cannot be picked). An archivist decides; an approved request is served
+    as a DIP (``POST /aips/{id}/dips`` with ``request_id``). The requester's name and contact are personal
+    data: only archivists see them."""
+
+    __tablename__ = "access_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)  # the slip's number, told to the reader
+    aip_id: Mapped[str | None] = mapped_column(String(36), index=True)  # the dossier asked about, when known
+    requester: Mapped[str] = mapped_column(Text)
+    organisation: Mapped[str | None] = mapped_column(Text)
+    contact: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(Text)
+    documents: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(5), default="vi")
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)  # pending|approved|refused
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64))  # token id of the archivist, never a name alone
+    dip_name: Mapped[str | None] = mapped_column(String(100))  # the DIP built when it was approved

@@ -116,7 +116,8 @@ def catalog_rebuild(settings: Settings, as_json: Json = False) -> int:
     return EXIT_OK if report.exact else EXIT_REJECTED
 
 
-@command(app, "serve", help="the HTTP API (FastAPI; bearer tokens from KHO_API_TOKENS)")
+@command(app, "serve", help="the HTTP API (bearer tokens from KHO_API_TOKENS), OAI-PMH at /oai and the reading "
+                            "room at /reading-room")
 def serve(
     settings: Settings,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",

@@ -43,9 +43,10 @@ class ListState:
     cursor: int
 
 
-def load_key(home: Path) -> bytes:
-    """The signing key, created (0600, never overwritten) the first time one is needed."""
-    path = home / KEY_FILE
+def load_key(home: Path, name: str = KEY_FILE) -> bytes:
+    """The signing key ``home/name``, created (0600, never overwritten) the first time one is needed (the
+    reading room keeps its own, ``reading-room.key``: one secret one purpose)."""
+    path = home / name
     try:
         key = path.read_bytes()
     except FileNotFoundError:

@@ -22,6 +22,7 @@ added, changed or deleted an ``Aip``, in the same transaction: decision 0027); :
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
 FACETS = ("agency", "year", "record_type", "maintenance")
 FACET_LIMIT = 20
 BATCH = 1000
+# the second read of a search (its counts) runs here while the caller's thread reads the page: one thread,
+# made on first use, shared by every search of the process
+_READERS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kho-search")
 DOC_COLUMNS = ("aip_id", "title", "agency", "file_code", "year", "record_type", "maintenance", "access",
                "embargo_until", "stored_at", "text")
 # FTS5 columns searched by each role (cumulative, as the tsvectors on PostgreSQL)
@@ -97,6 +101,7 @@ class _Index:
     """What both engines share: the role and year filters, facets, paging; the subclass matches text."""
 
     dialect = ""
+    parallel = True  # search's two reads at once (see search)
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
@@ -130,40 +135,58 @@ class _Index:
     def search(self, query: str | ParsedQuery, *, role: str = "reader", on: date | None = None, limit: int = 20,
                offset: int = 0, facets: bool = False) -> SearchResult:
         """The best ``limit`` matches after ``offset`` (score, then oldest first), the total, and facet counts
-        over the whole matching set when ``facets``."""
+        over the whole matching set when ``facets``.
+
+        Two independent reads (bench/search.py, decision 0027): the page (every match scored, the best kept)
+        and the counts (one GROUP BY over the four facet columns: the total and each facet are sums of its
+        rows). On a file or server database they run at once on two connections — each is about half of a
+        broad query's time (a word in 38,000 of 100,000 records) and the server has cores to spare for one
+        query; the two may see different snapshots if an ingest commits between them, which a search page
+        can live with. The temporary table of matches they replaced cost as much as both together."""
         source, where, score, params = self._where(query, role, on)
-        # only what ranking and facets need: the page's titles and codes are read for its rows alone
-        columns = ", ".join(dict.fromkeys(("stored_at", "aip_id", *FACETS)))
-        with self.catalog.engine.connect() as connection:
-            # the matching set once, scored once (FTS match and bm25/ts_rank are the cost), then the total, the
-            # page and every facet counted from it: a common word (38,000 of 100,000 records) was six full
-            # evaluations of the match before
-            connection.execute(text("DROP TABLE IF EXISTS search_hits"))
-            connection.execute(text(
-                f"CREATE TEMPORARY TABLE search_hits AS SELECT {', '.join('d.' + c for c in columns.split(', '))}, "  # noqa: S608 - fixed identifiers; values are bound
-                f"{score} AS score FROM {source} WHERE {where}"), params)
-            try:
-                total = int(connection.execute(text("SELECT count(*) FROM search_hits")).scalar_one())
-                rows = connection.execute(text(
-                    "SELECT d.aip_id, d.title, d.agency, d.file_code, d.year, h.score FROM "
-                    "(SELECT score, stored_at, aip_id FROM search_hits ORDER BY score DESC, stored_at, aip_id "
-                    "LIMIT :limit OFFSET :offset) h JOIN search_docs d ON d.aip_id = h.aip_id "
-                    "ORDER BY h.score DESC, h.stored_at, h.aip_id"),
-                    {"limit": limit, "offset": offset}).all()
-                counted: Facets = {}
-                if facets:
-                    for name in FACETS:  # a fixed list of column names: nothing of the query is pasted here
-                        counted[name] = [(str(value) if value is not None else "", int(count)) for value, count in
-                                         connection.execute(text(
-                                             f"SELECT {name}, count(*) AS n FROM search_hits "  # noqa: S608 - fixed identifiers
-                                             f"GROUP BY {name} ORDER BY n DESC, {name} LIMIT {FACET_LIMIT}")).all()]
-            finally:
-                connection.execute(text("DROP TABLE IF EXISTS search_hits"))
-                connection.rollback()  # nothing to keep: the temporary table lived in this transaction only
+        page_sql = text(
+            f"SELECT d.aip_id, d.title, d.agency, d.file_code, d.year, {score} AS score FROM {source} "  # noqa: S608 - fixed identifiers; values are bound
+            f"WHERE {where} ORDER BY score DESC, d.stored_at, d.aip_id LIMIT :limit OFFSET :offset")
+        columns = ", ".join(f"d.{name}" for name in FACETS)  # a fixed list of column names
+        counts_sql = text(f"SELECT {columns}, count(*) AS n FROM {source} WHERE {where} GROUP BY {columns}"  # noqa: S608 - fixed identifiers; values are bound
+                          if facets else f"SELECT count(*) FROM {source} WHERE {where}")  # noqa: S608
+
+        def read(statement: Any, values: dict[str, Any]) -> list[Any]:
+            with self.catalog.engine.connect() as connection:
+                try:
+                    return list(connection.execute(statement, values).all())
+                finally:
+                    connection.rollback()
+
+        page_params = {**params, "limit": limit, "offset": offset}
+        if self._parallel():
+            counting = _READERS.submit(read, counts_sql, params)
+            rows = read(page_sql, page_params)
+            counted_rows = counting.result()
+        else:
+            rows, counted_rows = read(page_sql, page_params), read(counts_sql, params)
+        counted: Facets = {}
+        if facets:
+            total = sum(int(row[-1]) for row in counted_rows)
+            for position, name in enumerate(FACETS):
+                tally: dict[Any, int] = {}
+                for row in counted_rows:
+                    tally[row[position]] = tally.get(row[position], 0) + int(row[-1])
+                # most first, then by value (no value first), the same on both engines
+                best = sorted(tally.items(), key=lambda item: (-item[1], item[0] is not None, item[0]))
+                counted[name] = [(str(value) if value is not None else "", count)
+                                 for value, count in best[:FACET_LIMIT]]
+        else:
+            total = int(counted_rows[0][0])
         hits = [Hit(r.aip_id, r.title or "", r.agency or "", r.file_code or "", r.year, round(float(r.score), 6))
                 for r in rows]
         return SearchResult(total, hits, counted)
 
+    def _parallel(self) -> bool:
+        """Whether the two reads of :meth:`search` may run at once: not on an in-memory SQLite database (one
+        connection, or none shared), nor when ``parallel`` is off (the benchmark's one-connection baseline)."""
+        url = self.catalog.engine.url
+        return self.parallel and (url.get_backend_name() != "sqlite" or (url.database or ":memory:") != ":memory:")
     def matching_ids(self, query: str | ParsedQuery, *, role: str, on: date) -> list[str]:
         """Every AIP ``role`` may see that matches, oldest first (the API's page order since before search)."""
         source, where, _score, params = self._where(query, role, on)

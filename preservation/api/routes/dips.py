@@ -22,12 +22,12 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from packages.access import ROLES
 from preservation.aip_views import today, visible
-from preservation.api.auth import Who
+from preservation.api.auth import Requester, Who
 from preservation.api.deps import CatalogDep, SettingsDep
 from preservation.api.errors import ApiError, not_found, responses
 from preservation.api.models import DeliveredFile, DipOut, DipRequest
 from preservation.config import Settings
-from preservation.dip import DipError, build_dip
+from preservation.dip import DipError, DipResult, build_dip
 from storage_adapters.local import create_file
 
 log = logging.getLogger("kho.api")
@@ -71,12 +71,8 @@ def request_dip(who: Who, aip_id: Annotated[str, PathParam(max_length=64)], body
                             "audited and the damage recorded. Try again later or tell the archive.",
                        "Hiện không có bản sao hợp lệ của tài liệu được yêu cầu; gói đã được kiểm tra và "
                        "ghi nhận hư hỏng. Hãy thử lại sau hoặc báo cho cơ quan lưu trữ.") from None
+    record = record_dip(settings, aip.id, result, who, body.purpose, body.request_id)
     dip_name = result.directory.name
-    record: dict[str, Any] = {"dip_id": result.dip_id, "dip_name": dip_name, "aip_id": aip.id,
-                              "requester": who.name, "requester_token": who.token_id,
-                              "role": who.role, "purpose": body.purpose,
-                              "request_id": body.request_id, "created_at": datetime.now(UTC).isoformat()}
-    _write_sidecar(result.zip_path.with_suffix(".json"), record)
     url = str(request.url_for("download_dip", dip_name=dip_name))
     out = DipOut(**record, delivered=[DeliveredFile(**d) for d in result.delivered],
                  withheld_count=result.withheld_count, repaired=result.repaired, download_url=url)
@@ -88,6 +84,25 @@ def request_dip(who: Who, aip_id: Annotated[str, PathParam(max_length=64)], body
                              "description": "The DIP as a zip"}, **responses(401, 403, 404)})
 def download_dip(who: Who, dip_name: str, settings: SettingsDep) -> FileResponse:
     """The zip, only to whoever requested it (or an administrator)."""
+    archive = dip_archive(settings, who, dip_name)
+    return FileResponse(archive, media_type="application/zip", filename=archive.name)
+
+
+def record_dip(settings: Settings, aip_id: str, result: DipResult, who: Requester, purpose: str,
+               request_id: str | None) -> dict[str, Any]:
+    """Keep who asked for the DIP ``result`` (the sidecar ``dip_archive`` checks) and return that record.
+    Also used by the reading room, when an archivist approves a reader's request."""
+    record: dict[str, Any] = {"dip_id": result.dip_id, "dip_name": result.directory.name, "aip_id": aip_id,
+                              "requester": who.name, "requester_token": who.token_id, "role": who.role,
+                              "purpose": purpose, "request_id": request_id,
+                              "created_at": datetime.now(UTC).isoformat()}
+    _write_sidecar(result.zip_path.with_suffix(".json"), record)
+    return record
+
+
+def dip_archive(settings: Settings, who: Requester, dip_name: str) -> Path:
+    """The zip of ``dip_name`` if ``who`` may download it (whoever requested it, by token, under a role no
+    higher than theirs now; or an administrator), else an ``ApiError`` 404/403."""
     missing = ApiError(404, "No such DIP. Use the download_url returned by POST /aips/{aip_id}/dips.",
                        "Không có gói DIP này. Dùng download_url do POST /aips/{aip_id}/dips trả về.")
     if not DIP_NAME.fullmatch(dip_name):
@@ -109,7 +124,7 @@ def download_dip(who: Who, dip_name: str, settings: SettingsDep) -> FileResponse
                                 f"{who.role}. Request a new DIP.",
                            f"Gói DIP này được lập với vai trò {record.get('role')}; vai trò hiện tại của bạn "
                            f"là {who.role}. Hãy yêu cầu gói mới.")
-    return FileResponse(archive, media_type="application/zip", filename=archive.name)
+    return archive
 
 
 def _write_sidecar(path: Path, record: dict[str, Any]) -> None:
