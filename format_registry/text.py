@@ -90,13 +90,14 @@ def kind_of(path: Path, mime: str | None = None) -> str | None:
     except OSError:
         return None
     mime = (mime or "").lower()
-    if b"%PDF-" in head or mime == "application/pdf":
+    suffix = path.suffix.lower()
+    # a PDF may have junk before its header (readers accept up to 1 KiB); a text file quoting "%PDF-" is text
+    if head.startswith(b"%PDF-") or (b"%PDF-" in head and (mime == "application/pdf" or suffix == ".pdf")):
         return "pdf"
     if head.startswith(b"PK\x03\x04"):
         return "zip"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         return "ole"
-    suffix = path.suffix.lower()
     if suffix in XML_EXTENSIONS or mime in {"text/xml", "application/xml"} or mime.endswith("+xml"):
         return "xml"
     if suffix in PLAIN_EXTENSIONS or mime in {"text/plain", "text/csv"}:

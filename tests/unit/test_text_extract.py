@@ -143,3 +143,26 @@ def test_no_pdftotext_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     result = extract_text(FORMATS / "pdf" / "simple.pdf")
     assert result.text == "" and "pdftotext not found" in result.reason
+
+
+def test_a_text_file_that_quotes_a_pdf_header_is_text(tmp_path: Path) -> None:
+    path = tmp_path / "ghi-chu.txt"
+    path.write_text("Tệp đính kèm bắt đầu bằng %PDF-1.7", encoding="utf-8")
+    assert extract_text(path, mime="text/plain").text == "Tệp đính kèm bắt đầu bằng %PDF-1.7"
+
+
+@pytest.mark.parametrize(("dossier", "until", "file_mode", "file_until", "joins"), [
+    ("public", None, None, None, True),  # no rule of its own: the dossier's
+    ("public", None, "public", None, True),
+    ("public", None, "restricted", None, False),
+    ("restricted", None, "public", None, True),  # looser than its dossier: searched as the dossier
+    ("restricted", None, "confidential", None, False),
+    ("public", None, "public", "2030-01-01", False),  # an embargo of its own the dossier does not have
+    ("public", "2031-01-01", "public", "2030-01-01", True),
+    ("public", "2029-01-01", "public", "2030-01-01", False),
+])
+def test_which_files_text_is_searched_with_its_dossier(dossier: str, until: str | None, file_mode: str | None,
+                                                        file_until: str | None, joins: bool) -> None:
+    from preservation.search.index import text_joins_dossier
+
+    assert text_joins_dossier(dossier, until, file_mode, file_until) is joins
