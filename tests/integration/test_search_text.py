@@ -114,8 +114,11 @@ def test_text_of_pdf_and_docx_is_stored_and_found_by_role_and_after_rebuild(
     }, rules="path,mode,embargo_until,basis\ndata/Biên bản mật.docx,03,,Luật Bảo vệ bí mật nhà nước\n")
     restricted = sip(tmp_path / "restricted", {"Công văn.pdf": ["Công văn về việc di dời dân cư Sơn Kim"]},
                      mode="02", fileCode="H40.2024.08-VP", **{"External-Identifier": "H40.2024.08-VP"})
+    embargoed = sip(tmp_path / "embargoed", {"Nghị quyết.docx": ["Nghị quyết quy hoạch thị xã Hồng Lĩnh"]},
+                    embargoUntil="01/01/2090", fileCode="H40.2024.09-VP", **{"External-Identifier": "H40.2024.09-VP"})
     public_id = json.loads(kho(env, "ingest", str(public), "--json").stdout)["aip_id"]
     restricted_id = json.loads(kho(env, "ingest", str(restricted), "--json").stdout)["aip_id"]
+    embargoed_id = json.loads(kho(env, "ingest", str(embargoed), "--json").stdout)["aip_id"]
 
     # the text is kept with the AIP, one file an original, listed in METS
     content = object_dir(kho_home / "storage", public_id) / "v1" / "content"
@@ -136,13 +139,15 @@ def test_text_of_pdf_and_docx_is_stored_and_found_by_role_and_after_rebuild(
         # a restricted dossier: its text is searched by staff, never by a reader
         assert search(env, "son kim") == set()
         assert search(env, "son kim", "archivist") == {restricted_id}
+        # a public dossier under embargo: not by a reader until the embargo ends
+        assert search(env, "hong linh") == set() and search(env, "hong linh", "archivist") == {embargoed_id}
         # a confidential file of a public dossier: its text stays in the AIP and out of the index
         assert search(env, "thach ha", "reader") == set() and search(env, "thach ha", "administrator") == set()
 
     check()
     lose_catalog(env, kho_home)
     report = json.loads(kho(env, "catalog", "rebuild", "--json").stdout)
-    assert report["aips"] == 2 and not report["problems"], report
+    assert report["aips"] == 3 and not report["problems"], report
     check()
 
 
