@@ -16,6 +16,7 @@ import re
 import shutil
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,8 @@ def extract_text(path: Path, *, mime: str | None = None, max_chars: int = MAX_FI
             return _plain(path, max_chars)
     except OSError as exc:
         return none(f"could not be read: {exc}")
+    except Exception as exc:  # a file's content must never fail an ingest; the reason is kept
+        return none(f"text extraction failed ({type(exc).__name__}: {str(exc)[:200]})")
     return none("not a format text is extracted from")
 
 
@@ -182,7 +185,8 @@ def _office(path: Path, max_chars: int) -> ExtractedText:
             return _result("\n".join(chunks), method, max_chars)
     except _Refused as exc:
         return none(str(exc))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError,
+            ValueError) as exc:
         # RuntimeError: an encrypted member; NotImplementedError: an unknown compression method
         return none(f"the office file could not be read ({type(exc).__name__}: {str(exc)[:200]})")
     except etree.XMLSyntaxError as exc:

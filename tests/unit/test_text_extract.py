@@ -166,3 +166,15 @@ def test_which_files_text_is_searched_with_its_dossier(dossier: str, until: str 
     from preservation.search.index import text_joins_dossier
 
     assert text_joins_dossier(dossier, until, file_mode, file_until) is joins
+
+
+def test_a_corrupt_office_file_gives_a_reason(tmp_path: Path) -> None:
+    good = docx(tmp_path / "good.docx", paragraph_xml("Biên bản họp " * 200))
+    data = bytearray(good.read_bytes())
+    start = data.index(b"word/document.xml") + len("word/document.xml")
+    for offset in range(start + 10, start + 60):  # the deflated body of the part, damaged
+        data[offset] ^= 0xFF
+    broken = tmp_path / "broken.docx"
+    broken.write_bytes(bytes(data))
+    result = extract_text(broken)
+    assert result.text == "" and result.reason, result
