@@ -9,10 +9,10 @@ export AIRFLOW_HOME := $(CURDIR)/.airflow
 export AIRFLOW_CONFIG := $(CURDIR)/airflow.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Debian packages Kho needs at run time: libmagic (identification), conversion tools for normalisation.
-DEBIAN_PACKAGES := libmagic1 ffmpeg ghostscript icc-profiles-free imagemagick libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui tesseract-ocr tesseract-ocr-vie unpaper
+DEBIAN_PACKAGES := libmagic1 ffmpeg ghostscript icc-profiles-free imagemagick libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui tesseract-ocr tesseract-ocr-vie unpaper poppler-utils
 # What the tests need besides: a real S3 server (Ceph RADOS Gateway, a throw-away one-node cluster), ClamAV, and
 # Debian's chromium for the reading room's browser tests (Playwright drives it; never `playwright install`).
-TEST_DEBIAN_PACKAGES := radosgw ceph-mon ceph-osd clamav fonts-dejavu-core poppler-utils chromium
+TEST_DEBIAN_PACKAGES := radosgw ceph-mon ceph-osd clamav fonts-dejavu-core chromium
 
 .PHONY: install system-deps demo test bench fuzz lint typecheck airflow-standalone cluster cluster-down clean fixtures
 

@@ -412,3 +412,49 @@ def read_package_dir(root: Path) -> AipDescription:
         root / layout.METS_NAME, optional(layout.PREMIS_PATH), bag_info=optional(f"{other}bag-info.txt"),
         dublin_core=optional(layout.DC_PATH), access_rules=optional(f"{other}{access.ACCESS_RULES_FILE}"),
     )
+
+
+# -- the records' text (decision 0029) ---------------------------------------------------------------
+
+# the text extracted from the originals at ingest: <file id>.txt (UTF-8, NFC) and the index below
+TEXT_DIR = f"{layout.PRESERVATION_DIR}/text"
+TEXT_INDEX = f"{TEXT_DIR}/text.json"
+TEXT_FORMAT = "kho-text/1"
+
+
+@dataclass(frozen=True)
+class TextEntry:
+    """One original's line in ``text.json``: its id and SIP path, how its text was read, and where the
+    text is in the AIP (``text`` is None when there is none; ``reason`` says why)."""
+
+    file_id: str
+    path: str
+    method: str
+    chars: int
+    truncated: bool
+    reason: str
+    text: str | None
+
+
+def read_text_index(data: bytes) -> list[TextEntry]:
+    """The entries of a ``text.json``; one that is not Kho's format (or not JSON) gives none."""
+    import json
+
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return []
+    if not isinstance(document, dict) or document.get("format") != TEXT_FORMAT:
+        return []
+    entries = []
+    for item in document.get("files", []):
+        if not isinstance(item, dict) or not item.get("file_id"):
+            continue
+        text = item.get("text")
+        if text is not None and not (isinstance(text, str) and text.startswith(TEXT_DIR + "/")
+                                     and ".." not in text):
+            text = None  # only a file of the text folder is read back
+        entries.append(TextEntry(str(item["file_id"]), str(item.get("path", "")), str(item.get("method", "")),
+                                 int(item.get("chars", 0) or 0), bool(item.get("truncated")),
+                                 str(item.get("reason", "")), text))
+    return entries

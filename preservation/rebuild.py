@@ -391,6 +391,7 @@ class _Rows:
     copies: list[dict[str, Any]] = field(default_factory=list)
     recovered: list[list[dict[str, Any]]] = field(default_factory=list)  # per AIP, in PREMIS order
     agents: list[dict[str, str]] = field(default_factory=list)
+    texts: dict[str, list[tuple[aip_reader.TextEntry, Path]]] = field(default_factory=dict)  # fetched to scratch
 
 
 def _inventories(found: _Storage, aip_id: str, report: RebuildReport) -> dict[str, Inventory]:
@@ -503,6 +504,7 @@ def _restore_aips(settings: Settings, found: _Storage, read: _Journal, report: R
                                            f"from the journal; `kho fixity --aip {aip_id}` will report the copies")
                 rows.aips.append({**snapshot, "journaled_files": marker})
                 rows.files += files_body["rows"]
+                _collect_text(rows, aip_id, newest, holders, scratch / aip_id, report)
                 rows.copies += _copies(aip_id, copies_snapshot, committed, found, snapshot["stored_at"])
                 continue
             if newest is None:
@@ -518,10 +520,61 @@ def _restore_aips(settings: Settings, found: _Storage, read: _Journal, report: R
         report.from_metadata[aip_id] = why
         rows.aips.append({**described.aip, "journaled_files": None})
         rows.files += described.files
+        _collect_text(rows, aip_id, newest, holders, scratch / aip_id, report)
         rows.copies += _copies(aip_id, copies_snapshot, committed, found, newest.versions[newest.head]["created"])
         rows.recovered.append([e for e in described.events if e["id"] not in journaled_ids])
         rows.agents += described.agents
     return rows
+
+
+def _collect_text(rows: _Rows, aip_id: str, inventory: Inventory | None, holders: list[StorageLocation],
+                  scratch: Path, report: RebuildReport) -> None:
+    """Fetch the AIP's extracted text (``metadata/preservation/text/``), verified, to scratch."""
+    if inventory is None:
+        return
+    state = inventory.state()
+    if aip_reader.TEXT_INDEX not in state:
+        return
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        index = _fetch(holders, aip_id, inventory, aip_reader.TEXT_INDEX, scratch / "text.json")
+        fetched = []
+        for number, entry in enumerate(aip_reader.read_text_index(index.read_bytes())):
+            if entry.text and entry.text in state:
+                fetched.append((entry, _fetch(holders, aip_id, inventory, entry.text, scratch / f"text-{number}.txt")))
+    except (StorageError, OSError) as exc:
+        report.problems.append(f"AIP {aip_id}: its extracted text could not be read ({exc}): it is not searchable "
+                               "by its text until `kho catalog rebuild` runs again")
+        return
+    rows.texts[aip_id] = fetched
+
+
+def _restore_text(catalog: Catalog, rows: _Rows) -> None:
+    """Give the search index the text of each restored AIP, with the ingest's access rule: only the text of
+    originals no stricter than their dossier."""
+    from format_registry.text import MAX_AIP_CHARS
+    from preservation.search import index as search_index
+
+    if not rows.texts:
+        return
+    originals: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows.files:
+        if row.get("aip_id") in rows.texts and row.get("role") == "original":
+            originals.setdefault(row["aip_id"], {})[row.get("original_path") or row["path"]] = row
+    for aip in rows.aips:
+        fetched = rows.texts.get(aip["id"])
+        if not fetched or aip.get("deleted_at"):
+            continue
+        files = originals.get(aip["id"], {})
+        parts = []
+        for entry, path in fetched:
+            own = files.get(entry.path, {})
+            if search_index.text_joins_dossier(aip.get("access_mode") or "restricted", aip.get("embargo_until"),
+                                               own.get("access_mode"), own.get("embargo_until")):
+                parts.append(path.read_text(encoding="utf-8"))
+        record_text = search_index.joined_text(parts, MAX_AIP_CHARS)
+        if record_text:
+            search_index.set_text(catalog, aip["id"], record_text)
 
 
 # -- writing the catalog ------------------------------------------------------------------------------
@@ -575,16 +628,17 @@ def rebuild(settings: Settings) -> RebuildReport:
         found = _scan(settings, report)
         read = _read_journal(found, report)
         _check_chain(read.events, report)
-        with tempfile.TemporaryDirectory(prefix="kho-rebuild-", dir=settings.scratch_dir) as scratch:
-            rows = _restore_aips(settings, found, read, report, Path(scratch))
-        _insert(catalog, read, rows)
-        report.recovered_events = _append_recovered(catalog, rows)
-        report.aips, report.files, report.copies = len(rows.aips), len(rows.files), len(rows.copies)
-        report.events, report.agents = len(read.events), len(catalog.agents())
-        report.chain = catalog.verify_chain()
         from preservation.search import index as search_index
 
-        search_index.reindex(catalog)  # rows were inserted directly, past the index's ORM listener
+        with tempfile.TemporaryDirectory(prefix="kho-rebuild-", dir=settings.scratch_dir) as scratch:
+            rows = _restore_aips(settings, found, read, report, Path(scratch))
+            _insert(catalog, read, rows)
+            report.recovered_events = _append_recovered(catalog, rows)
+            report.aips, report.files, report.copies = len(rows.aips), len(rows.files), len(rows.copies)
+            report.events, report.agents = len(read.events), len(catalog.agents())
+            report.chain = catalog.verify_chain()
+            search_index.reindex(catalog)  # rows were inserted directly, past the index's ORM listener
+            _restore_text(catalog, rows)  # the records' text, from the AIPs (decision 0029)
         try:
             journal.flush(settings, catalog)  # the recovered events, and the file rows described anew
         except (StorageError, OSError, journal.JournalError) as exc:

@@ -145,6 +145,29 @@ def signature_validation(ws: Workspace) -> SignatureValidation:
     return SignatureValidation(**{k: v for k, v in data.items() if k in SignatureValidation.__dataclass_fields__})
 
 
+# -- extract_text ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TextExtraction:
+    """What the text step wrote under ``metadata/preservation/text`` (AIP-relative paths: the texts and
+    ``text.json``), and the characters kept."""
+
+    files: list[str] = field(default_factory=list)
+    with_text: int = 0
+    without_text: int = 0
+    chars: int = 0
+    version: int = OUTPUT_VERSION
+
+
+def text_extraction(ws: Workspace) -> TextExtraction:
+    """The step's output; an empty one for a workspace begun before the step existed."""
+    if "extract_text" not in ws.state().get("done", []):
+        return TextExtraction()
+    data = dict(ws.output("extract_text"))
+    return TextExtraction(**{k: v for k, v in data.items() if k in TextExtraction.__dataclass_fields__})
+
+
 # -- validate_formats -----------------------------------------------------------------------------
 
 
@@ -286,6 +309,7 @@ __all__ = [
     "SipValidation",
     "Stored",
     "StoredCopy",
+    "TextExtraction",
     "as_output",
     "format_validation",
     "identification_map",
@@ -300,5 +324,6 @@ __all__ = [
     "signature_validation",
     "sip_files",
     "sip_validation",
+    "text_extraction",
     "verdicts",
 ]

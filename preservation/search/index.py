@@ -392,3 +392,49 @@ def index_changes(connection: Connection, changed: Iterable[Any], removed: Itera
             gone.append(aip.id)
     engine.write(connection, docs)
     engine.remove(connection, gone)
+
+
+# -- the records' text (decision 0029) ---------------------------------------------------------------
+
+_STRICTNESS = {"public": 0, "restricted": 1, "confidential": 2}
+
+
+def _as_date(value: date | str | None) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def text_joins_dossier(dossier_mode: str, dossier_embargo: date | str | None, file_mode: str | None,
+                       file_embargo: date | str | None) -> bool:
+    """Whether a file's text may be searched as its dossier's: the file has no rule of its own, or one no
+    stricter than the dossier's (mode, and an embargo that ends no later). A confidential or longer
+    embargoed file in a public dossier keeps its text out of the index (it stays in the AIP)."""
+    if not file_mode and file_embargo is None:
+        return True
+    if _STRICTNESS.get(file_mode or dossier_mode, 2) > _STRICTNESS.get(dossier_mode, 2):
+        return False
+    file_until, dossier_until = _as_date(file_embargo), _as_date(dossier_embargo)
+    return file_until is None or (dossier_until is not None and file_until <= dossier_until)
+
+
+def joined_text(parts: Iterable[str], limit: int) -> str:
+    """The texts of an AIP's records as one searched text, at most ``limit`` characters."""
+    out, size = [], 0
+    for part in parts:
+        if not part:
+            continue
+        if size + len(part) > limit:
+            out.append(part[: max(0, limit - size)])
+            break
+        out.append(part)
+        size += len(part) + 2
+    return "\n\n".join(out)
+
+
+def put_text(connection: Connection, aip: Any, record_text: str) -> None:
+    """:func:`set_text` inside the caller's transaction, for an Aip row just flushed (the ingest's index
+    step: the AIP and its text are catalogued together or not at all)."""
+    connection.execute(text("UPDATE search_docs SET text = :t WHERE aip_id = :a"), {"t": record_text, "a": aip.id})
+    if aip.deleted_at is None:
+        engine_for(connection.dialect.name).write(connection, [of_aip(aip)])

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from preservation.pipeline.context import Context
 from preservation.pipeline.steps.describe import step_describe
+from preservation.pipeline.steps.extract_text import step_extract_text
 from preservation.pipeline.steps.fixity import step_fixity
 from preservation.pipeline.steps.identify import step_identify
 from preservation.pipeline.steps.index import step_index
@@ -30,6 +31,7 @@ STEP_FUNCTIONS: dict[str, Callable[[Context, Workspace], None]] = {
     "validate_signatures": step_validate_signatures,
     "validate_formats": step_validate_formats,
     "normalise": step_normalise,
+    "extract_text": step_extract_text,
     "fixity": step_fixity,
     "describe": step_describe,
     "package": step_package,

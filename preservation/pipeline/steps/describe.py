@@ -21,6 +21,7 @@ from preservation.pipeline.outputs import (
     signature_validation,
     sip_files,
     sip_validation,
+    text_extraction,
     verdicts,
 )
 from preservation.pipeline.recording import agents_of, log
@@ -100,7 +101,9 @@ def step_describe(ctx: Context, ws: Workspace) -> None:
             ]
             + [_metadata_file(ws, f"{aip_layout.OTHER_DIR}/{n}", "text/plain") for n in other_names]
             + [_metadata_file(ws, path, EVIDENCE_MIME[path.rsplit(".", 1)[-1]])
-               for path in signature_validation(ws).evidence],
+               for path in signature_validation(ws).evidence]
+            + [_metadata_file(ws, path, "application/json" if path.endswith(".json") else "text/plain")
+               for path in text_extraction(ws).files],
             technical={f"file-{f.id}": verdict
                        for f, (_path, verdict) in zip(sip_files(ws), verdicts(ws), strict=True)},
             alt_record_ids=_alt_record_ids(ctx, validation.bag_info),

@@ -12,7 +12,9 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from format_registry.text import MAX_AIP_CHARS
 from packages import agents, premis
+from packages.aip_reader import TEXT_INDEX, read_text_index
 from preservation.catalog import Aip, File, StorageCopy, content_file_row
 from preservation.faults import checkpoint
 from preservation.pipeline.content import iter_file_objects
@@ -28,6 +30,7 @@ from preservation.pipeline.outputs import (
     verdicts,
 )
 from preservation.pipeline.recording import agents_of, log
+from preservation.search.index import joined_text, put_text, text_joins_dossier
 from preservation.workspace import (
     Workspace,
 )
@@ -100,6 +103,10 @@ def step_index(ctx: Context, ws: Workspace) -> None:
                 )
             )
             session.flush()
+            record_text = _record_text(ws, dossier_access, file_access)
+            if record_text:  # searched with the AIP's metadata, committed with it (decision 0029)
+                aip_row = session.get(Aip, aip_id)
+                put_text(session.connection(), aip_row, record_text)
             payload_keys: set[str] = set()
             rows: list[dict[str, Any]] = []
             inserted = 0
@@ -194,3 +201,18 @@ def _file_access(rules: dict[str, dict[str, Any]], obj: dict[str, Any], names: d
         "embargo_until": _date_or_none(rule.get("embargo_until")),
         "access_basis": rule.get("basis") or None,
     }
+
+
+def _record_text(ws: Workspace, dossier: dict[str, Any], rules: dict[str, dict[str, Any]]) -> str:
+    """The text the extract_text step kept, of the originals whose readers are the dossier's (a file with a
+    stricter rule of its own keeps its text in the AIP but out of the index)."""
+    index = ws.aip_dir / TEXT_INDEX
+    if not index.is_file():
+        return ""
+    mode, until = dossier.get("mode") or "restricted", dossier.get("embargo_until")
+    parts = []
+    for entry in read_text_index(index.read_bytes()):
+        rule = rules.get(entry.path) or {}
+        if entry.text and text_joins_dossier(mode, until, rule.get("mode"), rule.get("embargo_until")):
+            parts.append((ws.aip_dir / entry.text).read_text(encoding="utf-8"))
+    return joined_text(parts, MAX_AIP_CHARS)
