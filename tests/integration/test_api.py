@@ -206,8 +206,11 @@ def test_search_by_vietnamese_words(archive: Archive) -> None:
     assert found("sông Lam") == []  # restricted: not for readers
     assert found("sông Lam", BINH) == [archive.restricted]
     assert set(found("sông Lam", ADMIN)) == {archive.restricted, archive.confidential}
-    assert found("Nguyễn Văn An") == []  # Contact-Name is hidden from readers, so it never matches
-    assert found("Nguyễn Văn An", BINH) == [archive.public]
+    # Contact-Name is hidden from readers, so it never matches; as a phrase, because the three words occur
+    # apart in the restricted dossier's text ("TAI NGUYEN", "Cong van", "NGHE AN"), which an archivist searches
+    assert found('"Nguyễn Văn An"') == []
+    assert found('"Nguyễn Văn An"', BINH) == [archive.public]
+    assert found("Nguyễn Văn An", BINH) == [archive.public, archive.restricted]
     assert found("Hồ sơ", ADMIN, limit=1, offset=1) == [archive.restricted]
     assert_error(archive.client.get("/aips", params={"limit": 0}, headers=auth(MAI)), 422)
 
