@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 import urllib.request
 import zipfile
@@ -136,11 +137,24 @@ def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        # Debian's chromium, never a downloaded one; --no-sandbox: CI runs as root
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
-        yield launched
-        launched.close()
+    # a short temporary folder of the browser's own: the one a test left in TMPDIR can be deep enough for
+    # chromium's singleton socket path to pass the 108-byte limit of a Unix socket (chromium then aborts)
+    scratch = tempfile.mkdtemp(prefix="kho-chromium-", dir="/tmp")
+    saved = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = scratch  # the Playwright driver starts now and hands it to chromium
+    try:
+        with sync_playwright() as playwright:
+            # Debian's chromium, never a downloaded one; --no-sandbox: CI runs as root
+            launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                                  args=["--no-sandbox"], env={**os.environ, "TMPDIR": scratch})
+            yield launched
+            launched.close()
+    finally:
+        if saved is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.fixture
