@@ -13,14 +13,16 @@ Fixtures stay in ``tests/conftest.py``; where stored AIP files are on disk is ``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import re
 import signal
 import time
+import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -255,3 +257,30 @@ def assert_process_gone(pid: int, what: str) -> None:
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)  # do not leave it behind for an hour
     raise AssertionError(f"{what} (pid {pid}) survived: it was not stopped")
+
+
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"  # the machine's PostgreSQL (trust auth)
+
+
+@contextlib.contextmanager
+def pg_schema(prefix: str) -> Iterator[str]:
+    """A fresh schema on the test PostgreSQL for one test, dropped afterwards; yields the catalog URL whose
+    ``search_path`` is that schema (so parallel tests and runs never meet). An unreachable server fails the
+    test (it runs on every machine of this kind), it never skips it."""
+    import pytest
+    from sqlalchemy import create_engine, text
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_SERVER)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        admin.dispose()
+        pytest.fail(f"PostgreSQL at {PG_SERVER} is not reachable: {exc}")
+    try:
+        yield f"{PG_SERVER}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()

@@ -5,19 +5,19 @@ own hook keeps the index in step; no ingest runs here (fast)."""
 
 from __future__ import annotations
 
-import uuid
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from preservation.aip_views import aip_page
 from preservation.catalog import Aip, Catalog
 from preservation.search import open_index, reindex, set_text
+from tests.helpers import pg_schema
 
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TODAY = date(2026, 12, 5)
 KHANH = "11111111-0000-0000-0000-000000000001"
 UYBAN = "11111111-0000-0000-0000-000000000002"
@@ -28,24 +28,12 @@ OLD = "11111111-0000-0000-0000-000000000005"
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
-    if request.param == "sqlite":
-        opened = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    with contextlib.ExitStack() as stack:
+        url = (f"sqlite:///{tmp_path / 'catalog.sqlite'}" if request.param == "sqlite"
+               else stack.enter_context(pg_schema("kho_search")))
+        opened = Catalog(url)
         yield opened
         opened.close()
-        return
-    schema = f"kho_search_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_SERVER)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL at {PG_SERVER} is not reachable: {exc}")
-    opened = Catalog(f"{PG_SERVER}?options=-csearch_path%3D{schema}")
-    yield opened
-    opened.close()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 def add(catalog: Catalog, aip_id: str, title: str, *, mode: str = "01", day: int = 1, **fields: str) -> None:

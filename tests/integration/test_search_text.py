@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,10 @@ from preservation.catalog import Catalog
 from preservation.config import load_settings
 from preservation.search import open_index
 from tests.conftest import run_kho
+from tests.helpers import PG_SERVER, pg_schema
 from tests.stored import object_dir
 
 pytestmark = pytest.mark.timeout(900)
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 needs_tools = pytest.mark.skipif(shutil.which("soffice") is None or shutil.which("pdftotext") is None,
                                  reason="LibreOffice and poppler-utils are needed")
 BAG_INFO = {
@@ -42,17 +41,8 @@ def env(request: pytest.FixtureRequest, kho_home: Path) -> Iterator[dict[str, st
     if request.param == "sqlite":
         yield {}
         return
-    schema = f"kho_text_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_SERVER)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL at {PG_SERVER} is not reachable: {exc}")
-    yield {"KHO_DATABASE_URL": f"{PG_SERVER}?options=-csearch_path%3D{schema}"}
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
+    with pg_schema("kho_text") as url:
+        yield {"KHO_DATABASE_URL": url}
 
 
 def lose_catalog(env: dict[str, str], home: Path) -> None:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import unicodedata
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from starlette.requests import Request
 
 from preservation import access_requests
 from preservation.api.auth import Requester, token_id
 from preservation.catalog import Catalog
 from preservation.reading_room import security
+from tests.helpers import pg_schema
 
 TOKEN = "archivist-token-0123456789"
 TOKENS = {TOKEN: ("Lan", "archivist"), "reader-token-0123456789abc": ("Đọc", "reader")}
@@ -62,27 +62,15 @@ def test_csrf_needs_the_mac_of_the_visitor_s_own_cookie_and_this_host() -> None:
     assert not security.csrf_ok(_request({security.CSRF_COOKIE: cookie}), SECRET, "")
 
 
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
     """The slips on both catalog engines (migration 0011 on each)."""
-    if request.param == "sqlite":
-        opened = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    with contextlib.ExitStack() as stack:
+        url = (f"sqlite:///{tmp_path / 'catalog.db'}" if request.param == "sqlite"
+               else stack.enter_context(pg_schema("kho_requests")))
+        opened = Catalog(url)
         yield opened
         opened.close()
-        return
-    schema = f"kho_requests_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_SERVER)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    opened = Catalog(f"{PG_SERVER}?options=-csearch_path%3D{schema}")
-    yield opened
-    opened.close()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 def test_a_slip_is_stored_nfc_without_control_characters_and_decided_once(catalog: Catalog) -> None:
