@@ -28,7 +28,7 @@ from preservation.aip_views import AipDetail, aip_detail, file_rule, today
 from preservation.catalog import Catalog
 from preservation.dip import RESTRICTED_FIELDS, SYSTEM_FIELDS, choose_copy
 from preservation.reading_room import security
-from preservation.reading_room.render import form, language, page
+from preservation.reading_room.render import checked_form, language, page
 from preservation.retrieval import RetrievalError, fetch_object
 from preservation.search import QueryError, open_index, parse
 
@@ -186,9 +186,8 @@ def request_form(request: Request, record: Annotated[str, Query(max_length=64)] 
 
 @router.post("/request")
 async def submit_request(request: Request) -> Response:
-    fields = await form(request)
-    secret = security.key(request.app.state.settings.home)
-    if fields is None or not security.csrf_ok(request, secret, fields.get("csrf", "")):
+    fields = await checked_form(request)
+    if fields is None:
         return page(request, "message.html", status=403, title_key="error_title", message_key="csrf")
     catalog = request.app.state.catalog
     record = fields.get("record", "")[:64]

@@ -81,3 +81,13 @@ async def form(request: Request) -> dict[str, str] | None:
     except (UnicodeDecodeError, ValueError):
         return None
     return {name: values[0] for name, values in parsed.items()}
+
+
+async def checked_form(request: Request) -> dict[str, str] | None:
+    """The fields of a posted form whose CSRF token is the visitor's own (``security.csrf_ok``), else None:
+    every POST of the reading room reads its form through here, so none can forget the check."""
+    fields = await form(request)
+    secret = security.key(request.app.state.settings.home)
+    if fields is None or not security.csrf_ok(request, secret, fields.get("csrf", "")):
+        return None
+    return fields

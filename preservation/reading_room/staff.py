@@ -25,7 +25,7 @@ from preservation.dip import DipError, build_dip
 from preservation.disposal import review_list
 from preservation.reading_room import security
 from preservation.reading_room.pages import facet_label
-from preservation.reading_room.render import form, page
+from preservation.reading_room.render import checked_form, page
 from preservation.transfer import hand_over_list
 
 log = logging.getLogger("kho.reading_room")
@@ -52,9 +52,8 @@ def login_form(request: Request) -> Response:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    fields = await form(request)
-    secret = security.key(request.app.state.settings.home)
-    if fields is None or not security.csrf_ok(request, secret, fields.get("csrf", "")):
+    fields = await checked_form(request)
+    if fields is None:
         return page(request, "message.html", status=403, title_key="error_title", message_key="csrf")
     who = find_requester(request.app.state.tokens, fields.get("token", "").strip() or None)
     if who is None or who.role not in security.STAFF_ROLES:
@@ -62,6 +61,7 @@ async def login(request: Request) -> Response:
         return page(request, "login.html", status=401, failed=True)
     log.info("reading room: %s (%s) logged in", who.name, who.role)
     response = RedirectResponse(f"{security.PATH}/staff", status_code=303)
+    secret = security.key(request.app.state.settings.home)
     security.set_cookie(response, security.SESSION_COOKIE, security.session_value(secret, who),
                         max_age=security.SESSION_SECONDS)
     return response
@@ -69,9 +69,8 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    fields = await form(request)
-    secret = security.key(request.app.state.settings.home)
-    if fields is None or not security.csrf_ok(request, secret, fields.get("csrf", "")):
+    fields = await checked_form(request)
+    if fields is None:
         return page(request, "message.html", status=403, title_key="error_title", message_key="csrf")
     response = RedirectResponse(security.PATH, status_code=303)
     response.delete_cookie(security.SESSION_COOKIE, path=security.PATH)
@@ -104,9 +103,8 @@ async def decide(request: Request, number: Annotated[str, PathParam(max_length=4
     session = _session(request)
     if session is None:
         return _to_login()
-    fields = await form(request)
-    secret = security.key(request.app.state.settings.home)
-    if fields is None or not security.csrf_ok(request, secret, fields.get("csrf", "")):
+    fields = await checked_form(request)
+    if fields is None:
         return page(request, "message.html", status=403, title_key="error_title", message_key="csrf")
     catalog, settings, who = request.app.state.catalog, request.app.state.settings, session.requester
     decision = fields.get("decision", "")
